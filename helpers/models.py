@@ -1,0 +1,122 @@
+"""The paper's fully connected networks.
+
+``MLP(in_features, depth, width, activation, batch_norm, n_classes)`` stacks ``depth``
+hidden layers of ``width`` nodes and a linear output layer (the softmax lives in the
+cross-entropy loss). Each hidden layer is ``Linear -> BatchNorm1d -> activation`` when
+``batch_norm`` is on (BN before the non-linearity, as in Ioffe & Szegedy 2015), and
+``Linear -> activation`` otherwise.
+
+Initialisation, as in the paper: Xavier/Glorot-uniform weights (gain 1) for sigmoid and
+tanh, He/Kaiming-normal weights (fan-in, ReLU gain) for the ReLU family (relu,
+leaky_relu, elu, gelu). The output layer is always Xavier-uniform. Biases start at
+``bias_init`` (0 by default; a negative value is used to provoke dying ReLUs).
+BatchNorm starts at weight 1, bias 0.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+ACTIVATIONS: dict[str, type[nn.Module] | object] = {
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "leaky_relu": lambda: nn.LeakyReLU(0.01),
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+}
+XAVIER_ACTIVATIONS = ("sigmoid", "tanh")
+
+
+def check_activation(activation: str) -> str:
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"activation={activation!r} is not supported; accepted values: {tuple(ACTIVATIONS)}"
+        )
+    return activation
+
+
+def init_scheme(activation: str) -> str:
+    """``"xavier"`` for sigmoid/tanh, ``"he"`` for the ReLU family."""
+    return "xavier" if check_activation(activation) in XAVIER_ACTIVATIONS else "he"
+
+
+class MLP(nn.Module):
+    """``depth`` hidden layers of ``width`` nodes, then a linear output layer."""
+
+    def __init__(
+        self,
+        in_features: int,
+        depth: int,
+        width: int,
+        activation: str = "relu",
+        batch_norm: bool = False,
+        n_classes: int = 10,
+        bias_init: float = 0.0,
+    ) -> None:
+        super().__init__()
+        check_activation(activation)
+        for pname, value in (("in_features", in_features), ("depth", depth),
+                             ("width", width), ("n_classes", n_classes)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{pname}={value!r} is invalid; it must be an integer >= 1")
+        self.config = dict(in_features=in_features, depth=depth, width=width,
+                           activation=activation, batch_norm=batch_norm,
+                           n_classes=n_classes, bias_init=bias_init)
+        sizes = [in_features] + [width] * depth
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.norms = nn.ModuleList(
+            (nn.BatchNorm1d(width) if batch_norm else nn.Identity()) for _ in range(depth)
+        )
+        self.act = ACTIVATIONS[activation]()
+        self.out = nn.Linear(width, n_classes)
+        self.reset_parameters()
+
+    @property
+    def activation(self) -> str:
+        return self.config["activation"]
+
+    def reset_parameters(self) -> None:
+        he = init_scheme(self.activation) == "he"
+        for lin in self.linears:
+            if he:
+                nn.init.kaiming_normal_(lin.weight, mode="fan_in", nonlinearity="relu")
+            else:
+                nn.init.xavier_uniform_(lin.weight)
+            nn.init.constant_(lin.bias, self.config["bias_init"])
+        nn.init.xavier_uniform_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: Tensor, return_hidden: bool = False):
+        """Logits; with ``return_hidden`` also the list of post-activation outputs
+        of every hidden layer (the paper's eq. 1), each ``[batch, width]``."""
+        hidden = []
+        for lin, norm in zip(self.linears, self.norms):
+            x = self.act(norm(lin(x)))
+            hidden.append(x)
+        logits = self.out(x)
+        return (logits, hidden) if return_hidden else logits
+
+
+def make_model(
+    in_features: int,
+    depth: int,
+    width: int,
+    activation: str = "relu",
+    batch_norm: bool = False,
+    n_classes: int = 10,
+    seed: int = 0,
+    bias_init: float = 0.0,
+    device: str | torch.device = "cpu",
+) -> MLP:
+    """An :class:`MLP` whose initial weights depend only on ``seed`` (global RNG untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = MLP(in_features, depth, width, activation, batch_norm, n_classes, bias_init)
+    return model.to(device)
+
+
+def default_device() -> str:
+    """``"cuda"`` when a GPU is visible, else ``"cpu"``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"

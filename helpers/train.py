@@ -1,0 +1,184 @@
+"""Train one MLP the paper's way (the reference the stacked engine must reproduce).
+
+* Adam (PyTorch defaults: betas 0.9/0.999, eps 1e-8), cross-entropy loss.
+* Learning rate ``lr * lr_decay**(epoch-1)`` during epoch ``epoch`` (x0.99 after each epoch).
+* Mini-batches of ``batch_size`` drawn from a seeded permutation of the resident training
+  tensors (no DataLoader); the last incomplete batch is dropped.
+* After every epoch the model is evaluated (eval mode) on the training and validation
+  splits. Row 0 of the history is the untrained model.
+* Early stopping on validation accuracy with ``patience`` epochs; the best state is
+  restored at the end. A non-finite training loss marks the run ``diverged`` and stops it.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .data import Dataset, Split
+from .models import make_model
+
+HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"]
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_model` returns. Accuracies are fractions in [0, 1]."""
+
+    model: nn.Module
+    history: pd.DataFrame
+    best_epoch: int
+    best_val_acc: float
+    test_loss: float
+    test_acc: float
+    diverged: bool
+    wall_time: float
+
+
+def check_training_args(lr: float, batch_size: int, max_epochs: int, patience: int,
+                        lr_decay: float) -> None:
+    """Raise ``ValueError`` naming the first bad training argument."""
+    checks = [
+        ("lr", lr, lr > 0, "a float > 0"),
+        ("batch_size", batch_size, isinstance(batch_size, int) and batch_size >= 1, "int >= 1"),
+        ("max_epochs", max_epochs, isinstance(max_epochs, int) and max_epochs >= 0, "int >= 0"),
+        ("patience", patience, isinstance(patience, int) and patience >= 1, "int >= 1"),
+        ("lr_decay", lr_decay, 0 < lr_decay <= 1, "a float in (0, 1]"),
+    ]
+    for name, value, ok, accepted in checks:
+        if not ok:
+            raise ValueError(f"{name}={value!r} is invalid; accepted: {accepted}")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Split, batch_size: int = 10_000) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` (in eval mode) on ``split``."""
+    was_training = model.training
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    for i in range(0, len(split), batch_size):
+        logits = model(split.x[i:i + batch_size])
+        y = split.y[i:i + batch_size]
+        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+        correct += (logits.argmax(1) == y).sum().item()
+    model.train(was_training)
+    return loss_sum / len(split), correct / len(split)
+
+
+def batch_order(n: int, batch_size: int, generator: torch.Generator) -> list[Tensor]:
+    """One epoch of index batches from a seeded permutation (last partial batch dropped)."""
+    perm = torch.randperm(n, generator=generator)
+    n_batches = max(n // batch_size, 1)
+    return [perm[i * batch_size:(i + 1) * batch_size] for i in range(n_batches)]
+
+
+def train_model(
+    model: nn.Module,
+    data: Dataset,
+    lr: float = 1e-3,
+    batch_size: int = 128,
+    max_epochs: int = 300,
+    patience: int = 20,
+    lr_decay: float = 0.99,
+    seed: int = 0,
+    progress: bool = True,
+    desc: str | None = None,
+    on_epoch_end: Callable[[nn.Module, int], dict] | None = None,
+) -> TrainResult:
+    """Train ``model`` on ``data.train`` with early stopping on ``data.val``.
+
+    ``seed`` fixes the batch order; the model's own init is fixed by
+    :func:`helpers.models.make_model`. On CPU the run is bit-for-bit repeatable.
+    ``on_epoch_end(model, epoch)``, if given, is called after the evaluation of every
+    epoch (epoch 0 = untrained) and its dict is added to that epoch's history row, e.g.
+    gradient norms or saturation per layer. It must not change the model.
+    """
+    check_training_args(lr, batch_size, max_epochs, patience, lr_decay)
+    start = time.perf_counter()
+    device = next(model.parameters()).device
+    x, y = data.train.x.to(device), data.train.y.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+
+    rows = [_epoch_row(model, data, 0, lr, on_epoch_end)]
+    best_acc, best_epoch = rows[0]["val_acc"], 0
+    best_state = copy.deepcopy(model.state_dict())
+    diverged = False
+    bar = tqdm(range(1, max_epochs + 1), desc=desc or "epochs", disable=not progress,
+               leave=False)
+    for epoch in bar:
+        epoch_lr = lr * lr_decay ** (epoch - 1)
+        for group in opt.param_groups:
+            group["lr"] = epoch_lr
+        model.train()
+        for idx in batch_order(len(y), batch_size, gen):
+            idx = idx.to(device)
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        row = _epoch_row(model, data, epoch, epoch_lr, on_epoch_end)
+        rows.append(row)
+        if not math.isfinite(row["train_loss"]):
+            diverged = True
+            break
+        if row["val_acc"] > best_acc:
+            best_acc, best_epoch = row["val_acc"], epoch
+            best_state = copy.deepcopy(model.state_dict())
+        bar.set_postfix(val_acc=f"{row['val_acc']:.4f}", best=best_epoch)
+        if epoch - best_epoch >= patience:
+            break
+    model.load_state_dict(best_state)
+    test_loss, test_acc = evaluate(model, data.test)
+    return TrainResult(
+        model=model,
+        history=pd.DataFrame(rows),
+        best_epoch=best_epoch,
+        best_val_acc=best_acc,
+        test_loss=test_loss,
+        test_acc=test_acc,
+        diverged=diverged,
+        wall_time=time.perf_counter() - start,
+    )
+
+
+def _epoch_row(model: nn.Module, data: Dataset, epoch: int, lr: float,
+               on_epoch_end: Callable[[nn.Module, int], dict] | None = None) -> dict:
+    train_loss, train_acc = evaluate(model, data.train)
+    val_loss, val_acc = evaluate(model, data.val)
+    row = dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc,
+               val_loss=val_loss, val_acc=val_acc, lr=lr)
+    if on_epoch_end is not None:
+        row |= on_epoch_end(model, epoch)
+    return row
+
+
+def train_mlp(
+    data: Dataset,
+    depth: int,
+    width: int,
+    activation: str,
+    batch_norm: bool = False,
+    lr: float = 1e-3,
+    seed: int = 0,
+    bias_init: float = 0.0,
+    device: str | torch.device = "cpu",
+    **train_kwargs,
+) -> TrainResult:
+    """Build a seeded :class:`~helpers.models.MLP` for ``data`` and train it."""
+    check_training_args(lr, train_kwargs.get("batch_size", 128),
+                        train_kwargs.get("max_epochs", 300), train_kwargs.get("patience", 20),
+                        train_kwargs.get("lr_decay", 0.99))
+    model = make_model(data.n_features, depth, width, activation, batch_norm,
+                       data.n_classes, seed=seed, bias_init=bias_init, device=device)
+    desc = train_kwargs.pop("desc", f"{activation} {depth}x{width}{' BN' if batch_norm else ''}")
+    return train_model(model, data.to(device), lr=lr, seed=seed, desc=desc, **train_kwargs)

@@ -1,0 +1,98 @@
+import numpy as np
+import pytest
+import torch
+
+from helpers.metrics import (
+    class_activation_stats,
+    class_medians,
+    dead_units,
+    gradient_norms,
+    hidden_activations,
+    layer_sparsity,
+    saturation_fraction,
+)
+from helpers.models import MLP
+
+# Hand-made activations: 4 samples, 2 layers of 3 nodes. Classes: 0, 0, 1, 1.
+L1 = torch.tensor([[0.0, 1.0, 2.0],
+                   [0.0, 3.0, -1.0],
+                   [0.0, 0.0, 4.0],
+                   [0.0, 2.0, 6.0]])
+L2 = torch.tensor([[0.5, 0.001, 0.999],
+                   [0.2, 0.002, 0.3],
+                   [0.7, 0.5, 1.0],
+                   [0.1, 0.0, 0.995]])
+Y = torch.tensor([0, 0, 1, 1])
+
+
+def test_layer_sparsity_by_hand():
+    # layer 1: node 0 inactive 4/4, node 1 1/4, node 2 1/4 -> mean 6/12 = 50 %
+    # layer 2: only L2[3,1] == 0 is <= 0 -> node 1 1/4 -> 1/12 = 8.333 %
+    assert layer_sparsity([L1, L2]).tolist() == pytest.approx([50.0, 100 / 12])
+
+
+def test_dead_units_by_hand():
+    # layer 1: node 0 is <= 0 for every sample -> 1/3; layer 2: none
+    assert dead_units([L1, L2]).tolist() == pytest.approx([1 / 3, 0.0])
+
+
+def test_saturation_fraction_by_hand():
+    # eps 0.01 on layer 2: 0.001, 0.002, 0.999, 1.0, 0.0, 0.995 -> 6 of 12
+    assert saturation_fraction([L2], eps=0.01).tolist() == pytest.approx([0.5])
+    # eps 0.003 drops 0.995 -> 5 of 12
+    assert saturation_fraction([L2], eps=0.003).tolist() == pytest.approx([5 / 12])
+    with pytest.raises(ValueError, match="eps"):
+        saturation_fraction([L2], eps=0.7)
+
+
+def test_class_activation_stats_by_hand():
+    s = class_activation_stats([L1, L2], Y, n_classes=2)
+    assert s["median"].shape == (2, 2, 3)
+    # class 0, layer 1, node 1: values 1, 3 -> median 2, mean 2, std 1 (population)
+    assert s["median"][0, 0, 1].item() == pytest.approx(2.0)
+    assert s["mean"][0, 0, 1].item() == pytest.approx(2.0)
+    assert s["std"][0, 0, 1].item() == pytest.approx(1.0)
+    # class 0, layer 1, node 2: values 2, -1 -> inactive 1/2
+    assert s["inactive"][0, 0, 2].item() == pytest.approx(0.5)
+    # class 1, layer 2, node 0: 0.7, 0.1 -> median 0.4
+    assert s["median"][1, 1, 0].item() == pytest.approx(0.4)
+    # agrees with numpy everywhere
+    acts = torch.stack([L1, L2], 1).numpy()
+    for c in (0, 1):
+        a = acts[Y.numpy() == c]
+        np.testing.assert_allclose(s["median"][c].numpy(), np.median(a, 0), rtol=1e-6)
+        np.testing.assert_allclose(s["std"][c].numpy(), a.std(0), rtol=1e-5, atol=1e-7)
+
+
+def test_class_medians_are_numbered_layer_after_layer():
+    m = class_medians([L1, L2], Y, n_classes=2)
+    assert m.shape == (2, 6)
+    assert m[1, 3].item() == pytest.approx(0.4)  # node 4 = layer 2, node 1
+
+
+def test_hidden_activations_match_forward():
+    model = MLP(8, depth=2, width=5, activation="relu", batch_norm=True).eval()
+    x = torch.randn(30, 8)
+    hidden = hidden_activations(model, x, batch_size=7)  # batching must not matter
+    _, ref = model(x, return_hidden=True)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(hidden, ref))
+
+
+def test_gradient_norms_by_hand():
+    # one hidden layer, identity-like: check against an explicit autograd computation
+    torch.manual_seed(0)
+    model = MLP(4, depth=2, width=3, activation="sigmoid")
+    x, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 3, 4, 5])
+    norms = gradient_norms(model, x, y)
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    expected = [lin.weight.grad.norm().item() for lin in model.linears]
+    assert norms.tolist() == pytest.approx(expected)
+    # a hand case: with zero output weights no gradient reaches the hidden layers
+    torch.nn.init.zeros_(model.out.weight)
+    assert gradient_norms(model, x, y).tolist() == pytest.approx([0.0, 0.0])
+
+
+def test_bad_hidden_input():
+    with pytest.raises(ValueError, match="hidden"):
+        layer_sparsity([])
