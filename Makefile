@@ -1,15 +1,20 @@
 # The book's two commands: `make book` and `make test`.
+#   make book                 execute every chapter (paper profile) and build _build/html
+#   make book PROFILE=quick   the same with small subsets (what CI builds)
+#   make test                 unit tests + nbval over every chapter + quick site + browser check
 SHELL := /bin/bash
 PROFILE ?= paper
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-export MPLCONFIGDIR := $(CURDIR)/_build/.cache/matplotlib
-export IPYTHONDIR := $(CURDIR)/_build/.cache/ipython
-export JUPYTER_RUNTIME_DIR := $(CURDIR)/_build/.cache/jupyter
+APT := $(shell [ "$$(id -u)" = 0 ] || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get
+CACHE := $(CURDIR)/_build/.cache
+export MPLCONFIGDIR := $(CACHE)/matplotlib
+export IPYTHONDIR := $(CACHE)/ipython
+export JUPYTER_RUNTIME_DIR := $(CACHE)/jupyter
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: book test unit notebooks lint clean
+.PHONY: book site test unit notebooks browser chromium cachedirs lint clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -19,17 +24,38 @@ $(STAMP): requirements.txt pyproject.toml
 	@$(PY) -c "import torch, torchvision, helpers" || (echo "install failed" && exit 1)
 	@touch $(STAMP)
 
-book: $(STAMP)
+cachedirs:
+	@mkdir -p $(MPLCONFIGDIR) $(IPYTHONDIR) $(JUPYTER_RUNTIME_DIR)
+
+# --- the website -----------------------------------------------------------------------
+book: $(STAMP) cachedirs
 	$(PY) -m helpers.book execute --profile $(PROFILE)
 	$(PY) -m helpers.book build
 
-test: unit notebooks
+site: $(STAMP)  # rebuild the pages from the executed copies, without executing
+	$(PY) -m helpers.book build
 
-unit: $(STAMP)
-	$(PY) -m pytest tests
+# --- tests -----------------------------------------------------------------------------
+test: unit notebooks browser
 
-notebooks: $(STAMP)
-	ACTFN_PROFILE=quick $(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider chapters
+unit: $(STAMP) cachedirs
+	$(PY) -m pytest tests --ignore=tests/test_site.py -p no:cacheprovider
+
+notebooks: $(STAMP) cachedirs
+	chapters=$$($(PY) -m helpers.book list) && ACTFN_PROFILE=quick $(PY) -m pytest \
+		--nbval-lax --nbval-current-env -p no:cacheprovider $$chapters
+
+browser: $(STAMP) chromium
+	@$(MAKE) --no-print-directory book PROFILE=quick
+	ACTFN_REQUIRE_SITE=1 $(PY) -m pytest tests/test_site.py -p no:cacheprovider
+
+# Headless Chromium from Debian (never a downloaded browser); installed only when missing.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  echo "Installing Debian packages chromium and chromium-driver..."; \
+	  $(APT) install -y -q chromium chromium-driver >/dev/null 2>&1 || { \
+	    $(APT) update -q >/dev/null && $(APT) install -y -q chromium chromium-driver >/dev/null; }; }
+	@command -v chromium >/dev/null || { echo "chromium is not installed"; exit 1; }
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check helpers tests benchmarks

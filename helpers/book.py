@@ -1,0 +1,305 @@
+"""Execute the book's chapters headlessly and build the website.
+
+Two commands, both driven by ``_toc.yml`` (never a hard-coded chapter list)::
+
+    python -m helpers.book execute --profile quick   # or paper
+    python -m helpers.book build
+
+``execute`` runs every notebook chapter through papermill with ``profile`` injected into
+its ``parameters`` cell and writes the executed copy to ``_build/executed/<same path>``.
+The sources in ``chapters/`` stay output-free. A failing chapter stops the run with the
+chapter's name and the failing cell; its executed copy (with the error) stays on disk.
+
+``build`` stages the book's other sources (``_config.yml``, ``_toc.yml``, Markdown pages,
+``references.bib``...) next to the executed copies in ``_build/executed/`` and runs
+Jupyter Book on that folder with execution *off*, writing the site to ``_build/html``.
+Jupyter Book therefore never executes anything and never serves a stale cache: what is
+published is exactly what papermill produced. ``build`` refuses executed copies that are
+missing or executed from an older version of their source (content hash).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import yaml
+
+from .profiles import PROFILES, check_profile
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD_DIR = "_build"
+EXECUTED_DIR = f"{BUILD_DIR}/executed"
+HTML_DIR = f"{BUILD_DIR}/html"
+COLAB_URL = "https://colab.research.google.com"
+STATIC_DIRS = ("_static", "images", "figures")
+IMAGE_MIMES = ("image/png", "image/jpeg", "image/svg+xml")
+# myst-nb renders the first of these that an output carries; an image only wins without them.
+RICHER_MIMES = ("application/vnd.jupyter.widget-view+json", "application/javascript",
+                "text/html")
+QUICK_BANNER = ("This build ran every chapter in the <b>quick</b> profile (small data "
+                "subsets, few epochs): its numbers demonstrate the code, they are not "
+                "paper-fidelity results.")
+
+
+class ChapterFailed(RuntimeError):
+    """A chapter raised during execution; the message names the chapter and the cell."""
+
+
+def load_config(root: Path = ROOT) -> dict:
+    """The book's ``_config.yml`` as a dict."""
+    return yaml.safe_load((Path(root) / "_config.yml").read_text())
+
+
+def repository_url(root: Path = ROOT) -> str:
+    """The repository URL, set once in ``_config.yml`` (``repository.url``)."""
+    return load_config(root)["repository"]["url"].rstrip("/")
+
+
+def colab_url(chapter: str | Path, root: Path = ROOT) -> str:
+    """The Colab link of a chapter, e.g. ``.../blob/main/chapters/00_getting_started.ipynb``."""
+    config = load_config(root)
+    repo = config["repository"]
+    prefix = "https://github.com/"
+    if not repo["url"].startswith(prefix):
+        raise ValueError(f"repository.url={repo['url']!r} must start with {prefix!r} for Colab")
+    org_repo = repo["url"][len(prefix):].strip("/")
+    book = repo.get("path_to_book", "").strip("/")
+    path = f"{book}/{Path(chapter).as_posix()}" if book else Path(chapter).as_posix()
+    return f"{COLAB_URL}/github/{org_repo}/blob/{repo.get('branch', 'main')}/{path}"
+
+
+def _toc_entries(node: object) -> Iterable[str]:
+    if isinstance(node, list):
+        for item in node:
+            yield from _toc_entries(item)
+    elif isinstance(node, dict):
+        for key in ("root", "file"):
+            if key in node:
+                yield str(node[key])
+        for key in ("parts", "chapters", "sections"):
+            if key in node:
+                yield from _toc_entries(node[key])
+
+
+def _resolve(entry: str, root: Path) -> Path:
+    """A toc entry (usually without extension) -> its file, relative to ``root``."""
+    path = Path(entry)
+    if path.suffix in (".ipynb", ".md", ".rst"):
+        candidates = [path]
+    else:
+        candidates = [path.with_name(path.name + ext) for ext in (".ipynb", ".md", ".rst")]
+    for candidate in candidates:
+        if (root / candidate).exists():
+            return candidate
+    raise FileNotFoundError(f"_toc.yml lists {entry!r} but none of {candidates} exist in {root}")
+
+
+def toc_files(root: Path = ROOT) -> list[Path]:
+    """Every page listed in ``_toc.yml`` (root page first), as paths relative to ``root``."""
+    toc = yaml.safe_load((Path(root) / "_toc.yml").read_text())
+    return [_resolve(entry, Path(root)) for entry in _toc_entries(toc)]
+
+
+def chapters(root: Path = ROOT) -> list[Path]:
+    """The notebook chapters listed in ``_toc.yml``, in reading order."""
+    return [p for p in toc_files(root) if p.suffix == ".ipynb"]
+
+
+def executed_path(chapter: str | Path, root: Path = ROOT) -> Path:
+    """Where ``execute`` writes the executed copy of ``chapter``."""
+    return Path(root) / EXECUTED_DIR / chapter
+
+
+def page_path(page: str | Path, root: Path = ROOT) -> Path:
+    """The HTML page built from ``page`` (a toc file such as ``chapters/00_x.ipynb``)."""
+    return Path(root) / HTML_DIR / Path(page).with_suffix(".html")
+
+
+def source_hash(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def count_figures(notebook) -> int:
+    """Outputs that myst-nb renders as an ``<img>``: image data with no richer mime type,
+    in cells not tagged ``remove-output`` / ``remove-cell``."""
+    return sum(
+        1
+        for cell in notebook.cells if cell.cell_type == "code"
+        and not set(cell.metadata.get("tags", [])) & {"remove-output", "remove-cell"}
+        for out in cell.get("outputs", [])
+        if out.get("output_type") in ("display_data", "execute_result")
+        and any(m in out.get("data", {}) for m in IMAGE_MIMES)
+        and not any(m in out.get("data", {}) for m in RICHER_MIMES)
+    )
+
+
+def _failure_message(chapter: Path, source_nb, err: Exception, out: Path) -> str:
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(err, PapermillExecutionError):
+        # papermill counts its injected-parameters cell; report the cell of the source.
+        matches = [i for i, c in enumerate(source_nb.cells) if c.source == err.source]
+        where = f"cell {matches[0]}" if matches else f"executed cell {err.cell_index}"
+        source = "\n".join("    " + line for line in err.source.splitlines()[:12])
+        return (f"chapter {chapter} failed in {where} (0-based, In [{err.exec_count}]): "
+                f"{err.ename}: {err.evalue}\n"
+                f"  the cell:\n{source}\n  executed copy with the error: {out}")
+    return (f"chapter {chapter} failed: {type(err).__name__}: {err}\n"
+            f"  executed copy so far: {out}")
+
+
+def execute(profile: str, only: Sequence[str | Path] | None = None, root: Path = ROOT,
+            progress: bool = True) -> list[Path]:
+    """Run the toc's chapters (or ``only`` those) through papermill in ``profile``.
+
+    Writes ``_build/executed/<chapter>``; returns those paths. Raises
+    :class:`ChapterFailed` at the first failing chapter.
+    """
+    import nbformat
+    import papermill
+    from tqdm.auto import tqdm
+
+    check_profile(profile)
+    root = Path(root)
+    todo = chapters(root)
+    if only:
+        wanted = {Path(c).as_posix() for c in only}
+        unknown = wanted - {c.as_posix() for c in todo}
+        if unknown:
+            raise ValueError(f"only={sorted(unknown)} are not chapters in _toc.yml; "
+                             f"accepted: {[c.as_posix() for c in todo]}")
+        todo = [c for c in todo if c.as_posix() in wanted]
+    written = []
+    old_env = os.environ.get("ACTFN_PROFILE")
+    os.environ["ACTFN_PROFILE"] = profile  # helpers that read the env agree with the parameter
+    bar = tqdm(todo, desc=f"executing ({profile})", unit="chapter", disable=not progress)
+    try:
+        for chapter in bar:
+            bar.set_postfix_str(chapter.name)
+            src, out = root / chapter, executed_path(chapter, root)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            nb = nbformat.read(src, as_version=4)
+            nb.metadata["actfn"] = {"profile": profile, "source_sha256": source_hash(src)}
+            try:
+                papermill.execute_notebook(
+                    nb, str(out), parameters={"profile": profile}, kernel_name="python3",
+                    cwd=str(src.parent), progress_bar=False, log_output=False,
+                )
+            except Exception as err:  # noqa: BLE001 - any failure stops the run, named
+                raise ChapterFailed(_failure_message(chapter, nb, err, out)) from err
+            written.append(out)
+    finally:
+        bar.close()
+        if old_env is None:
+            os.environ.pop("ACTFN_PROFILE", None)
+        else:
+            os.environ["ACTFN_PROFILE"] = old_env
+    return written
+
+
+def check_executed(root: Path = ROOT) -> set[str]:
+    """The profiles of the executed copies; ValueError if any is missing or stale."""
+    import nbformat
+
+    root = Path(root)
+    problems, profiles = [], set()
+    for chapter in chapters(root):
+        out = executed_path(chapter, root)
+        if not out.exists():
+            problems.append(f"{chapter}: no executed copy at {out}")
+            continue
+        meta = nbformat.read(out, as_version=4).metadata.get("actfn", {})
+        if meta.get("source_sha256") != source_hash(root / chapter):
+            problems.append(f"{chapter}: the source changed since it was executed")
+        profiles.add(meta.get("profile", "unknown"))
+    if problems:
+        raise ValueError("cannot build the site:\n  " + "\n  ".join(problems)
+                         + "\nRun: python -m helpers.book execute --profile quick|paper")
+    return profiles
+
+
+def _copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_dir():
+        shutil.copytree(src, dst, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
+    else:
+        shutil.copy2(src, dst)
+
+
+def stage(root: Path = ROOT, banner: str | None = None) -> Path:
+    """Copy every non-notebook book source next to the executed copies; return that folder.
+
+    ``banner`` (HTML) becomes the site's announcement bar.
+    """
+    root = Path(root)
+    stage_dir = root / EXECUTED_DIR
+    config = load_config(root)
+    extra = [Path(p) for p in config.get("bibtex_bibfiles", [])]
+    extra += [Path(d) for d in STATIC_DIRS if (root / d).is_dir()]
+    extra += [p for p in toc_files(root) if p.suffix != ".ipynb"]
+    for folder in {c.parent for c in chapters(root)} - {Path(".")}:
+        extra += [p.relative_to(root) for p in (root / folder).iterdir()
+                  if p.suffix != ".ipynb" and p.name != ".ipynb_checkpoints"]
+    for path in ["_toc.yml", *extra]:
+        _copy(root / path, stage_dir / path)
+    if banner:
+        config.setdefault("html", {})["announcement"] = banner
+    (stage_dir / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return stage_dir
+
+
+def build(root: Path = ROOT, strict: bool = True) -> Path:
+    """Build ``_build/html`` from the executed copies (execution off). Returns the HTML folder."""
+    root = Path(root)
+    profiles = check_executed(root)
+    stage_dir = stage(root, banner=QUICK_BANNER if "quick" in profiles else None)
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe if exe.exists() else shutil.which("jupyter-book") or "jupyter-book"),
+           "build", str(stage_dir), "--path-output", str(root), "--builder", "html",
+           "--all", "--quiet"]
+    if strict:
+        cmd += ["-W", "-n", "--keep-going"]
+    print(f"building the site from {stage_dir} (profile: {', '.join(sorted(profiles))})")
+    subprocess.run(cmd, check=True, cwd=root)
+    return root / HTML_DIR
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.book", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    ex = sub.add_parser("execute", help="run every chapter with papermill")
+    ex.add_argument("--profile", choices=PROFILES, required=True)
+    ex.add_argument("--chapter", action="append", metavar="PATH",
+                    help="only this chapter (repeatable), e.g. chapters/00_getting_started.ipynb")
+    sub.add_parser("list", help="print the notebook chapters of _toc.yml, one a line")
+    bd = sub.add_parser("build", help="build _build/html from the executed copies")
+    bd.add_argument("--no-strict", action="store_true", help="do not fail on Sphinx warnings")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "list":
+            print("\n".join(c.as_posix() for c in chapters()))
+        elif args.command == "execute":
+            written = execute(args.profile, only=args.chapter)
+            print(f"executed {len(written)} chapter(s) into {ROOT / EXECUTED_DIR}")
+        else:
+            print(f"site: {build(strict=not args.no_strict)}/intro.html")
+    except (ChapterFailed, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except subprocess.CalledProcessError as err:
+        print(f"error: jupyter-book build failed (exit {err.returncode})", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

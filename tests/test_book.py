@@ -1,0 +1,244 @@
+"""helpers.book, and the conventions every chapter listed in _toc.yml must keep."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from helpers import book
+
+CHAPTERS = book.chapters()
+IDS = [c.stem for c in CHAPTERS]
+
+
+def _read(chapter: Path):
+    return nbformat.read(book.ROOT / chapter, as_version=4)
+
+
+def _code_cells(nb) -> list:
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def _setup_source(chapter: Path) -> str:
+    """The setup cell: the first code cell of a chapter."""
+    return _code_cells(_read(chapter))[0].source
+
+
+# --- every chapter in _toc.yml ---------------------------------------------------------
+
+def test_toc_lists_the_intro_and_at_least_one_chapter():
+    pages = book.toc_files()
+    assert pages[0] == Path("intro.md")
+    assert CHAPTERS and all(c.suffix == ".ipynb" for c in CHAPTERS)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_chapter_follows_the_conventions(chapter: Path):
+    assert (book.ROOT / chapter).is_file()
+    nb = _read(chapter)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1, f"{len(params)} cells tagged 'parameters'"
+    for stmt in ast.parse(params[0].source).body:  # plain literals only (papermill parses it)
+        assert isinstance(stmt, ast.Assign), ast.dump(stmt)
+        ast.literal_eval(stmt.value)
+    for cell in _code_cells(nb):
+        assert cell.outputs == [] and cell.execution_count is None, "sources stay output-free"
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# ")
+    badge = f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]" \
+            f"({book.colab_url(chapter)})"
+    assert badge in first.source, f"no Colab badge pointing at {book.colab_url(chapter)}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_setup_cell_is_the_same_in_every_chapter(chapter: Path):
+    assert _setup_source(chapter) == _setup_source(CHAPTERS[0])
+
+
+# --- the Colab setup cell -------------------------------------------------------------
+
+@pytest.fixture
+def pip_calls(monkeypatch):
+    """Record subprocess.run instead of running it; make `helpers` look not installed."""
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append((cmd, kw)))
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "helpers" else real_find_spec(name, *a))
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    return calls
+
+
+def _fake_colab(monkeypatch) -> None:
+    google = types.ModuleType("google")
+    monkeypatch.setitem(sys.modules, "google", sys.modules.get("google", google))
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_setup_cell_installs_the_repository_on_colab(chapter, pip_calls, monkeypatch):
+    _fake_colab(monkeypatch)
+    exec(_setup_source(chapter), {})
+    assert len(pip_calls) == 1
+    cmd, kwargs = pip_calls[0]
+    assert cmd[:4] == [sys.executable, "-m", "pip", "install"]
+    assert cmd[-1] == f"git+{book.repository_url()}"
+    assert kwargs.get("check") is True
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_setup_cell_does_nothing_off_colab(chapter, pip_calls):
+    exec(_setup_source(chapter), {})
+    assert pip_calls == []
+
+
+def test_setup_cell_does_not_reinstall_when_helpers_is_importable(monkeypatch):
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(cmd))
+    _fake_colab(monkeypatch)
+    exec(_setup_source(CHAPTERS[0]), {})  # helpers is installed (editable) in this venv
+    assert calls == []
+
+
+def test_repository_url_is_set_once_in_config_and_stated_in_readme():
+    url = book.repository_url()
+    assert url == "https://github.com/activation-functions/activation-functions-book"
+    assert url in (book.ROOT / "README.md").read_text()
+    assert book.load_config()["launch_buttons"]["colab_url"] == book.COLAB_URL
+
+
+# --- toc, links, figures --------------------------------------------------------------
+
+def _tiny_book(tmp_path: Path, toc: dict, files: dict[str, str]) -> Path:
+    config = {"title": "t", "repository": {"url": "https://github.com/org/repo/",
+                                           "branch": "dev"},
+              "bibtex_bibfiles": ["refs.bib"]}
+    (tmp_path / "_config.yml").write_text(yaml.safe_dump(config))
+    (tmp_path / "_toc.yml").write_text(yaml.safe_dump(toc))
+    for name, text in {"refs.bib": "", **files}.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+def _notebook(*sources: str) -> str:
+    cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    cells[0].metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    return nbformat.writes(nb)
+
+
+def test_toc_order_through_parts_chapters_and_sections(tmp_path):
+    toc = {"format": "jb-book", "root": "intro", "parts": [
+        {"caption": "A", "chapters": [{"file": "ch/a", "sections": [{"file": "ch/a1"}]}]},
+        {"caption": "B", "chapters": [{"file": "ch/b.md"}, {"file": "ch/c"}]}]}
+    files = {"intro.md": "# i", "ch/a.ipynb": "{}", "ch/a1.ipynb": "{}", "ch/b.md": "# b",
+             "ch/c.ipynb": "{}"}
+    root = _tiny_book(tmp_path, toc, files)
+    assert book.toc_files(root) == [Path(p) for p in
+                                    ["intro.md", "ch/a.ipynb", "ch/a1.ipynb", "ch/b.md",
+                                     "ch/c.ipynb"]]
+    assert book.chapters(root) == [Path("ch/a.ipynb"), Path("ch/a1.ipynb"), Path("ch/c.ipynb")]
+
+
+def test_toc_entry_without_a_file_is_an_error(tmp_path):
+    root = _tiny_book(tmp_path, {"root": "intro", "chapters": [{"file": "nope"}]},
+                      {"intro.md": "# i"})
+    with pytest.raises(FileNotFoundError, match="nope"):
+        book.chapters(root)
+
+
+def test_colab_url_from_config(tmp_path):
+    root = _tiny_book(tmp_path, {"root": "intro"}, {"intro.md": "# i"})
+    assert book.colab_url("chapters/x.ipynb", root) == (
+        "https://colab.research.google.com/github/org/repo/blob/dev/chapters/x.ipynb")
+    assert book.colab_url(CHAPTERS[0]) == (
+        "https://colab.research.google.com/github/activation-functions/"
+        f"activation-functions-book/blob/main/{CHAPTERS[0].as_posix()}")
+
+
+def test_count_figures_counts_outputs_rendered_as_images():
+    out = nbformat.v4.new_output
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [
+        out("display_data", data={"image/png": "iVBO", "text/plain": "<Figure>"}),
+        out("execute_result", data={"image/svg+xml": "<svg/>"}, execution_count=1),
+        out("display_data", data={"image/png": "iVBO", "text/html": "<b>table</b>"}),
+        out("stream", name="stdout", text="image/png"),
+    ]
+    hidden = nbformat.v4.new_code_cell("y", metadata={"tags": ["remove-output"]})
+    hidden.outputs = [out("display_data", data={"image/png": "iVBO"})]
+    nb = nbformat.v4.new_notebook(
+        cells=[cell, hidden, nbformat.v4.new_markdown_cell("![](a.png)")])
+    assert book.count_figures(nb) == 2
+
+
+# --- execute / build ------------------------------------------------------------------
+
+def test_execute_rejects_bad_input_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="profile='fast'"):
+        book.execute("fast", root=tmp_path)
+    with pytest.raises(ValueError, match="not chapters in _toc.yml"):
+        book.execute("quick", only=["chapters/nope.ipynb"], progress=False)
+
+
+def test_execute_injects_the_profile_and_stops_at_the_failing_chapter(tmp_path):
+    toc = {"root": "intro", "chapters": [{"file": "ch/a"}, {"file": "ch/b"}, {"file": "ch/c"}]}
+    files = {
+        "intro.md": "# i",
+        "ch/a.ipynb": _notebook("profile = None", "import os\nprint(profile, os.getcwd())"),
+        "ch/b.ipynb": _notebook("profile = None", "x = 1", "raise ValueError('boom ' + profile)"),
+        "ch/c.ipynb": _notebook("profile = None"),
+    }
+    root = _tiny_book(tmp_path, toc, files)
+    with pytest.raises(book.ChapterFailed) as failure:
+        book.execute("quick", root=root, progress=False)
+    message = str(failure.value)
+    assert "ch/b.ipynb" in message and "ValueError: boom quick" in message
+    assert "failed in cell 2 " in message and "raise ValueError" in message
+
+    a = nbformat.read(book.executed_path("ch/a.ipynb", root), as_version=4)
+    assert a.metadata["actfn"]["profile"] == "quick"
+    printed = a.cells[-1].outputs[0]["text"]
+    assert printed.split()[0] == "quick" and printed.split()[1] == str(root / "ch")
+    b = nbformat.read(book.executed_path("ch/b.ipynb", root), as_version=4)
+    assert any(o.output_type == "error" for c in _code_cells(b) for o in c.outputs)
+    assert not book.executed_path("ch/c.ipynb", root).exists()
+
+    with pytest.raises(ValueError, match="no executed copy"):
+        book.check_executed(root)
+
+
+def test_check_executed_refuses_a_stale_copy_and_stage_copies_the_sources(tmp_path):
+    toc = {"root": "intro", "chapters": [{"file": "ch/a"}]}
+    root = _tiny_book(tmp_path, toc, {"intro.md": "# i", "ch/a.ipynb": _notebook("p = 1"),
+                                      "ch/pic.png": "png"})
+    executed = book.executed_path("ch/a.ipynb", root)
+    executed.parent.mkdir(parents=True)
+    nb = nbformat.read(root / "ch/a.ipynb", as_version=4)
+    nb.metadata["actfn"] = {"profile": "paper",
+                            "source_sha256": book.source_hash(root / "ch/a.ipynb")}
+    nbformat.write(nb, executed)
+    assert book.check_executed(root) == {"paper"}
+    (root / "ch/a.ipynb").write_text(_notebook("p = 2"))
+    with pytest.raises(ValueError, match="source changed"):
+        book.check_executed(root)
+
+    stage = book.stage(root, banner="quick build")
+    for name in ["_config.yml", "_toc.yml", "intro.md", "refs.bib", "ch/pic.png"]:
+        assert (stage / name).is_file(), name
+    assert yaml.safe_load((stage / "_config.yml").read_text())["html"]["announcement"] == \
+        "quick build"
+    assert nbformat.read(stage / "ch/a.ipynb", as_version=4).metadata["actfn"]["profile"] == \
+        "paper", "staging must not overwrite the executed copy"
