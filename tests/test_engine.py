@@ -1,0 +1,210 @@
+"""The stacked engine reproduces the single-model reference (helpers.train) on CPU.
+
+Stated tolerances (per-epoch losses/accuracies, final weights, BN buffers, test metrics):
+
+* float64: 1e-9 absolute. The same algorithm with different rounding would stay far
+  inside it (float64 noise ~1e-16 is well below Adam's eps, so it is not amplified).
+* float32: 1e-5 absolute. On x86 CPUs with PyTorch's MKL kernels the stacked path is in
+  fact bit-identical (observed: 0.0). It has to be near-exact to pass with BN at all: in
+  float32, gradients that are zero in exact arithmetic (biases before BN, weights of
+  constant pixels) are pure rounding noise of the size of Adam's eps, which Adam turns
+  into full-size steps, so any rounding difference grows to ~1e-2 within a few epochs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.data import Split
+from helpers.engine import (
+    StackedAdam,
+    StackedMLP,
+    _batch_norm,
+    train_stacked,
+)
+from helpers.models import make_model
+from helpers.train import evaluate, train_model
+
+TOL = {torch.float64: 1e-9, torch.float32: 1e-5}
+COMBOS = [("sigmoid", False), ("relu", False), ("sigmoid", True), ("relu", True)]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)  # shared 2-core machines: one thread is much faster here
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def tiny(mnist):
+    """512/256/256 real MNIST samples (``mnist`` is the session fixture in conftest)."""
+    return mnist.subset(512, 256, 256, seed=1)
+
+
+def as_dtype(data, dtype):
+    cast = lambda s: Split(s.x.to(dtype), s.y)  # noqa: E731
+    return dataclasses.replace(data, train=cast(data.train), val=cast(data.val),
+                               test=cast(data.test))
+
+
+def reference(data, depth, width, act, bn, seed, lr, dtype, **kw):
+    model = make_model(data.n_features, depth, width, act, bn, data.n_classes, seed=seed)
+    return train_model(model.to(dtype), as_dtype(data, dtype), lr=lr, seed=seed,
+                       progress=False, **kw)
+
+
+def assert_same(ref, res, tol):
+    h1, h2 = ref.history, res.history
+    assert list(h1.columns) == list(h2.columns)
+    assert len(h1) == len(h2)
+    np.testing.assert_allclose(h2.to_numpy(), h1.to_numpy(), rtol=0, atol=tol)
+    assert (res.best_epoch, res.diverged) == (ref.best_epoch, ref.diverged)
+    assert res.best_val_acc == pytest.approx(ref.best_val_acc, abs=tol)
+    assert res.test_loss == pytest.approx(ref.test_loss, abs=tol)
+    assert res.test_acc == pytest.approx(ref.test_acc, abs=tol)
+    state = ref.model.state_dict()
+    assert set(state) == set(res.state_dict)
+    for key, value in state.items():
+        torch.testing.assert_close(res.state_dict[key].to(value.dtype), value, rtol=0,
+                                   atol=tol, msg=key)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("depth", [2, 4])
+def test_stack_equals_single_path(tiny, depth, dtype):
+    """One stack of sigmoid/ReLU x BN off/on, mixed seeds and learning rates."""
+    seeds, lrs = [0, 1, 2, 1], [1e-3, 3e-3, 2e-3, 5e-4]
+    kw = dict(max_epochs=4, patience=2, batch_size=64)
+    results = train_stacked(tiny, depth, 32, [a for a, _ in COMBOS], [b for _, b in COMBOS],
+                            seeds, lrs, dtype=dtype, progress=False, **kw)
+    for (act, bn), seed, lr, res in zip(COMBOS, seeds, lrs, results):
+        assert (res.activation, res.batch_norm, res.seed, res.lr) == (act, bn, seed, lr)
+        assert_same(reference(tiny, depth, 32, act, bn, seed, lr, dtype, **kw), res,
+                    TOL[dtype])
+
+
+def test_result_does_not_depend_on_the_stack(tiny):
+    """A model trains the same alone or among others (lets the grid resume half stacks)."""
+    kw = dict(max_epochs=3, patience=1, progress=False)
+    many = train_stacked(tiny, 2, 32, ["relu", "sigmoid", "relu"], [True, False, False],
+                         [0, 1, 2], [3e-3, 1e-3, 1e-2], **kw)
+    alone = train_stacked(tiny, 2, 32, "sigmoid", False, [1], [1e-3], **kw)[0]
+    assert many[1].history.equals(alone.history)
+    for key, value in alone.state_dict.items():
+        assert torch.equal(many[1].state_dict[key], value)
+
+
+def test_divergence_and_compaction(tiny):
+    """A NaN model stops and leaves the stack; the others go on, equal to the single path."""
+    kw = dict(max_epochs=3, patience=3, batch_size=64)
+    results = train_stacked(tiny, 4, 16, "relu", False, [0, 0], [1e-3, 1e30],
+                            progress=False, **kw)
+    ok, bad = results
+    assert bad.diverged and not ok.diverged
+    assert not np.isfinite(bad.history["train_loss"].iloc[-1])
+    assert len(bad.history) < len(ok.history) == 4
+    for res, lr in ((ok, 1e-3), (bad, 1e30)):
+        ref = reference(tiny, 4, 16, "relu", False, 0, lr, torch.float32, **kw)
+        assert ref.diverged == res.diverged
+        np.testing.assert_allclose(res.history.to_numpy(), ref.history.to_numpy(), rtol=0,
+                                   atol=1e-5, equal_nan=True)
+        assert res.test_acc == pytest.approx(ref.test_acc, abs=1e-5)
+
+
+def test_callbacks_and_stop(tiny):
+    finished, epochs = [], []
+    stop_after = iter([False, False, True])
+    results = train_stacked(tiny, 2, 32, "relu", False, [0, 1], [1e-3, 1e-1], max_epochs=5,
+                            patience=1, progress=False,
+                            on_finish=lambda i, r: finished.append((i, len(r.history))),
+                            on_epoch=epochs.append, should_stop=lambda: next(stop_after))
+    assert len(epochs) == 2  # stopped before epoch 3
+    done = {i for i, _ in finished}
+    assert all((results[i] is not None) == (i in done) for i in range(2))
+
+
+def test_init_and_state_dict_roundtrip(tiny):
+    seeds = [3, 4]
+    net = StackedMLP.from_seeds(784, 3, 24, ["relu", "sigmoid"], [True, False], seeds)
+    for k, seed in enumerate(seeds):
+        ref = make_model(784, 3, 24, net.activations[k], net.batch_norms[k], seed=seed)
+        state = net.state_dict(k)
+        assert set(state) == set(ref.state_dict())
+        for key, value in ref.state_dict().items():
+            assert torch.equal(state[key], value), key
+    res = train_stacked(tiny, 2, 32, "relu", True, [0], [1e-3], max_epochs=2,
+                        progress=False)[0]
+    model = res.model()
+    assert evaluate(model, tiny.test) == pytest.approx((res.test_loss, res.test_acc))
+
+
+def test_batch_norm_matches_module():
+    torch.manual_seed(0)
+    z = torch.randn(3, 50, 7) * 4 + 2
+    gamma, beta = torch.rand(3, 7) + 0.5, torch.randn(3, 7)
+    mean, var = torch.zeros(3, 7), torch.ones(3, 7)
+    out = _batch_norm(z, gamma, beta, mean, var, training=True)
+    for k in range(3):
+        bn = torch.nn.BatchNorm1d(7)
+        bn.weight.data, bn.bias.data = gamma[k].clone(), beta[k].clone()
+        torch.testing.assert_close(out[k], bn(z[k]), rtol=0, atol=1e-6)
+        torch.testing.assert_close(mean[k], bn.running_mean, rtol=0, atol=1e-6)
+        torch.testing.assert_close(var[k], bn.running_var, rtol=0, atol=1e-6)  # unbiased
+        bn.eval()
+        torch.testing.assert_close(_batch_norm(z, gamma, beta, mean, var, False)[k],
+                                   bn(z[k]), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["formula", "fused"])
+def test_stacked_adam_matches_torch_adam(fused):
+    torch.manual_seed(0)
+    k, p = 3, 257
+    start = torch.randn(k, p)
+    lrs = [1e-3, 3e-3, 2e-2]
+    flat, flat_grad = start.clone(), torch.zeros(k, p)
+    adam = StackedAdam(flat, flat_grad, lrs, fused=fused)
+    params = [torch.nn.Parameter(start[i].clone()) for i in range(k)]
+    opts = [torch.optim.Adam([params[i]], lr=lrs[i]) for i in range(k)]
+    for step in range(40):
+        if step == 20:  # a new epoch: decayed learning rates
+            lrs = [lr * 0.99 for lr in lrs]
+            adam.set_lr(lrs)
+            for opt, lr in zip(opts, lrs):
+                opt.param_groups[0]["lr"] = lr
+        grad = torch.randn(k, p) * 10.0 ** torch.randint(-10, 1, (k, p)).float()
+        for i in range(k):
+            params[i].grad = grad[i].clone()
+            opts[i].step()
+        flat_grad.copy_(grad)
+        adam.step()
+        for i in range(k):
+            torch.testing.assert_close(flat[i], params[i].detach(),
+                                       rtol=1e-6, atol=1e-7)
+            state = opts[i].state[params[i]]
+            torch.testing.assert_close(adam.exp_avg[i], state["exp_avg"], rtol=1e-6, atol=0)
+            torch.testing.assert_close(adam.exp_avg_sq[i], state["exp_avg_sq"], rtol=1e-6,
+                                       atol=0)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(depth=0), "depth"),
+    (dict(width=0), "width"),
+    (dict(activation="swish"), "activation"),
+    (dict(seeds=[0, 1], lrs=[1e-3, 1e-3, 1e-3]), "lrs"),
+    (dict(lrs=-1.0), "lr"),
+    (dict(seeds=[]), "seeds"),
+    (dict(batch_size=0), "batch_size"),
+    (dict(cuda_graph=True, device="cpu"), "cuda_graph"),
+])
+def test_bad_input_raises(tiny, kwargs, name):
+    args = dict(depth=2, width=8, activation="relu", batch_norm=False, seeds=[0], lrs=1e-3,
+                progress=False)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=name):
+        train_stacked(tiny, **args)

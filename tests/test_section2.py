@@ -1,0 +1,89 @@
+"""Section-2 tables and claim checks on small hand-made run tables."""
+
+import itertools
+
+import matplotlib
+import pandas as pd
+import pytest
+
+from helpers.section2 import (
+    claim_checks,
+    config_table,
+    depth_slope,
+    mean_curves,
+    plot_fig1,
+    plot_fig2,
+    relu_minus_sigmoid,
+)
+
+matplotlib.use("Agg")
+
+
+def _runs(acc):
+    """Runs for mnist, depths 2/4, widths 8/16, ±BN, both activations, seeds 0/1;
+    test accuracy from ``acc(depth, width, bn, act, seed)``."""
+    rows = []
+    for depth, width, bn, act, seed in itertools.product(
+            [2, 4], [8, 16], [False, True], ["relu", "sigmoid"], [0, 1]):
+        rows.append(dict(dataset="mnist", depth=depth, width=width, batch_norm=bn,
+                         activation=act, seed=seed, lr=1e-3, best_epoch=3,
+                         train_acc=1.0, val_acc=0.9, test_acc=acc(depth, width, bn, act, seed),
+                         diverged=False, source="mnist"))
+    return pd.DataFrame(rows)
+
+
+def _histories(runs):
+    rows = []
+    for r in runs.itertuples():
+        n_epochs = 3 if r.seed == 0 else 2  # seed 1 stops early
+        for e in range(n_epochs + 1):
+            rows.append(dict(dataset=r.dataset, depth=r.depth, width=r.width,
+                             batch_norm=r.batch_norm, activation=r.activation, seed=r.seed,
+                             epoch=e, train_acc=min(1.0, 0.5 + 0.25 * e), val_acc=0.5 + 0.1 * e,
+                             source="mnist"))
+    return pd.DataFrame(rows)
+
+
+def test_config_table_mean_and_sd():
+    runs = _runs(lambda d, w, bn, a, s: 0.90 + 0.02 * s)  # seeds 0/1: 90 %, 92 %
+    t = config_table(runs)
+    assert len(t) == 16
+    row = t.loc[("mnist", 2, 8, False, "relu")]
+    assert row["test acc mean (%)"] == pytest.approx(91.0)
+    assert row["test acc sd (%)"] == pytest.approx(1.41, abs=0.01)  # sd of (90, 92)
+    assert row["seeds"] == 2
+
+
+def test_relu_minus_sigmoid_and_slope():
+    runs = _runs(lambda d, w, bn, a, s: (0.95 if a == "relu" else 0.90) - 0.01 * d)
+    diff = relu_minus_sigmoid(runs)
+    assert diff["relu − sigmoid (pts)"].tolist() == pytest.approx([5.0] * 8)
+    # accuracy falls 1 point per layer
+    assert depth_slope(runs, "mnist", 8, False, "sigmoid") == pytest.approx(-1.0)
+
+
+def test_mean_curves_carry_early_stopped_runs_forward():
+    runs = _runs(lambda *a: 0.9)
+    curves = mean_curves(_histories(runs), "mnist", 8)
+    last = curves[(curves.epoch == 3) & (curves.split == "validation")]
+    # seed 0 at epoch 3: 80 %; seed 1 stopped at epoch 2 (70 %) and is carried forward
+    assert last["mean"].tolist() == pytest.approx([75.0] * len(last))
+    assert (last["seeds"] == 2).all()
+
+
+def test_claim_checks_verdicts():
+    runs = _runs(lambda d, w, bn, a, s: (0.99 if a == "relu" else 0.97)
+                 + (0.001 * d if bn else -0.001 * d))
+    checks = claim_checks(runs, _histories(runs))
+    first = checks.iloc[0]
+    assert first["value"] == 100.0 and first["verdict"] == "agrees"
+    slope_bn = checks[checks["paper's claim"].str.contains("with BN improves")].iloc[0]
+    assert slope_bn["value"] == pytest.approx(0.1) and slope_bn["verdict"] == "agrees"
+    fit = checks[checks["paper's claim"].str.contains("every other net")].iloc[0]
+    assert fit["value"] == 100.0  # train acc reaches 100 % in the hand-made histories
+
+
+def test_figures_render():
+    runs = _runs(lambda *a: 0.9)
+    assert len(plot_fig1(_histories(runs), "mnist").axes) == 4
+    assert len(plot_fig2(runs).axes) == 1
