@@ -34,7 +34,7 @@ def set_theme() -> None:
 
 
 def with_source(title: str, source: str) -> str:
-    """``"Learning curves"`` + ``"cifar10-jpeg"`` -> ``"Learning curves (CIFAR-10 (JPEG copy))"``."""
+    """``("Learning curves", "cifar10-jpeg")`` -> ``"Learning curves — CIFAR-10 (JPEG copy)"``."""
     return f"{title} — {source_label(source)}"
 
 
