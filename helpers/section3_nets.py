@@ -1,0 +1,292 @@
+"""The 4-layer networks that Section 3 of the paper looks inside ("train or load").
+
+:func:`section3_networks` returns, for every (activation, batch norm, seed), the trained
+network and its *untrained* twin: the same architecture built by
+:func:`helpers.models.make_model` with the same seed, i.e. the trained net's initial state.
+
+Where the trained nets come from, first match wins:
+
+1. ``paper`` profile only: the paper grid's checkpoints (``helpers.grid.checkpoint``), when
+   that module exists and holds a matching 4-layer net;
+2. nets this module trained before, cached as state dicts under
+   ``data/cache/section3/<profile>/`` (keyed by data, configuration, seed and settings);
+3. training them now with :func:`helpers.train.train_mlp` (Adam, early stopping on the
+   validation split), then caching them. Nets trained here keep their training history,
+   which also records the layer sparsity on the validation split after every epoch.
+
+Profiles (:data:`SECTION3_SETTINGS`): ``quick`` trains 4x100 nets on seeded subsets for a
+few epochs (seconds on a CPU); ``paper`` is the paper's 4x200 nets on the full splits, up to
+300 epochs with patience 20 (GPU recommended; about an hour or more on two CPU cores).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data import DATA_HOME, Dataset, check_dataset_name, load_dataset, source_label
+from .metrics import hidden_activations, layer_sparsity
+from .models import MLP, check_activation, default_device, make_model
+from .profiles import check_profile
+from .train import evaluate, train_mlp
+
+SECTION3_SETTINGS: dict[str, dict] = {
+    "quick": dict(depth=4, width=100, n_train=5_000, n_val=1_000, n_test=2_000,
+                  subset_seed=0, lr=1e-3, batch_size=128, max_epochs=15, patience=5,
+                  cpu_threads=1),
+    "paper": dict(depth=4, width=200, n_train=None, n_val=None, n_test=None,
+                  subset_seed=0, lr=1e-3, batch_size=128, max_epochs=300, patience=20,
+                  cpu_threads=None),
+}
+# cpu_threads: torch threads while training on a CPU (None: torch's default). Small nets on a
+# shared 2-core machine train many times faster on one thread than on two: with two, every
+# tiny operation waits for a thread that another process has taken.
+STATES = ("untrained", "trained")
+CACHE_FORMAT = 2  # bump when the cached blob changes shape
+ORIGINS = ("grid checkpoint", "cache", "trained now")
+
+
+@dataclass
+class Section3Net:
+    """One configuration and seed: the trained net and its initial (untrained) state."""
+
+    dataset: str
+    source: str
+    activation: str
+    batch_norm: bool
+    seed: int
+    untrained: MLP
+    trained: MLP
+    test_acc: float
+    untrained_test_acc: float
+    origin: str
+    best_epoch: int | None = None
+    history: pd.DataFrame | None = None  # training history; None for grid checkpoints
+
+    @property
+    def model_name(self) -> str:
+        """``sigmoid``, ``ReLU``, ``ReLU BN``..., as the paper's tables name them."""
+        name = {"relu": "ReLU", "sigmoid": "sigmoid"}.get(self.activation, self.activation)
+        return f"{name} BN" if self.batch_norm else name
+
+    def model(self, state: str) -> MLP:
+        """The ``"untrained"`` or ``"trained"`` network."""
+        if state not in STATES:
+            raise ValueError(f"state={state!r} is invalid; accepted values: {STATES}")
+        return self.trained if state == "trained" else self.untrained
+
+
+def section3_settings(profile: str) -> dict:
+    """A copy of the settings of ``profile`` (``quick`` or ``paper``)."""
+    return dict(SECTION3_SETTINGS[check_profile(profile)])
+
+
+def section3_data(dataset: str, profile: str, root: str | os.PathLike | None = None) -> Dataset:
+    """The data Section 3 uses: the full splits (``paper``) or seeded subsets (``quick``)."""
+    s = section3_settings(profile)
+    data = load_dataset(check_dataset_name(dataset), root=root)
+    return data.subset(s["n_train"], s["n_val"], s["n_test"], seed=s["subset_seed"])
+
+
+def data_fingerprint(data: Dataset) -> str:
+    """A short hash of the data's source, split sizes and labels (part of the cache key)."""
+    h = hashlib.sha1(f"{data.source}:{len(data.train)}:{len(data.val)}:{len(data.test)}".encode())
+    for split in (data.train, data.val, data.test):
+        h.update(split.y.cpu().numpy().tobytes())
+        h.update(f"{split.x[:64].double().sum().item():.6e}".encode())
+    return h.hexdigest()[:10]
+
+
+def cache_path(data: Dataset, profile: str, activation: str, batch_norm: bool, seed: int,
+               cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where the trained state dict of one configuration is cached."""
+    s = section3_settings(profile)
+    key = json.dumps({**s, "data": data_fingerprint(data)}, sort_keys=True)
+    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
+    folder = Path(cache_dir) if cache_dir else DATA_HOME / "cache" / "section3" / profile
+    name = (f"{data.source}_{activation}{'_bn' if batch_norm else ''}_seed{seed}_"
+            f"{s['depth']}x{s['width']}_{digest}.pt")
+    return folder / name
+
+
+def _check_configs(activations: Sequence[str], batch_norms: Sequence[bool],
+                   seeds: Sequence[int]) -> None:
+    if isinstance(activations, str) or not activations:
+        raise ValueError(f"activations={activations!r} is invalid; accepted: a non-empty "
+                         "sequence such as ('sigmoid', 'relu')")
+    for a in activations:
+        check_activation(a)
+    if not batch_norms or any(not isinstance(b, bool) for b in batch_norms):
+        raise ValueError(f"batch_norms={batch_norms!r} is invalid; accepted: a non-empty "
+                         "sequence of booleans such as (False, True)")
+    if not seeds or any(not isinstance(s, int) or isinstance(s, bool) for s in seeds):
+        raise ValueError(f"seeds={seeds!r} is invalid; accepted: a non-empty sequence of ints")
+
+
+def _grid_checkpoint(profile: str, dataset: str, activation: str, batch_norm: bool, seed: int,
+                     trained: bool) -> MLP | None:
+    """The paper grid's checkpoint, or None when ``helpers.grid`` cannot provide it."""
+    try:  # helpers.grid is written separately; absent until the grid run exists
+        grid = importlib.import_module(f"{__package__}.grid")
+        return grid.checkpoint(profile, dataset, activation, batch_norm, seed, trained=trained)
+    except (ImportError, AttributeError, FileNotFoundError):
+        return None
+
+
+def _from_grid(data: Dataset, profile: str, activation: str, batch_norm: bool, seed: int,
+               s: dict) -> tuple[MLP, MLP] | None:
+    if profile != "paper":  # the quick profile always trains small nets live
+        return None
+    trained = _grid_checkpoint(profile, data.name, activation, batch_norm, seed, True)
+    want = dict(depth=s["depth"], width=s["width"], activation=activation,
+                batch_norm=batch_norm, in_features=data.n_features)
+    if trained is None or any(trained.config.get(k) != v for k, v in want.items()):
+        return None
+    untrained = _grid_checkpoint(profile, data.name, activation, batch_norm, seed, False)
+    if untrained is None:
+        untrained = _initial_model(data, s, activation, batch_norm, seed)
+    return untrained.cpu().eval(), trained.cpu().eval()
+
+
+def _initial_model(data: Dataset, s: dict, activation: str, batch_norm: bool, seed: int) -> MLP:
+    return make_model(data.n_features, s["depth"], s["width"], activation, batch_norm,
+                      data.n_classes, seed=seed)
+
+
+def _from_cache(path: Path, s: dict) -> tuple[MLP, int | None, pd.DataFrame | None] | None:
+    if not path.exists():
+        return None
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if blob.get("settings") != s or blob.get("format") != CACHE_FORMAT:
+        return None
+    model = MLP(**blob["config"])
+    model.load_state_dict(blob["state_dict"])
+    return model.eval(), blob["best_epoch"], pd.DataFrame(blob["history"])
+
+
+def _save(path: Path, model: MLP, s: dict, best_epoch: int, history: pd.DataFrame) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        torch.save({"format": CACHE_FORMAT, "config": model.config, "settings": s,
+                    "best_epoch": best_epoch, "history": history.to_dict(orient="list"),
+                    "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}}, tmp)
+        tmp.replace(path)
+    except OSError:  # read-only checkout: fine, the nets are just retrained next time
+        pass
+
+
+def section3_networks(
+    data: str | Dataset,
+    profile: str,
+    activations: Sequence[str] = ("sigmoid", "relu"),
+    batch_norms: Sequence[bool] = (False, True),
+    seeds: Sequence[int] = (0, 1, 2),
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    root: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> dict[tuple[str, bool, int], Section3Net]:
+    """Untrained and trained 4-layer MLPs for every activation x batch norm x seed.
+
+    ``data`` is a dataset name (loaded with :func:`section3_data`) or the Dataset that
+    :func:`section3_data` returned. Keys of the result are ``(activation, batch_norm, seed)``;
+    networks are returned on the CPU in eval mode. Training runs on ``device`` (GPU when
+    one is visible). Test accuracies are measured on ``data.test`` whatever the origin.
+    """
+    check_profile(profile)
+    _check_configs(activations, batch_norms, seeds)
+    if isinstance(data, str):
+        data = section3_data(data, profile, root=root)
+    s = section3_settings(profile)
+    device = device or default_device()
+    configs = [(a, b, seed) for a in activations for b in batch_norms for seed in seeds]
+    nets: dict[tuple[str, bool, int], Section3Net] = {}
+    bar = tqdm(configs, desc=f"{data.label} 4x{s['width']} nets", disable=not progress)
+    threads = s["cpu_threads"] if str(device) == "cpu" else None
+    with torch_threads(threads):
+        for activation, batch_norm, seed in bar:
+            bar.set_postfix(net=f"{activation}{' BN' if batch_norm else ''} seed {seed}")
+            nets[(activation, batch_norm, seed)] = _one_net(
+                data, profile, s, activation, batch_norm, seed, device, progress, cache_dir)
+    return nets
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch CPU threads (``None``: leave as is), then restore."""
+    previous = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _sparsity_monitor(data: Dataset) -> Callable[[nn.Module, int], dict]:
+    """``on_epoch_end`` hook: layer sparsity (%) on the validation split after each epoch."""
+    x = data.val.x
+
+    def monitor(model: nn.Module, epoch: int) -> dict:
+        sparsity = layer_sparsity(hidden_activations(model, x.to(next(model.parameters()).device)))
+        return {f"val sparsity L{i + 1} (%)": v for i, v in enumerate(sparsity.tolist())}
+
+    return monitor
+
+
+def _one_net(data: Dataset, profile: str, s: dict, activation: str, batch_norm: bool,
+             seed: int, device, progress: bool, cache_dir) -> Section3Net:
+    best_epoch, history = None, None
+    grid = _from_grid(data, profile, activation, batch_norm, seed, s)
+    if grid is not None:
+        untrained, trained = grid
+        origin = "grid checkpoint"
+    else:
+        untrained = _initial_model(data, s, activation, batch_norm, seed).eval()
+        path = cache_path(data, profile, activation, batch_norm, seed, cache_dir)
+        cached = _from_cache(path, s)
+        if cached is not None:
+            (trained, best_epoch, history), origin = cached, "cache"
+        else:
+            result = train_mlp(
+                data, s["depth"], s["width"], activation, batch_norm, lr=s["lr"], seed=seed,
+                device=device, batch_size=s["batch_size"], max_epochs=s["max_epochs"],
+                patience=s["patience"], progress=progress,
+                desc=f"{activation}{' BN' if batch_norm else ''} seed {seed}",
+                on_epoch_end=_sparsity_monitor(data),
+            )
+            trained, best_epoch, history = result.model.cpu().eval(), result.best_epoch, \
+                result.history
+            origin = "trained now"
+            _save(path, trained, s, best_epoch, history)
+    return Section3Net(
+        dataset=data.name, source=data.source, activation=activation, batch_norm=batch_norm,
+        seed=seed, untrained=untrained, trained=trained,
+        test_acc=evaluate(trained, data.test.to("cpu"))[1],
+        untrained_test_acc=evaluate(untrained, data.test.to("cpu"))[1],
+        origin=origin, best_epoch=best_epoch, history=history,
+    )
+
+
+def accuracy_table(nets: dict[tuple[str, bool, int], Section3Net]) -> pd.DataFrame:
+    """One row per net: model, seed, origin, best epoch and test accuracy (%) before and
+    after training."""
+    return pd.DataFrame([
+        {"data": source_label(n.source), "dataset": n.dataset, "model": n.model_name,
+         "seed": n.seed, "origin": n.origin, "best epoch": n.best_epoch,
+         "untrained test acc (%)": 100 * n.untrained_test_acc,
+         "trained test acc (%)": 100 * n.test_acc}
+        for n in nets.values()
+    ])

@@ -1,0 +1,310 @@
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from helpers.models import make_model  # noqa: E402
+from helpers.nodes import (  # noqa: E402
+    PAPER_TABLE1_SPARSITY,
+    activation_distributions_figure,
+    class_medians_figure,
+    classes_responded_to,
+    distribution_claims,
+    format_table1,
+    layer_std,
+    mean_sd,
+    median_claims,
+    median_layer_summary,
+    median_spread,
+    node_std,
+    overlap_fraction,
+    relative_median_spread,
+    relu_layer_summary,
+    sigmoid_layer_summary,
+    sparsity_claims,
+    sparsity_summary,
+    sparsity_training_figure,
+    summarise_nets,
+    table1,
+    training_sparsity,
+    typical_nodes,
+    typical_nodes_table,
+)
+from helpers.section3_nets import Section3Net  # noqa: E402
+
+# Hand-made activations: 4 samples (classes 0, 0, 1, 1), one layer of 3 nodes.
+#   node 0: constant 0.5        -> std 0
+#   node 1: 0, 0, 1, 1          -> std 0.5, class medians 0 and 1
+#   node 2: 0.2, 0.4, 0.3, 0.5  -> std sqrt(0.0125), class medians 0.3 and 0.4
+H = torch.tensor([[0.5, 0.0, 0.2],
+                  [0.5, 0.0, 0.4],
+                  [0.5, 1.0, 0.3],
+                  [0.5, 1.0, 0.5]])
+Y = torch.tensor([0, 0, 1, 1])
+
+
+# ------------------------------------------------------------------------- node selection
+def test_node_std_by_hand():
+    assert node_std([H]).tolist()[0] == pytest.approx([0.0, 0.5, math.sqrt(0.0125)])
+
+
+def test_typical_nodes_picks_nodes_at_std_quantiles():
+    spread = torch.tensor([[0.3, 0.1, 0.5, 0.2, 0.4]])  # sorted: nodes 1, 3, 0, 4, 2
+    nodes = typical_nodes(spread, quantiles=(0.0, 0.25, 0.5, 0.75, 1.0))
+    assert nodes.tolist() == [[1, 3, 0, 4, 2]]
+
+
+def test_typical_nodes_rounds_half_up_and_breaks_ties_by_index():
+    # width 4: q = 0.5 -> rank floor(1.5 + 0.5) = 2; ties keep node order 0, 1, 3
+    spread = torch.tensor([[1.0, 1.0, 0.0, 1.0],
+                           [4.0, 3.0, 2.0, 1.0]])
+    assert typical_nodes(spread, (0.5,)).tolist() == [[1], [1]]
+    assert typical_nodes(spread, (0.0, 1.0)).tolist() == [[2, 3], [3, 0]]
+    # width 6: q = 0.5 -> rank floor(2.5 + 0.5) = 3 (round-half-even would give 2)
+    assert typical_nodes(torch.arange(6.0)[None], (0.5,)).tolist() == [[3]]
+
+
+def test_typical_nodes_rejects_bad_input():
+    with pytest.raises(ValueError, match="quantiles"):
+        typical_nodes(torch.ones(2, 3), (0.5, 1.2))
+    with pytest.raises(ValueError, match="spread"):
+        typical_nodes(torch.ones(3), (0.5,))
+
+
+def test_typical_nodes_table_numbers_from_one():
+    second = H[:, [2, 1, 0]]  # layer 2: node 3 is constant, node 1 varies least
+    table = typical_nodes_table([H, second], quantiles=(0.0, 1.0))
+    assert table["layer"].tolist() == [1, 1, 2, 2]
+    assert table["node in layer"].tolist() == [1, 2, 3, 2]
+    assert table["node in network"].tolist() == [1, 2, 6, 5]
+    assert table["node std"].tolist() == pytest.approx([0.0, 0.5, 0.0, 0.5])
+
+
+# ------------------------------------------------------------------------- overlap metric
+MEDIANS = torch.tensor([[[0.5, 0.0, 0.3]],    # class 0, layer 1
+                        [[0.5, 1.0, 0.4]]])   # class 1, layer 1
+
+
+def test_median_spread_by_hand():
+    assert median_spread(MEDIANS).tolist() == [pytest.approx([0.0, 1.0, 0.1])]
+
+
+def test_layer_std_by_hand():
+    # all 12 values of H: mean 0.45, population variance 1.11 / 12
+    assert layer_std([H]).item() == pytest.approx(math.sqrt(1.11 / 12))
+
+
+def test_relative_spread_and_overlap_by_hand():
+    scale = torch.tensor([0.4])
+    assert relative_median_spread(MEDIANS, scale).tolist()[0] == pytest.approx([0, 2.5, 0.25])
+    # delta 0.5: nodes 0 (spread 0) and 2 (0.25) overlap, node 1 (2.5) does not
+    assert overlap_fraction(MEDIANS, scale, delta=0.5).tolist() == pytest.approx([2 / 3])
+    assert overlap_fraction(MEDIANS, scale, delta=0.2).tolist() == pytest.approx([1 / 3])
+    assert overlap_fraction(MEDIANS, scale, delta=3.0).tolist() == pytest.approx([1.0])
+    # a constant layer (scale 0) scores 0 and overlaps completely
+    flat = torch.zeros(2, 1, 3)
+    assert relative_median_spread(flat, torch.zeros(1)).tolist() == [[0.0, 0.0, 0.0]]
+    assert overlap_fraction(flat, torch.zeros(1)).tolist() == [1.0]
+
+
+def test_overlap_rejects_bad_input():
+    with pytest.raises(ValueError, match="delta"):
+        overlap_fraction(MEDIANS, torch.tensor([0.4]), delta=0)
+    with pytest.raises(ValueError, match="scale"):
+        relative_median_spread(MEDIANS, torch.tensor([0.4, 0.4]))
+    with pytest.raises(ValueError, match="medians"):
+        median_spread(torch.ones(2, 3))
+
+
+def test_median_layer_summary_by_hand():
+    s = median_layer_summary([H], Y, n_classes=2, delta=0.5, eps=0.05).iloc[0]
+    scale = layer_std([H]).item()
+    assert s["median range"] == pytest.approx(1.1 / 3)
+    assert s["median range / layer std"] == pytest.approx(1.1 / 3 / scale)
+    # scale 0.304: node 2 (0.1 / 0.304 = 0.33) and node 0 overlap, node 1 does not
+    assert s["overlap (%)"] == pytest.approx(100 * 2 / 3)
+    # |median - 0.5| over the six class medians: 0, .5, .2, 0, .5, .1
+    assert s["|median - 0.5|"] == pytest.approx(1.3 / 6)
+    assert s["medians near 0 or 1 (%)"] == pytest.approx(100 * 2 / 6)
+    assert s["zero medians (%)"] == pytest.approx(100 / 6)
+
+
+# ---------------------------------------------------------------------- layer summaries
+def test_classes_responded_to_by_hand():
+    # 3 classes, 1 layer, 2 nodes; a node responds when active for > half a class
+    inactive = torch.tensor([[[0.0, 0.9]], [[0.5, 0.9]], [[0.2, 1.0]]])
+    assert classes_responded_to(inactive).tolist() == [[2, 0]]
+    assert classes_responded_to(inactive, min_active=0.05).tolist() == [[3, 2]]
+    with pytest.raises(ValueError, match="min_active"):
+        classes_responded_to(inactive, min_active=1.0)
+
+
+def test_relu_layer_summary_by_hand():
+    relu = torch.tensor([[0.0, 2.0, 0.0],
+                         [0.0, 3.0, 1.0],
+                         [0.0, 0.0, 4.0],
+                         [0.0, 0.0, 6.0]])
+    s = relu_layer_summary([relu], Y, n_classes=2).iloc[0]
+    assert s["active (%)"] == pytest.approx(100 * 5 / 12)
+    # node 0 responds to no class, node 1 to class 0, node 2 to class 1 (2/2 active)
+    assert s["classes per node"] == pytest.approx(2 / 3)
+    assert s["one-class nodes (%)"] == pytest.approx(100 * 2 / 3)
+    assert s["no-class nodes (%)"] == pytest.approx(100 / 3)
+    assert s["dead nodes (%)"] == pytest.approx(100 / 3)
+
+
+def test_sigmoid_layer_summary_by_hand():
+    sig = torch.tensor([[0.01, 0.5], [0.02, 0.97], [0.99, 0.5], [0.6, 0.5]])
+    s = sigmoid_layer_summary([sig], Y, n_classes=2, eps=0.05, point_std=0.02).iloc[0]
+    assert s["near 0 (%)"] == pytest.approx(100 * 2 / 8)
+    assert s["near 1 (%)"] == pytest.approx(100 * 2 / 8)
+    assert s["saturated (%)"] == pytest.approx(100 * 4 / 8)
+    # class stds: node 0: .005, .195; node 1: .235, 0 -> point-like 2 of 4
+    assert s["within-class std"] == pytest.approx((0.005 + 0.195 + 0.235 + 0.0) / 4)
+    assert s["point-like classes (%)"] == pytest.approx(50.0)
+
+
+# ------------------------------------------------------------------ nets, tables, claims
+def _nets(data, width=6):
+    nets = []
+    for act, bn in (("sigmoid", False), ("relu", False), ("relu", True)):
+        for seed in (0, 1):
+            model = make_model(data.n_features, 4, width, act, bn, seed=seed).eval()
+            nets.append(Section3Net("mnist", "mnist", act, bn, seed, model, model, 0.1, 0.1,
+                                    "trained now"))
+    return nets
+
+
+def test_summarise_nets_shapes_and_labels(mnist_small):
+    table = summarise_nets(_nets(mnist_small), mnist_small, sparsity_summary)
+    assert len(table) == 6 * 2 * 4  # nets x states x layers
+    assert set(table["model"]) == {"sigmoid", "ReLU", "ReLU BN"}
+    assert set(table["data"]) == {"MNIST"}
+    sig = table[table["model"] == "sigmoid"]["sparsity (%)"]
+    assert (sig == 0).all()  # a sigmoid is never <= 0
+    with pytest.raises(ValueError, match="states"):
+        summarise_nets(_nets(mnist_small), mnist_small, sparsity_summary, states=("best",))
+
+
+def test_mean_sd_formats_seeds():
+    t = pd.DataFrame({"layer": [1, 1, 2], "seed": [0, 1, 0], "v": [1.0, 3.0, 5.0]})
+    out = mean_sd(t, ["layer"], ["v"])
+    assert out["v"].tolist() == ["2.0 ± 1.4", "5.0"]
+
+
+def _sparsity_records():
+    rows = []
+    for model, base in (("ReLU", 80.0), ("ReLU BN", 60.0)):
+        for state in ("untrained", "trained"):
+            for seed, noise in ((0, -1.0), (1, 1.0)):
+                for layer in (1, 2, 3, 4):
+                    value = (50.0 if state == "untrained" else base) + noise
+                    rows.append(dict(dataset="mnist", data="MNIST", model=model, state=state,
+                                     seed=seed, layer=layer, **{"sparsity (%)": value}))
+    return pd.DataFrame(rows)
+
+
+def test_table1_numbers_beside_the_paper():
+    t = table1(_sparsity_records())
+    row = t[(t.model == "ReLU") & (t.state == "trained") & (t.layer == 1)].iloc[0]
+    assert row["ours"] == pytest.approx(80.0)
+    assert row["sd"] == pytest.approx(math.sqrt(2))
+    assert row["seeds"] == 2
+    assert row["paper"] == PAPER_TABLE1_SPARSITY["mnist", "ReLU", "trained"][0] == 80.40
+    assert row["ours - paper"] == pytest.approx(-0.40)
+    wide = format_table1(t)
+    assert wide.shape == (4, 8)
+    assert wide.loc[("MNIST", 1), ("ReLU", "trained", "ours")] == "80.00 ± 1.41"
+    assert wide.loc[("MNIST", 1), ("ReLU", "trained", "paper")] == "80.40"
+
+
+def test_sparsity_claims_verdicts():
+    records = _sparsity_records()
+    acc = pd.DataFrame({"dataset": ["mnist"] * 4, "model": ["ReLU", "ReLU BN"] * 2,
+                        "seed": [0, 0, 1, 1], "trained test acc (%)": [97.0, 98.0, 97.0, 98.0]})
+    verdicts = sparsity_claims(records, acc)["verdict"].tolist()
+    # ~50 % untrained, both sparser after training, BN lower, BN better; but the BN cells
+    # (60 %) are up to 9.12 points from the paper's 65.76-69.12
+    assert verdicts == ["agrees"] * 5 + ["disagrees"]
+    acc["trained test acc (%)"] = [98.0, 97.0, 98.0, 97.0]  # BN worse for both seeds
+    assert sparsity_claims(records, acc)["verdict"].tolist()[4] == "disagrees"
+    acc["trained test acc (%)"] = [98.0, 97.0, 97.0, 98.0]  # BN worse for seed 0 only
+    assert sparsity_claims(records, acc)["verdict"].tolist()[4] == "mixed (1 of 2 seeds)"
+
+
+def test_median_claims_runs_on_real_activations(mnist_small):
+    table = summarise_nets(_nets(mnist_small, width=8), mnist_small, median_layer_summary)
+    claims = median_claims(table)
+    assert set(claims["verdict"]) <= {"agrees", "disagrees"}
+    assert len(claims) == 7  # no CIFAR-10 rows given
+
+
+# -------------------------------------------------------------------------------- figures
+def test_figures_name_the_data_source():
+    hidden = [H, H[:, [2, 1, 0]]]
+    fig = activation_distributions_figure(hidden, Y, ["a", "b"], "sigmoid", "cifar10-jpeg",
+                                          "Fig. 3", quantiles=(0.5, 1.0))
+    assert "CIFAR-10 (JPEG copy)" in fig._suptitle.get_text()
+    assert len(fig.axes) == 4
+    med = torch.cat([MEDIANS[:, 0], MEDIANS[:, 0]], dim=1)  # [2 classes, 2 layers x 3 nodes]
+    fig2 = class_medians_figure({"trained": med}, 3, ["a", "b"], "mnist", "Fig. 5")
+    assert fig2._suptitle.get_text().endswith("MNIST")
+    assert len(fig2.axes[0].collections) == 2  # one scatter per class
+    plt.close("all")
+    with pytest.raises(ValueError, match="panels"):
+        class_medians_figure({}, 3, ["a"], "mnist", "x")
+    with pytest.raises(ValueError, match="width"):
+        class_medians_figure({"x": med}, 4, ["a", "b"], "mnist", "x")
+
+
+def test_distribution_claims_vote_seed_by_seed():
+    def sig(seed, trained_sat):
+        return pd.DataFrame({
+            "seed": seed, "state": ["untrained"] * 4 + ["trained"] * 4, "layer": [1, 2, 3, 4] * 2,
+            "saturated (%)": [1, 1, 1, 1, *trained_sat],
+            "within-class std": [0.1] * 4 + [0.2, 0.3, 0.2, 0.2],
+            "point-like classes (%)": [0] * 4 + [0, 0, 1, 2]})
+
+    def relu(seed):
+        return pd.DataFrame({
+            "seed": seed, "state": "trained", "layer": [1, 2, 3, 4],
+            "active (%)": [60, 50, 40, 30], "classes per node": [6, 5, 4, 3],
+            "one-class nodes (%)": [1, 2, 3, 4]})
+
+    # seed 0: layer 2 least saturated, layer 4 most; seed 1: layer 3 least, layer 1 most
+    sigmoid = pd.concat([sig(0, [50, 20, 40, 60]), sig(1, [70, 40, 20, 30])])
+    claims = distribution_claims(sigmoid, pd.concat([relu(0), relu(1)]))
+    assert claims["verdict"].tolist() == [
+        "agrees", "mixed (1 of 2 seeds)", "agrees", "mixed (1 of 2 seeds)",
+        "agrees", "agrees", "agrees"]
+    assert claims["ours (layer 1 / 2 / ...)"][1] == "60.0 / 30.0 / 30.0 / 45.0"
+
+
+def test_training_sparsity_reads_histories():
+    model = make_model(4, 2, 3, "relu", seed=0)
+    history = pd.DataFrame({"epoch": [0, 1], "val_acc": [0.1, 0.5],
+                            "val sparsity L1 (%)": [50.0, 60.0],
+                            "val sparsity L2 (%)": [48.0, 70.0]})
+    nets = [Section3Net("cifar10", "cifar10-jpeg", "relu", True, 2, model, model, 0.5, 0.1,
+                        "trained now", 1, history),
+            Section3Net("mnist", "mnist", "relu", False, 0, model, model, 0.5, 0.1,
+                        "grid checkpoint")]  # no history: skipped
+    t = training_sparsity(nets)
+    assert len(t) == 4
+    assert set(t["data"]) == {"CIFAR-10 (JPEG copy)"} and set(t["model"]) == {"ReLU BN"}
+    assert t[(t.epoch == 1) & (t.layer == 2)]["sparsity (%)"].item() == 70.0
+    fig = sparsity_training_figure(t, "Sparsity during training")
+    assert fig._suptitle.get_text().endswith("CIFAR-10 (JPEG copy)")
+    # the paper's reference line: mean of Table 1's trained CIFAR-10 ReLU BN layers
+    ys = [line.get_ydata()[0] for line in fig.axes[0].lines if line.get_linestyle() == "--"]
+    assert ys == pytest.approx([sum(PAPER_TABLE1_SPARSITY["cifar10", "ReLU BN", "trained"]) / 4])
+    plt.close("all")
+    assert training_sparsity(nets[1:]).empty
+    with pytest.raises(ValueError, match="trajectory"):
+        sparsity_training_figure(training_sparsity(nets[1:]), "x")
