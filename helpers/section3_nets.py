@@ -135,12 +135,14 @@ def _check_configs(activations: Sequence[str], batch_norms: Sequence[bool],
 
 
 def _grid_checkpoint(profile: str, dataset: str, activation: str, batch_norm: bool, seed: int,
-                     trained: bool) -> MLP | None:
-    """The paper grid's checkpoint, or None when ``helpers.grid`` cannot provide it."""
-    try:  # helpers.grid is written separately; absent until the grid run exists
+                     trained: bool, depth: int, width: int) -> MLP | None:
+    """The paper grid's checkpoint (:func:`helpers.grid.checkpoint`), or None when the grid
+    cannot provide this net (module or results missing, or no such width, depth or seed)."""
+    try:
         grid = importlib.import_module(f"{__package__}.grid")
-        return grid.checkpoint(profile, dataset, activation, batch_norm, seed, trained=trained)
-    except (ImportError, AttributeError, FileNotFoundError):
+        return grid.checkpoint(profile, dataset, activation, batch_norm, seed, trained=trained,
+                               width=width, depth=depth)
+    except (ImportError, AttributeError, FileNotFoundError, ValueError):
         return None
 
 
@@ -148,12 +150,14 @@ def _from_grid(data: Dataset, profile: str, activation: str, batch_norm: bool, s
                s: dict) -> tuple[MLP, MLP] | None:
     if profile != "paper":  # the quick profile always trains small nets live
         return None
-    trained = _grid_checkpoint(profile, data.name, activation, batch_norm, seed, True)
-    want = dict(depth=s["depth"], width=s["width"], activation=activation,
-                batch_norm=batch_norm, in_features=data.n_features)
+    shape = dict(depth=s["depth"], width=s["width"])
+    trained = _grid_checkpoint(profile, data.name, activation, batch_norm, seed, True, **shape)
+    want = dict(**shape, activation=activation, batch_norm=batch_norm,
+                in_features=data.n_features)
     if trained is None or any(trained.config.get(k) != v for k, v in want.items()):
         return None
-    untrained = _grid_checkpoint(profile, data.name, activation, batch_norm, seed, False)
+    untrained = _grid_checkpoint(profile, data.name, activation, batch_norm, seed, False,
+                                 **shape)
     if untrained is None:
         untrained = _initial_model(data, s, activation, batch_norm, seed)
     return untrained.cpu().eval(), trained.cpu().eval()

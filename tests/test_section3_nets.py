@@ -80,11 +80,12 @@ def test_cache_key_depends_on_settings_and_data(tiny, mnist_small, monkeypatch):
 def test_paper_profile_prefers_grid_checkpoints(tiny, mnist_small, tmp_path, monkeypatch):
     calls = []
 
-    def checkpoint(profile, dataset, activation, batch_norm, seed, trained=True):
-        calls.append((profile, dataset, activation, batch_norm, seed, trained))
+    def checkpoint(profile, dataset, activation, batch_norm, seed, trained=True, width=None,
+                   depth=4):
+        calls.append((profile, dataset, activation, batch_norm, seed, trained, width, depth))
         if not trained:
             raise FileNotFoundError("no untrained checkpoint")
-        return make_model(784, 4, 10, activation, batch_norm, seed=seed + 100)
+        return make_model(784, depth, width, activation, batch_norm, seed=seed + 100)
 
     monkeypatch.setitem(sys.modules, "helpers.grid",
                         types.SimpleNamespace(checkpoint=checkpoint))
@@ -92,7 +93,7 @@ def test_paper_profile_prefers_grid_checkpoints(tiny, mnist_small, tmp_path, mon
                              seeds=(1,), progress=False, cache_dir=tmp_path)
     net = nets[("relu", False, 1)]
     assert net.origin == "grid checkpoint"
-    assert calls[0] == ("paper", "mnist", "relu", False, 1, True)
+    assert calls[0] == ("paper", "mnist", "relu", False, 1, True, 10, 4)
     assert _same_weights(net.trained, make_model(784, 4, 10, "relu", seed=101))
     assert _same_weights(net.untrained, make_model(784, 4, 10, "relu", seed=1))
     # the quick profile never asks the grid
@@ -104,7 +105,8 @@ def test_paper_profile_prefers_grid_checkpoints(tiny, mnist_small, tmp_path, mon
 
 def test_missing_or_mismatched_grid_falls_back_to_training(tiny, mnist_small, tmp_path,
                                                            monkeypatch):
-    def checkpoint(profile, dataset, activation, batch_norm, seed, trained=True):
+    def checkpoint(profile, dataset, activation, batch_norm, seed, trained=True, width=None,
+                   depth=4):
         return make_model(784, 2, 10, activation, batch_norm, seed=seed)  # 2 layers, not 4
 
     monkeypatch.setitem(sys.modules, "helpers.grid",
@@ -113,6 +115,16 @@ def test_missing_or_mismatched_grid_falls_back_to_training(tiny, mnist_small, tm
                              seeds=(0,), progress=False, cache_dir=tmp_path, device="cpu")
     assert nets[("relu", False, 0)].origin == "trained now"
     monkeypatch.setitem(sys.modules, "helpers.grid", types.SimpleNamespace())  # no checkpoint
+    nets = section3_networks(mnist_small, "paper", activations=("relu",), batch_norms=(False,),
+                             seeds=(0,), progress=False, cache_dir=tmp_path, device="cpu")
+    assert nets[("relu", False, 0)].origin == "cache"
+
+    def no_such_seed(profile, dataset, activation, batch_norm, seed, trained=True, width=None,
+                     depth=4):
+        raise ValueError(f"seed={seed!r} is not in the grid")
+
+    monkeypatch.setitem(sys.modules, "helpers.grid",
+                        types.SimpleNamespace(checkpoint=no_such_seed))
     nets = section3_networks(mnist_small, "paper", activations=("relu",), batch_norms=(False,),
                              seeds=(0,), progress=False, cache_dir=tmp_path, device="cpu")
     assert nets[("relu", False, 0)].origin == "cache"
