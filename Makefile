@@ -13,6 +13,10 @@ export MPLCONFIGDIR := $(CACHE)/matplotlib
 export IPYTHONDIR := $(CACHE)/ipython
 export JUPYTER_RUNTIME_DIR := $(CACHE)/jupyter
 export PYTHONDONTWRITEBYTECODE := 1
+# nbval reads a cell's output only after the cell finishes and gives up after 5 s of
+# silence; thousands of fast tqdm refreshes from a long cell overflow the kernel's IOPub
+# queue (messages are dropped). Refresh bars at most every 2 s in headless runs.
+export TQDM_MININTERVAL ?= 2
 
 .PHONY: book site test unit notebooks browser chromium cachedirs lint clean
 
