@@ -5,9 +5,16 @@ One package the notebooks call, so book and library never drift:
 * :mod:`helpers.data` — MNIST / CIFAR-10 as normalised tensors (``load_dataset``).
 * :mod:`helpers.models` — the paper's MLPs (``MLP``, ``make_model``).
 * :mod:`helpers.train` — one model the paper's way (``train_model``, ``train_mlp``).
+* :mod:`helpers.engine` — many same-shaped models at once (``train_stacked``).
+* :mod:`helpers.grid` — the paper's resumable grid and LR search (``run_grid``,
+  ``load_results``, ``checkpoint``; CLI ``python -m helpers.grid``).
 * :mod:`helpers.metrics` — node-level metrics (sparsity, saturation, class medians...).
 * :mod:`helpers.plots` — the book's figure style.
 * :mod:`helpers.profiles` — the ``quick`` / ``paper`` execution profiles.
+* :mod:`helpers.book` — headless execution and the site build (``python -m helpers.book``).
+* Chapter topics: :mod:`helpers.activations` (ch. 1), :mod:`helpers.dynamics` (ch. 2–3),
+  :mod:`helpers.section2` (ch. 4), :mod:`helpers.nodes` and :mod:`helpers.section3_nets`
+  (ch. 5–6).
 """
 
 __version__ = "0.1.0"

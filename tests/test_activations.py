@@ -47,14 +47,6 @@ from helpers.train import TrainResult
 matplotlib.use("Agg")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one thread is faster, and far faster on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 TORCH_MODULES = {
     "sigmoid": nn.Sigmoid(), "tanh": nn.Tanh(), "relu": nn.ReLU(),
     "leaky_relu": nn.LeakyReLU(0.01), "elu": nn.ELU(), "gelu": nn.GELU(),

@@ -43,14 +43,6 @@ from helpers.models import MLP, make_model
 matplotlib.use("Agg")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one thread is faster, and far faster on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 # Four samples, two features; a one-layer ReLU net with three hand-set units:
 # unit 0: w=(0,0), b=-1  -> always -1   -> off 4/4 (dead)
 # unit 1: w=(1,0), b=0   -> 1, 0, -1, 0 -> off 3/4
