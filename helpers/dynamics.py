@@ -41,7 +41,7 @@ from .metrics import (
     layer_sparsity,
     saturation_fraction,
 )
-from .models import ACTIVATIONS, MLP, init_scheme, make_model
+from .models import ACTIVATIONS, MLP, init_scheme, init_weight, make_model
 from .plots import learning_curves, with_source
 from .train import TrainResult, train_model
 
@@ -74,10 +74,8 @@ def resolved_init(activation: str, init: str = "default") -> str:
 @torch.no_grad()
 def _init_weights(model: MLP, init: str, gain: float) -> None:
     for lin in model.linears:
-        if init == "xavier":
-            nn.init.xavier_uniform_(lin.weight)
-        elif init == "he":
-            nn.init.kaiming_normal_(lin.weight, mode="fan_in", nonlinearity="relu")
+        if init in ("xavier", "he"):
+            init_weight(lin.weight, init)
         else:  # "standard": U(-1/sqrt(fan_in), 1/sqrt(fan_in)), Glorot & Bengio (2010) eq. 1
             bound = 1 / math.sqrt(lin.in_features)
             nn.init.uniform_(lin.weight, -bound, bound)

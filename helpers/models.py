@@ -42,6 +42,16 @@ def init_scheme(activation: str) -> str:
     return "xavier" if check_activation(activation) in XAVIER_ACTIVATIONS else "he"
 
 
+def init_weight(weight: Tensor, scheme: str) -> None:
+    """In place: ``"xavier"`` = Glorot-uniform (gain 1), ``"he"`` = Kaiming-normal (fan-in)."""
+    if scheme == "he":
+        nn.init.kaiming_normal_(weight, mode="fan_in", nonlinearity="relu")
+    elif scheme == "xavier":
+        nn.init.xavier_uniform_(weight)
+    else:
+        raise ValueError(f"scheme={scheme!r} is not supported; accepted values: ('xavier', 'he')")
+
+
 class MLP(nn.Module):
     """``depth`` hidden layers of ``width`` nodes, then a linear output layer."""
 
@@ -78,12 +88,9 @@ class MLP(nn.Module):
         return self.config["activation"]
 
     def reset_parameters(self) -> None:
-        he = init_scheme(self.activation) == "he"
+        scheme = init_scheme(self.activation)
         for lin in self.linears:
-            if he:
-                nn.init.kaiming_normal_(lin.weight, mode="fan_in", nonlinearity="relu")
-            else:
-                nn.init.xavier_uniform_(lin.weight)
+            init_weight(lin.weight, scheme)
             nn.init.constant_(lin.bias, self.config["bias_init"])
         nn.init.xavier_uniform_(self.out.weight)
         nn.init.zeros_(self.out.bias)

@@ -72,3 +72,10 @@ def test_bad_arguments_are_rejected(kwargs, pattern):
     args = dict(in_features=10, depth=2, width=4, activation="relu") | kwargs
     with pytest.raises(ValueError, match=pattern):
         MLP(**args)
+
+
+def test_init_weight_rejects_unknown_scheme():
+    from helpers.models import init_weight
+
+    with pytest.raises(ValueError, match=r"scheme='orthogonal'.*accepted values"):
+        init_weight(torch.empty(3, 3), "orthogonal")
