@@ -18,7 +18,20 @@ export PYTHONDONTWRITEBYTECODE := 1
 # queue (messages are dropped). Refresh bars at most every 2 s in headless runs.
 export TQDM_MININTERVAL ?= 2
 
-.PHONY: book site test unit notebooks browser chromium cachedirs lint clean
+.PHONY: book site test unit notebooks browser chromium cachedirs lint clean grid plan
+
+# --- the paper grid (computes; the book only reads its committed results) ----------------
+#   make grid                        resume the paper grid on the CPU, niced, in anytime order
+#   make grid DEVICE=cuda            the same on a GPU
+#   make grid GRID_BUDGET=90         stop cleanly after 90 minutes (rerun to resume)
+DEVICE ?= cpu
+GRID_BUDGET ?= 150
+grid: $(STAMP)
+	nice -n 19 $(PY) -m helpers.grid run --profile paper --dataset all --device $(DEVICE) \
+		--time-budget $(GRID_BUDGET) --no-progress
+
+plan: $(STAMP)
+	$(PY) -m helpers.grid plan --profile paper --device $(DEVICE)
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)

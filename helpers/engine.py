@@ -43,6 +43,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .data import Dataset, Split
+from .metrics import dead_units, hidden_activations, layer_sparsity, saturation_fraction
 from .models import ACTIVATIONS, MLP, check_activation, make_model
 from .train import HISTORY_COLUMNS, batch_order, check_training_args
 
@@ -439,12 +440,41 @@ class StackedResult:
     diverged: bool
     wall_time: float
     state_dict: dict[str, Tensor]
+    best_train_loss: float | None = None  # ``train_metrics="running"``: eval pass at the end
+    best_train_acc: float | None = None
+    layer_stats: list[dict] | None = None  # ``layer_stats=True``: per hidden layer, test split
 
     def model(self) -> MLP:
         """The best state as a regular :class:`~helpers.models.MLP` (CPU)."""
         net = MLP(**self.config)
         net.load_state_dict(self.state_dict)
         return net
+
+
+@dataclass
+class Snapshot:
+    """One model paused at the end of epoch ``epoch``: everything needed to resume it.
+
+    Resuming (``train_stacked(resume=[...])``) continues the exact trajectory: parameters,
+    Adam moments and step count, BatchNorm buffers, the batch-order generator, the best
+    state so far and the history rows. On CPU the continuation is bit-identical to an
+    uninterrupted run.
+    """
+
+    seed: int
+    lr: float
+    activation: str
+    batch_norm: bool
+    epoch: int
+    tensors: dict[str, Tensor]  # row, exp_avg, exp_avg_sq, rm, rv, nb, best_*, gen
+    best_epoch: int
+    best_val_acc: float
+    rows: list[dict]
+    cost: float
+    adam_steps: int
+
+    def history(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows)
 
 
 def _per_model(name: str, value, k: int) -> list:
@@ -484,7 +514,7 @@ def train_stacked(
     lrs: float | Sequence[float],
     batch_size: int = 128,
     max_epochs: int = 300,
-    patience: int = 20,
+    patience: int | None = 20,
     lr_decay: float = 0.99,
     bias_init: float = 0.0,
     device: str | torch.device | None = None,
@@ -497,31 +527,93 @@ def train_stacked(
     on_finish: Callable[[int, StackedResult], None] | None = None,
     on_epoch: Callable[[int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-) -> list[StackedResult | None]:
+    *,
+    train_metrics: str = "eval",
+    test_every_epoch: bool = False,
+    layer_stats: bool = False,
+    until_epoch: int | None = None,
+    resume: Sequence[Snapshot | None] | None = None,
+) -> list[StackedResult | Snapshot | None]:
     """Train one model per entry of ``seeds`` at once, as :func:`helpers.train.train_mlp`.
 
     ``activation``, ``batch_norm`` and ``lrs`` take one value or one per seed. Results come
     back in input order. ``on_finish(i, result)`` is called as soon as model ``i`` stops
     (use it to save results); ``on_epoch(n)`` after every epoch that trained ``n`` models.
-    ``should_stop()`` is polled before each epoch; when it returns True, training ends and
-    unfinished models are returned as ``None``.
+    ``patience=None`` trains every model to ``max_epochs`` (the best state is still kept).
+
+    Protocol options (the grid's cheaper protocol; defaults reproduce ``train_model``):
+
+    * ``train_metrics="running"``: an epoch's training loss and accuracy are the running
+      means over the batches as they were trained (as Keras reports them), instead of a
+      second, eval-mode pass over the training split; the best state gets one eval-mode
+      pass at the end (``best_train_loss``/``best_train_acc``).
+    * ``test_every_epoch``: the history also holds ``test_loss``/``test_acc`` per epoch
+      (used only to replay other early-stopping rules afterwards, never to select).
+    * ``layer_stats``: each result carries per-layer sparsity and saturation of its best
+      state on the test split.
+
+    Pausing: ``until_epoch`` pauses the models still training after that epoch, and
+    ``should_stop()`` (polled before each epoch) pauses all of them; a paused model comes
+    back as a :class:`Snapshot`, which ``resume`` (one entry per model, all at the same
+    epoch) continues exactly.
     """
     k = len(seeds)
     acts = _per_model("activation", activation, k)
     bns = [bool(b) for b in _per_model("batch_norm", batch_norm, k)]
     lr_list = [float(v) for v in _per_model("lrs", lrs, k)]
     check_stack_args(depth, width, list(seeds), lr_list, acts)
-    check_training_args(min(lr_list), batch_size, max_epochs, patience, lr_decay)
+    check_training_args(min(lr_list), batch_size, max_epochs,
+                        1 if patience is None else patience, lr_decay)
+    if train_metrics not in ("eval", "running"):
+        raise ValueError(f"train_metrics={train_metrics!r}; accepted: 'eval', 'running'")
+    if until_epoch is not None and (not isinstance(until_epoch, int) or until_epoch < 0):
+        raise ValueError(f"until_epoch={until_epoch!r}; accepted: an integer >= 0 or None")
+    if resume is not None:
+        resume = list(resume)
+        if len(resume) != k:
+            raise ValueError(f"resume has {len(resume)} entries; accepted: one per seed ({k})")
+        epochs = {s.epoch for s in resume if s is not None}
+        if len(epochs) > 1 or (epochs and None in resume):
+            raise ValueError("resume: every model must be paused at the same epoch; got "
+                             f"epochs {sorted(epochs)} and fresh models {None in resume}")
+        for i, snap in enumerate(resume):
+            if snap is not None and (snap.seed, snap.lr, snap.activation, snap.batch_norm) != (
+                    seeds[i], lr_list[i], acts[i], bns[i]):
+                raise ValueError(f"resume[{i}] is another model ({snap.activation}, BN "
+                                 f"{snap.batch_norm}, seed {snap.seed}, lr {snap.lr}); "
+                                 "accepted: the snapshot of the same configuration")
+        if not epochs:
+            resume = None
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     fused = device.type == "cuda" if fused_adam is None else fused_adam
     if cuda_graph and not (device.type == "cuda" and fused):
         raise ValueError("cuda_graph=True is invalid here; accepted only with a CUDA device "
                          "and fused_adam")
+    options = RunOptions(batch_size, max_epochs, patience, lr_decay, bias_init, device, dtype,
+                         fused, cuda_graph, train_metrics, test_every_epoch, layer_stats)
     with _matmul_precision(device.type == "cuda" and tf32):
-        run = _StackRun(data, depth, width, acts, bns, list(seeds), lr_list, batch_size,
-                        max_epochs, patience, lr_decay, bias_init, device, dtype, fused,
-                        cuda_graph, on_finish)
-        return run.train(progress, desc or f"{depth}x{width} K={k}", should_stop, on_epoch)
+        run = _StackRun(data, depth, width, acts, bns, list(seeds), lr_list, options,
+                        on_finish, resume)
+        return run.train(progress, desc or f"{depth}x{width} K={k}", should_stop, on_epoch,
+                         until_epoch)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The settings of one :func:`train_stacked` call shared by all its models."""
+
+    batch_size: int
+    max_epochs: int
+    patience: int | None
+    lr_decay: float
+    bias_init: float
+    device: torch.device
+    dtype: torch.dtype
+    fused: bool
+    cuda_graph: bool
+    train_metrics: str
+    test_every_epoch: bool
+    layer_stats: bool
 
 
 @contextmanager
@@ -535,12 +627,37 @@ def _matmul_precision(tf32: bool):
         torch.set_float32_matmul_precision(old)
 
 
+class _BestStates:
+    """The best (highest validation accuracy) state of every live model of a stack."""
+
+    def __init__(self, net: StackedMLP) -> None:
+        self.flat = net.flat.detach().clone()
+        self.rm, self.rv = net.running_mean.clone(), net.running_var.clone()
+        self.nb = net.num_batches.clone()
+
+    @torch.no_grad()
+    def update(self, net: StackedMLP, rows: list[int]) -> None:
+        idx = torch.tensor(rows, device=self.flat.device)
+        self.flat[idx] = net.flat[idx]
+        self.rm[:, idx] = net.running_mean[:, idx]
+        self.rv[:, idx] = net.running_var[:, idx]
+        self.nb[idx] = net.num_batches[idx]
+
+    def keep(self, rows: list[int]) -> None:
+        idx = torch.tensor(rows, device=self.flat.device)
+        self.flat, self.nb = self.flat[idx], self.nb[idx]
+        self.rm, self.rv = self.rm[:, idx], self.rv[:, idx]
+
+
 class _StackRun:
     """The state of one :func:`train_stacked` call (internal)."""
 
-    def __init__(self, data, depth, width, acts, bns, seeds, lrs, batch_size, max_epochs,
-                 patience, lr_decay, bias_init, device, dtype, fused, cuda_graph, on_finish):
+    def __init__(self, data: Dataset, depth: int, width: int, acts: list[str], bns: list[bool],
+                 seeds: list[int], lrs: list[float], o: RunOptions, on_finish,
+                 resume: list[Snapshot] | None) -> None:
         self.start = time.perf_counter()
+        self.o, self.on_finish = o, on_finish
+        device, dtype = o.device, o.dtype
         # models are grouped by (activation, BN) so each group is one contiguous slice
         self.order = sorted(range(len(seeds)), key=lambda i: (acts[i], bns[i]))
         self.seeds = [seeds[i] for i in self.order]
@@ -551,44 +668,101 @@ class _StackRun:
         self.net = StackedMLP.from_seeds(data.n_features, depth, width,
                                          [acts[i] for i in self.order],
                                          [bns[i] for i in self.order], self.seeds,
-                                         data.n_classes, bias_init, device, dtype)
-        self.opt = StackedAdam(self.net.flat, self.net.grad, self.lrs, fused=fused)
+                                         data.n_classes, o.bias_init, device, dtype)
+        self.opt = StackedAdam(self.net.flat, self.net.grad, self.lrs, fused=o.fused)
         self.gens = [torch.Generator().manual_seed(s) for s in self.seeds]
-        self.batch_size, self.max_epochs, self.patience = batch_size, max_epochs, patience
-        self.lr_decay, self.device, self.cuda_graph = lr_decay, device, cuda_graph
-        self.on_finish = on_finish
         self.config = dict(in_features=data.n_features, depth=depth, width=width,
-                           n_classes=data.n_classes, bias_init=bias_init)
+                           n_classes=data.n_classes, bias_init=o.bias_init)
         n = len(self.split["train"])
-        self.n_batches, self.batch = max(n // batch_size, 1), min(batch_size, n)
-        self.idx = torch.zeros(len(seeds), self.batch, dtype=torch.long, device=device)
+        self.n_batches, self.batch = max(n // o.batch_size, 1), min(o.batch_size, n)
+        k = len(seeds)
+        self.idx = torch.zeros(k, self.batch, dtype=torch.long, device=device)
+        self.run_loss = torch.zeros(k, dtype=torch.float64, device=device)
+        self.run_correct = torch.zeros(k, dtype=torch.long, device=device)
         self.graph = None
-
-    # -- bookkeeping -------------------------------------------------------------------
-    def train(self, progress: bool, desc: str, should_stop, on_epoch) -> list[StackedResult | None]:
-        k = len(self.seeds)
         self.active = list(range(k))  # sorted positions of the rows of the live stack
         self.rows: list[list[dict]] = [[] for _ in range(k)]
         self.cost = [0.0] * k
-        self.results: list[StackedResult | None] = [None] * k
+        self.results: list[StackedResult | Snapshot | None] = [None] * k
         self.diverged = [False] * k
-        t0 = time.perf_counter()
-        self._record(0, self.lrs)
-        self.best_epoch = [0] * k
-        self.best_acc = [r[0]["val_acc"] for r in self.rows]
-        self.best_flat = self.net.flat.clone()
-        self.best_rm = self.net.running_mean.clone()
-        self.best_rv = self.net.running_var.clone()
-        self.best_nb = self.net.num_batches.clone()
-        self._charge(time.perf_counter() - t0 + (t0 - self.start))
-        if self.max_epochs == 0:
-            self._finish(list(range(k)))
-        bar = tqdm(total=self.max_epochs, desc=desc, disable=not progress, leave=False)
-        for epoch in range(1, self.max_epochs + 1):
+        self.start_epoch = 0
+        if resume is None:
+            self._record(0, self.lrs)
+            self.best_epoch = [0] * k
+            self.best_acc = [r[0]["val_acc"] for r in self.rows]
+            self.best = _BestStates(self.net)
+        else:
+            self._restore([resume[i] for i in self.order])
+        self._charge(time.perf_counter() - self.start)
+
+    # -- snapshots -----------------------------------------------------------------------
+    def _restore(self, snaps: list[Snapshot]) -> None:
+        net, opt, dev = self.net, self.opt, self.o.device
+        self.start_epoch = snaps[0].epoch
+        with torch.no_grad():
+            for j, s in enumerate(snaps):
+                t = s.tensors
+                net.flat[j] = t["row"].to(dev, self.o.dtype)
+                opt.exp_avg[j] = t["exp_avg"].to(dev, self.o.dtype)
+                opt.exp_avg_sq[j] = t["exp_avg_sq"].to(dev, self.o.dtype)
+                net.running_mean[:, j] = t["rm"].to(dev, self.o.dtype)
+                net.running_var[:, j] = t["rv"].to(dev, self.o.dtype)
+                net.num_batches[j] = int(t["nb"])
+                self.gens[j].set_state(t["gen"])
+            self.best = _BestStates(net)
+            for j, s in enumerate(snaps):
+                t = s.tensors
+                self.best.flat[j] = t["best_row"].to(dev, self.o.dtype)
+                self.best.rm[:, j] = t["best_rm"].to(dev, self.o.dtype)
+                self.best.rv[:, j] = t["best_rv"].to(dev, self.o.dtype)
+                self.best.nb[j] = int(t["best_nb"])
+        steps = {s.adam_steps for s in snaps}
+        if len(steps) != 1:
+            raise ValueError(f"resume: Adam step counts differ ({sorted(steps)})")
+        opt.steps = steps.pop()
+        opt.step_t.fill_(float(opt.steps))
+        self.rows = [[dict(r) for r in s.rows] for s in snaps]
+        self.cost = [s.cost for s in snaps]
+        self.best_epoch = [s.best_epoch for s in snaps]
+        self.best_acc = [s.best_val_acc for s in snaps]
+
+    def _snapshot(self, j: int, epoch: int) -> Snapshot:
+        i, net, opt = self.active[j], self.net, self.opt
+        cpu = {
+            "row": net.flat[j], "exp_avg": opt.exp_avg[j], "exp_avg_sq": opt.exp_avg_sq[j],
+            "rm": net.running_mean[:, j], "rv": net.running_var[:, j],
+            "nb": net.num_batches[j], "best_row": self.best.flat[j],
+            "best_rm": self.best.rm[:, j], "best_rv": self.best.rv[:, j],
+            "best_nb": self.best.nb[j],
+        }
+        tensors = {k: v.detach().cpu().clone() for k, v in cpu.items()}
+        tensors["gen"] = self.gens[i].get_state()
+        return Snapshot(seed=self.seeds[i], lr=self.lrs[i], activation=net.activations[j],
+                        batch_norm=net.batch_norms[j], epoch=epoch, tensors=tensors,
+                        best_epoch=self.best_epoch[i], best_val_acc=self.best_acc[i],
+                        rows=[dict(r) for r in self.rows[i]], cost=self.cost[i],
+                        adam_steps=opt.steps)
+
+    def _pause(self, epoch: int) -> None:
+        for j, i in enumerate(self.active):
+            self.results[i] = self._snapshot(j, epoch)
+
+    # -- bookkeeping -------------------------------------------------------------------
+    def train(self, progress: bool, desc: str, should_stop, on_epoch,
+              until_epoch: int | None) -> list[StackedResult | Snapshot | None]:
+        o = self.o
+        if self.start_epoch >= o.max_epochs:
+            self._finish(list(range(len(self.active))))
+        last = o.max_epochs if until_epoch is None else min(until_epoch, o.max_epochs)
+        bar = tqdm(total=max(last - self.start_epoch, 0), desc=desc, disable=not progress,
+                   leave=False)
+        epoch = self.start_epoch
+        for epoch in range(self.start_epoch + 1, last + 1):
             if not self.active or (should_stop is not None and should_stop()):
+                epoch -= 1
                 break
             t0 = time.perf_counter()
-            lrs = [self.lrs[i] * self.lr_decay ** (epoch - 1) for i in self.active]
+            lrs = [self.lrs[i] * o.lr_decay ** (epoch - 1) for i in self.active]
             self.opt.set_lr(lrs)
             self._train_epoch()
             self._record(epoch, lrs)
@@ -600,8 +774,13 @@ class _StackRun:
             if on_epoch is not None:
                 on_epoch(n_trained)
             bar.update(1)
-            bar.set_postfix(active=len(self.active), best=f"{max(self.best_acc):.4f}")
+            if self.active:
+                bar.set_postfix(active=len(self.active),
+                                best=f"{max(self.best_acc[i] for i in self.active):.4f}")
         bar.close()
+        if self.active:
+            self._pause(epoch)
+        k = len(self.seeds)
         return [self.results[self.order.index(i)] for i in range(k)]
 
     def _charge(self, seconds: float) -> None:
@@ -609,15 +788,26 @@ class _StackRun:
             self.cost[i] += seconds / max(len(self.active), 1)
 
     def _record(self, epoch: int, lrs: list[float]) -> None:
-        tr_loss, tr_acc = self.net.evaluate(self.split["train"])
+        if epoch == 0 or self.o.train_metrics == "eval":
+            tr_loss, tr_acc = self.net.evaluate(self.split["train"])
+        else:  # running means over the epoch's batches, as trained
+            seen = self.n_batches * self.batch
+            tr_loss = (self.run_loss / self.n_batches).tolist()
+            tr_acc = (self.run_correct.double() / seen).tolist()
         va_loss, va_acc = self.net.evaluate(self.split["val"])
+        if self.o.test_every_epoch:
+            te_loss, te_acc = self.net.evaluate(self.split["test"])
         for j, i in enumerate(self.active):
-            self.rows[i].append(dict(epoch=epoch, train_loss=tr_loss[j], train_acc=tr_acc[j],
-                                     val_loss=va_loss[j], val_acc=va_acc[j], lr=lrs[j]))
+            row = dict(epoch=epoch, train_loss=tr_loss[j], train_acc=tr_acc[j],
+                       val_loss=va_loss[j], val_acc=va_acc[j], lr=lrs[j])
+            if self.o.test_every_epoch:
+                row |= dict(test_loss=te_loss[j], test_acc=te_acc[j])
+            self.rows[i].append(row)
 
     def _early_stopping(self, epoch: int) -> list[int]:
         """Update best states; return the live rows that stop after this epoch."""
         done, improved = [], []
+        patience = self.o.patience
         for j, i in enumerate(self.active):
             row = self.rows[i][-1]
             if not math.isfinite(row["train_loss"]):
@@ -627,36 +817,43 @@ class _StackRun:
             if row["val_acc"] > self.best_acc[i]:
                 self.best_acc[i], self.best_epoch[i] = row["val_acc"], epoch
                 improved.append(j)
-            if epoch - self.best_epoch[i] >= self.patience or epoch == self.max_epochs:
+            if ((patience is not None and epoch - self.best_epoch[i] >= patience)
+                    or epoch == self.o.max_epochs):
                 done.append(j)
         if improved:
-            idx = torch.tensor(improved, device=self.device)
-            with torch.no_grad():
-                self.best_flat[idx] = self.net.flat[idx]
-                self.best_rm[:, idx] = self.net.running_mean[:, idx]
-                self.best_rv[:, idx] = self.net.running_var[:, idx]
-                self.best_nb[idx] = self.net.num_batches[idx]
+            self.best.update(self.net, improved)
         return done
 
     def _finish(self, done: list[int]) -> None:
         """Test the best states of live rows ``done``, emit results, compact the stack."""
         t0 = time.perf_counter()
-        test_loss, test_acc = self.net.evaluate(self.split["test"], done, self.best_flat,
-                                                self.best_rm, self.best_rv)
-        share = (time.perf_counter() - t0) / len(done)
-        for j, tl, ta in zip(done, test_loss, test_acc):
+        best = self.best
+        test_loss, test_acc = self.net.evaluate(self.split["test"], done, best.flat, best.rm,
+                                                best.rv)
+        n = len(done)
+        train = ([None] * n, [None] * n)
+        if self.o.train_metrics == "running":
+            train = self.net.evaluate(self.split["train"], done, best.flat, best.rm, best.rv)
+        share = (time.perf_counter() - t0) / n
+        for jj, j in enumerate(done):
             i = self.active[j]
-            self.cost[i] += share
+            t1 = time.perf_counter()
+            state = self.net.state_dict(j, best.flat, best.rm, best.rv, best.nb)
+            config = dict(self.config, activation=self.net.activations[j],
+                          batch_norm=self.net.batch_norms[j])
+            stats = _layer_stats(config, state, self.split["test"]) if self.o.layer_stats \
+                else None
+            self.cost[i] += share + time.perf_counter() - t1
+            columns = HISTORY_COLUMNS + (["test_loss", "test_acc"]
+                                         if self.o.test_every_epoch else [])
             res = StackedResult(
                 seed=self.seeds[i], lr=self.lrs[i], activation=self.net.activations[j],
                 batch_norm=self.net.batch_norms[j],
-                config=dict(self.config, activation=self.net.activations[j],
-                            batch_norm=self.net.batch_norms[j]),
-                history=pd.DataFrame(self.rows[i], columns=HISTORY_COLUMNS),
-                best_epoch=self.best_epoch[i], best_val_acc=self.best_acc[i], test_loss=tl,
-                test_acc=ta, diverged=self.diverged[i], wall_time=self.cost[i],
-                state_dict=self.net.state_dict(j, self.best_flat, self.best_rm, self.best_rv,
-                                               self.best_nb),
+                config=config, history=pd.DataFrame(self.rows[i], columns=columns),
+                best_epoch=self.best_epoch[i], best_val_acc=self.best_acc[i],
+                test_loss=test_loss[jj], test_acc=test_acc[jj], diverged=self.diverged[i],
+                wall_time=self.cost[i], state_dict=state,
+                best_train_loss=train[0][jj], best_train_acc=train[1][jj], layer_stats=stats,
             )
             self.results[i] = res
             if self.on_finish is not None:
@@ -666,19 +863,22 @@ class _StackRun:
         if keep:
             self.net.keep(keep)
             self.opt.rebind(self.net.flat, self.net.grad, keep)
-            idx = torch.tensor(keep, device=self.device)
-            self.best_flat, self.best_nb = self.best_flat[idx], self.best_nb[idx]
-            self.best_rm, self.best_rv = self.best_rm[:, idx], self.best_rv[:, idx]
+            self.best.keep(keep)
             self.idx = self.idx[: len(keep)].clone()
+            self.run_loss = self.run_loss[: len(keep)].clone()
+            self.run_correct = self.run_correct[: len(keep)].clone()
         self.graph = None
 
     # -- the hot loop --------------------------------------------------------------------
     def _train_epoch(self) -> None:
         n = len(self.split["train"])
-        order = [torch.stack(batch_order(n, self.batch_size, self.gens[i])) for i in self.active]
-        epoch_idx = torch.stack(order, 1).to(self.device)  # [n_batches, K, batch]
+        order = [torch.stack(batch_order(n, self.o.batch_size, self.gens[i]))
+                 for i in self.active]
+        epoch_idx = torch.stack(order, 1).to(self.o.device)  # [n_batches, K, batch]
+        self.run_loss.zero_()
+        self.run_correct.zero_()
         step = self._step
-        if self.cuda_graph:
+        if self.o.cuda_graph:
             if self.graph is None:
                 self.graph = _capture(self._step, self._graph_state())
             step = self.graph.replay
@@ -689,18 +889,40 @@ class _StackRun:
     def _step(self) -> None:
         net, x, y = self.net, self.split["train"].x, self.split["train"].y
         net.grad.zero_()
-        loss = stacked_losses(net.forward(x[self.idx], training=True), y[self.idx]).sum()
+        yb = y[self.idx]
+        logits = net.forward(x[self.idx], training=True)
+        losses = stacked_losses(logits, yb)
         with warnings.catch_warnings():  # strided views as params: harmless, by design
             warnings.filterwarnings("ignore", message="grad and param do not obey")
-            loss.backward()
+            losses.sum().backward()
         with torch.no_grad():
             net.num_batches.add_(1)
+            if self.o.train_metrics == "running":
+                self.run_loss.add_(losses.detach())
+                self.run_correct.add_((logits.argmax(2) == yb).sum(1))
         self.opt.step()
 
     def _graph_state(self) -> list[Tensor]:
         net, opt = self.net, self.opt
         return [net.flat, net.running_mean, net.running_var, net.num_batches, opt.exp_avg,
-                opt.exp_avg_sq, opt.step_t]
+                opt.exp_avg_sq, opt.step_t, self.run_loss, self.run_correct]
+
+
+SATURATION_EPS = 0.01  # an output within this of 0 or 1 counts as saturated
+
+
+def _layer_stats(config: dict, state: dict[str, Tensor], split: Split) -> list[dict]:
+    """Per hidden layer of one model (eval mode) on ``split``: sparsity (% of outputs <= 0,
+    Table 1's definition), saturation (% within ``SATURATION_EPS`` of 0 or 1), dead units
+    (% of nodes <= 0 for every sample) and the mean output."""
+    model = MLP(**config)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    hidden = hidden_activations(model, split.x.float().cpu())
+    sparsity = layer_sparsity(hidden)
+    saturation = saturation_fraction(hidden, SATURATION_EPS) * 100
+    dead = dead_units(hidden) * 100
+    return [dict(layer=i + 1, sparsity=float(sparsity[i]), saturation=float(saturation[i]),
+                 dead=float(dead[i]), mean=float(h.mean())) for i, h in enumerate(hidden)]
 
 
 def _capture(step: Callable[[], None], state: list[Tensor]) -> torch.cuda.CUDAGraph:

@@ -1,0 +1,112 @@
+"""``python -m helpers.grid run | plan | status``: the grid from the command line.
+
+``run --dataset all`` follows the anytime order: width 200 of MNIST, then of CIFAR-10,
+then MNIST 800, then CIFAR-10 800 (:meth:`GridSpec.work_order`), resumable, within
+``--time-budget`` minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from ..data import DATASETS
+from ..profiles import PROFILES
+from ..runtime import resolve_device
+from . import store
+from .runner import load_results, run_grid
+from .spec import get_spec
+
+
+def status(root=None, profiles: Sequence[str] = PROFILES) -> str:
+    """One line per profile and dataset: final runs done, source, time, device."""
+    lines = []
+    for profile in profiles:
+        for dataset in DATASETS:
+            out = store.results_dir(profile, dataset, root)
+            if not out.exists():
+                lines.append(f"{profile:6} {dataset:8} no results")
+                continue
+            res = load_results(profile, dataset, root)
+            m = res.manifest
+            state = "complete" if m.get("complete") else "incomplete"
+            lines.append(
+                f"{profile:6} {dataset:8} {state:10} final runs {len(res.runs)}/"
+                f"{get_spec(profile).n_final()}; search runs {len(res.lr_search)}; source "
+                f"{m.get('source_label', '?')}; {m.get('wall_time_s', 0) / 3600:.2f} h; "
+                f"{m.get('device', '?')}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.grid",
+                                     description="Run the paper's grid (resumable).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run or resume a grid")
+    run.add_argument("--profile", required=True, choices=PROFILES)
+    run.add_argument("--dataset", required=True, choices=[*DATASETS, "all"])
+    run.add_argument("--device", default=None,
+                     help="cpu, cuda or cuda:N (default: cuda when present)")
+    run.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
+                     help="pause cleanly after this many minutes (rerun to resume)")
+    run.add_argument("--cuda-graph", action="store_true",
+                     help="capture each training step in a CUDA graph (CUDA only)")
+    run.add_argument("--threads", type=int, default=None,
+                     help="CPU threads (default 1 on CPU; see helpers.runtime)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--root", default=None, help=f"results root (default {store.RESULTS_ROOT})")
+    pl = sub.add_parser("plan", help="the cost model: runs, model-epochs, TFLOP, hours")
+    pl.add_argument("--profile", choices=PROFILES, default="paper")
+    pl.add_argument("--device", default="cpu", help="cpu or cuda (calibrated here)")
+    pl.add_argument("--threads", type=int, default=None)
+    pl.add_argument("--root", default=None)
+    pl.add_argument("--no-save", action="store_true", help="do not write the manifests")
+    st = sub.add_parser("status", help="show what is done")
+    st.add_argument("--profile", choices=PROFILES, default=None)
+    st.add_argument("--root", default=None)
+    args = parser.parse_args(argv)
+    if args.command == "status":
+        print(status(args.root, [args.profile] if args.profile else PROFILES))
+        return 0
+    if getattr(args, "threads", None) is not None and args.threads < 1:
+        parser.error(f"--threads {args.threads}: accepted: an integer >= 1")
+    try:
+        dev = resolve_device(args.device)
+    except ValueError as err:
+        parser.error(str(err))
+    if args.command == "plan":
+        from .plan import plan_report
+        print(plan_report(args.profile, dev, threads=args.threads, root=args.root,
+                          save=not args.no_save))
+        return 0
+    if args.time_budget is not None and args.time_budget <= 0:
+        parser.error(f"--time-budget {args.time_budget}: accepted: minutes > 0")
+    if args.cuda_graph and dev.type != "cuda":
+        parser.error(f"--cuda-graph needs a CUDA device, not {str(dev)!r}")
+    spec = get_spec(args.profile)
+    datasets = DATASETS if args.dataset == "all" else (args.dataset,)
+    start = time.perf_counter()
+    for width in sorted(spec.widths):
+        for dataset in datasets:
+            budget = None if args.time_budget is None else \
+                args.time_budget * 60 - (time.perf_counter() - start)
+            if budget is not None and budget <= 0:
+                print("time budget spent; run the same command again to resume",
+                      file=sys.stderr)
+                return 0
+            t0 = time.perf_counter()
+            res = run_grid(args.profile, dataset, args.device,
+                           progress=not args.no_progress, root=args.root,
+                           time_budget=budget, cuda_graph=args.cuda_graph,
+                           threads=args.threads, widths=(width,), log=print)
+            print(f"{args.profile}/{dataset} width {width} ({res.label}): {res.new_runs} new "
+                  f"final runs in {time.perf_counter() - t0:.0f} s; {len(res.runs)}/"
+                  f"{spec.n_final()} final runs, "
+                  f"{'complete' if res.complete else 'incomplete'} -> {res.path}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,433 @@
+"""The resumable grid runner: advances every configuration's search and final runs.
+
+:func:`run_grid` works through one dataset's shapes in the spec's anytime order. For each
+shape it asks :func:`helpers.grid.protocol.decide` what every (activation, BN)
+configuration needs next, groups the runs that start from the same epoch and stop at the
+same rung into stacks of :func:`helpers.engine.train_stacked`, and records what comes back:
+
+* a run that reaches its rung is recorded as a search row and its snapshot is cached;
+* a run that finishes (early stopping, ``max_epochs`` or divergence) is recorded as a
+  final run when its rate is the selected one, else as a search row;
+* a stack pauses (snapshot, nothing lost) after ``spec.unit_seconds`` or at the deadline.
+
+Every record goes through ``parts/`` first (:mod:`helpers.grid.store`), so a crash never
+loses a finished run, and a rerun skips everything already recorded.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from .. import engine
+from ..data import Dataset, check_dataset_name, load_dataset
+from ..engine import Snapshot, StackedResult
+from ..models import MLP
+from ..profiles import check_profile
+from ..runtime import device_name, git_commit, resolve_device, torch_threads
+from ..train import evaluate
+from . import store
+from .protocol import Decision, Trajectory, decide, rank_key
+from .spec import GridSpec, get_spec, round_lr, run_key
+
+Combo = tuple[str, bool]
+
+
+def grid_data(spec: GridSpec, dataset: str) -> Dataset:
+    """The dataset the grid trains on (the profile's seeded subset, CPU)."""
+    data = load_dataset(check_dataset_name(dataset))
+    if spec.subset is not None:
+        data = data.subset(*spec.subset, seed=spec.subset_seed)
+    return data
+
+
+def known_runs(records: store.Records, depth: int, width: int, combo: Combo
+               ) -> dict[tuple[float, int], Trajectory]:
+    """What the protocol knows of one configuration, from the recorded runs."""
+    act, bn = combo
+    runs, hist = records.runs, records.histories
+    if runs.empty:
+        return {}
+    sel = runs[(runs.depth == depth) & (runs.width == width) & (runs.activation == act)
+               & (runs.batch_norm == bn)]
+    known: dict[tuple[float, int], Trajectory] = {}
+    h = hist[(hist.depth == depth) & (hist.width == width) & (hist.activation == act)
+             & (hist.batch_norm == bn)] if len(hist) else hist
+    curves = {k: g.sort_values("epoch")["val_acc"].tolist()
+              for k, g in h.groupby(["phase", "lr", "seed"])} if len(h) else {}
+    for phase in ("search", "final"):  # a final record supersedes its search rows
+        for r in sel[sel.phase == phase].itertuples():
+            finished = phase == "final" or bool(getattr(r, "finished", False) is True)
+            known[(r.lr, r.seed)] = Trajectory(
+                epochs=int(r.epochs), finished=finished, diverged=bool(r.diverged),
+                val_acc=tuple(curves.get((phase, r.lr, r.seed), ())))
+    return known
+
+
+def search_table(runs: pd.DataFrame, histories: pd.DataFrame, spec: GridSpec
+                 ) -> pd.DataFrame:
+    """The search rows of ``runs`` plus ``mean_val_acc`` (over seeds, at the row's rung),
+    ``selected`` and ``extension`` (a rate outside the coarse grid), from the protocol."""
+    search = runs[runs["phase"] == "search"].copy() if len(runs) else runs.copy()
+    if search.empty:
+        return search.assign(mean_val_acc=pd.Series(dtype=float),
+                             selected=pd.Series(dtype=bool), extension=pd.Series(dtype=bool))
+    cfg = ["depth", "width", "activation", "batch_norm"]
+    search["mean_val_acc"] = search.groupby(cfg + ["lr", "epochs"])["best_val_acc"] \
+        .transform("mean")
+    search["selected"] = False
+    coarse = {round_lr(lr) for lr in spec.coarse_lrs}
+    search["extension"] = [round_lr(lr) not in coarse for lr in search.lr]
+    recs = store.Records(runs, histories, pd.DataFrame())
+    for (depth, width, act, bn), grp in search.groupby(cfg):
+        dec = decide(spec, known_runs(recs, depth, width, (act, bn)))
+        chosen = dec.selected
+        if chosen is not None:
+            search.loc[grp.index[grp.lr == chosen], "selected"] = True
+    return search
+
+
+def _row(dataset: str, source: str, phase: str, depth: int, width: int, res, history: list[dict],
+         spec: GridSpec, dev: str, commit: str) -> dict:
+    best = history[res.best_epoch]
+    finished = isinstance(res, StackedResult)
+    row = dict(
+        dataset=dataset, source=source, phase=phase, depth=depth, width=width,
+        batch_norm=res.batch_norm, activation=res.activation, seed=res.seed, lr=res.lr,
+        best_epoch=res.best_epoch, epochs=len(history) - 1, best_val_acc=res.best_val_acc,
+        train_loss=float(best["train_loss"]), train_acc=float(best["train_acc"]),
+        val_loss=float(best["val_loss"]), val_acc=float(best["val_acc"]),
+        test_loss=res.test_loss if finished else math.nan,
+        test_acc=res.test_acc if finished else math.nan,
+        diverged=bool(getattr(res, "diverged", False)),
+        wall_time=res.wall_time if finished else res.cost, device=dev, git_commit=commit,
+        profile=spec.profile,
+        key=run_key(phase, depth, width, res.activation, res.batch_norm, res.seed, res.lr),
+        finished=finished)
+    if finished and res.best_train_loss is not None:  # eval-mode pass of the best state
+        row.update(train_loss=res.best_train_loss, train_acc=res.best_train_acc)
+    return row
+
+
+class Runner:
+    """One :func:`run_grid` call for one dataset."""
+
+    def __init__(self, spec: GridSpec, dataset: str, data: Dataset, device: torch.device,
+                 out: Path, state_dir: Path, progress: bool, deadline: float | None,
+                 cuda_graph: bool, log=print) -> None:
+        self.spec, self.dataset, self.data, self.device = spec, dataset, data, device
+        self.out, self.state_dir, self.progress = out, state_dir, progress
+        self.deadline, self.cuda_graph, self.log = deadline, cuda_graph, log
+        self.commit, self.dev_name = git_commit(), device_name(device)
+        self.start = time.perf_counter()
+        self.n_new = 0
+        self.model_epochs = 0
+        self.records = store.read_records(out)
+
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and time.perf_counter() > self.deadline
+
+    def run(self, widths: tuple[int, ...] | None = None) -> bool:
+        """Advance every shape (of ``widths``) in anytime order; True when all are done."""
+        for depth, width in self.spec.shapes():
+            if widths is not None and width not in widths:
+                continue
+            if not self.run_shape(depth, width):
+                return False
+        return True
+
+    def is_complete(self) -> bool:
+        """Whether every shape's final runs are recorded (no training)."""
+        return all(d.done for depth, width in self.spec.shapes()
+                   for d in self.decisions(depth, width).values())
+
+    def decisions(self, depth: int, width: int) -> dict[Combo, Decision]:
+        return {c: decide(self.spec, known_runs(self.records, depth, width, c))
+                for c in self.spec.combos()}
+
+    def run_shape(self, depth: int, width: int) -> bool:
+        while True:
+            decisions = self.decisions(depth, width)
+            if all(d.done for d in decisions.values()):
+                self.drop_snapshots(depth, width)
+                return True
+            if self.out_of_time():
+                return False
+            groups: dict[tuple[int, int | None], list] = defaultdict(list)
+            for combo, dec in decisions.items():
+                for lr, seed in dec.train:
+                    key = run_key("search", depth, width, *combo, seed, lr)
+                    snap = store.load_snapshot(self.state_dir, key)
+                    start = snap.epoch if snap is not None else 0
+                    groups[(start, dec.until)].append((combo, lr, seed, snap, dec))
+            (start, until), members = min(groups.items(), key=lambda kv: (
+                kv[0][1] is None, kv[0][1] or 0, kv[0][0]))
+            self.run_stack(depth, width, members[:self.spec.max_stack], until)
+            self.consolidate()
+
+    def run_stack(self, depth: int, width: int, members: list, until: int | None) -> None:
+        s = self.spec
+        full = s.is_full_length(self.dataset, width)
+        call_start = time.perf_counter()
+
+        def should_stop() -> bool:
+            return self.out_of_time() or time.perf_counter() - call_start > s.unit_seconds
+
+        selected = {m[0]: m[4].selected for m in members}
+
+        def finished(i: int, res: StackedResult) -> None:
+            combo = members[i][0]
+            phase = "final" if selected[combo] == res.lr else "search"
+            self.record(phase, depth, width, res, res.history.to_dict("records"))
+            store.drop_snapshot(self.state_dir, run_key("search", depth, width, *combo,
+                                                        res.seed, res.lr))
+
+        epochs_before = [m[3].epoch if m[3] is not None else 0 for m in members]
+        self.log(f"{self.dataset} {depth}x{width}: {len(members)} runs, epoch "
+                 f"{epochs_before[0]} -> {until or 'end'}")
+        results = engine.train_stacked(
+            self.data, depth, width, [m[0][0] for m in members], [m[0][1] for m in members],
+            [m[2] for m in members], [m[1] for m in members], batch_size=s.batch_size,
+            max_epochs=s.max_epochs, patience=None if full else s.patience,
+            lr_decay=s.lr_decay, device=self.device, cuda_graph=self.cuda_graph,
+            progress=self.progress, desc=f"{self.dataset} {depth}x{width}",
+            on_finish=finished, should_stop=should_stop, train_metrics=s.train_metrics,
+            test_every_epoch=full, layer_stats=True, until_epoch=until,
+            resume=[m[3] for m in members])
+        for m, res, e0 in zip(members, results, epochs_before):
+            if isinstance(res, Snapshot):
+                key = run_key("search", depth, width, *m[0], res.seed, res.lr)
+                store.save_snapshot(self.state_dir, key, res)
+                self.model_epochs += res.epoch - e0
+                if until is not None and res.epoch == until:
+                    self.record("search", depth, width, res, res.rows)
+            elif res is not None:
+                self.model_epochs += len(res.history) - 1 - e0
+        self.log(f"  {time.perf_counter() - call_start:.0f} s; "
+                 f"{len(self.records.runs)} records, {self.n_new} new this call")
+
+    def record(self, phase: str, depth: int, width: int, res, history: list[dict]) -> None:
+        s = self.spec
+        row = _row(self.dataset, self.data.source, phase, depth, width, res, history, s,
+                   self.dev_name, self.commit)
+        layers = None
+        if isinstance(res, StackedResult):
+            layers = res.layer_stats
+            if phase == "final" and depth == s.checkpoint_depth and width in \
+                    s.checkpoint_widths:
+                stored = None
+                if s.checkpoint_dtype != "float32":  # what storage costs, measured
+                    model = MLP(**res.config)
+                    model.load_state_dict(store.stored_state(res, s.checkpoint_dtype))
+                    stored = evaluate(model, self.data.test.to("cpu"))[1]
+                store.save_checkpoint(self.out, res, s.checkpoint_dtype, stored)
+        store.save_part(self.out, {"row": row, "history": history, "layers": layers})
+        new = pd.DataFrame([row]).reindex(columns=self.records.runs.columns
+                                          if len(self.records.runs.columns)
+                                          else list(row))
+        runs = self.records.runs
+        runs = runs[runs["key"] != row["key"]] if len(runs) else runs
+        self.records.runs = store.tidy(pd.concat([runs, new], ignore_index=True))
+        h = store.history_frame(row, history)
+        hist = self.records.histories
+        if len(hist):
+            same = ((hist.phase == phase) & (hist.depth == depth) & (hist.width == width)
+                    & (hist.activation == res.activation) & (hist.batch_norm == res.batch_norm)
+                    & (hist.seed == res.seed) & (hist.lr == res.lr))
+            hist = hist[~same]
+        self.records.histories = store.tidy(pd.concat([hist, h], ignore_index=True))
+        if phase == "final":
+            self.n_new += 1
+
+    def consolidate(self) -> None:
+        store.consolidate(self.out, lambda runs, hist: search_table(runs, hist, self.spec))
+
+    def drop_snapshots(self, depth: int, width: int) -> None:
+        for path in self.state_dir.glob(f"search_d{depth}_w{width}_*.pt"):
+            path.unlink(missing_ok=True)
+
+
+def _manifest(spec: GridSpec, dataset: str, data: Dataset, out: Path) -> dict:
+    """The stored manifest, checked against this run, or a fresh one."""
+    manifest = store.read_json(out / "manifest.json")
+    if manifest:
+        if manifest.get("spec") != spec.to_dict():
+            raise ValueError(f"{out} holds results of a different grid spec; accepted: the "
+                             "same spec (move the folder away to start afresh)")
+        if manifest.get("source") != data.source:
+            raise ValueError(f"{out} holds results on source {manifest.get('source')!r}, "
+                             f"this data is {data.source!r}; accepted: one source per folder")
+        return manifest
+    from . import protocol
+    return dict(
+        profile=spec.profile, dataset=dataset, source=data.source, source_label=data.label,
+        spec=spec.to_dict(), protocol=protocol.__doc__.strip(),
+        precision=dict(weights="float32", matmul="float32 (TF32 on CUDA)",
+                       note="bf16 autocast not used: its fidelity A/B has not run"),
+        data=dict(n_train=len(data.train), n_val=len(data.val), n_test=len(data.test),
+                  n_features=data.n_features, n_classes=data.n_classes,
+                  location=data.location),
+        checkpoints=dict(
+            depth=spec.checkpoint_depth, widths=list(spec.checkpoint_widths),
+            dtype=spec.checkpoint_dtype, trained="best state of each final run",
+            untrained="not stored: helpers.models.make_model(seed=seed) rebuilds it "
+                      "exactly (helpers.grid.checkpoint(trained=False))"),
+        wall_time_s=0.0, sessions=[])
+
+
+def write_manifest(out: Path, manifest: dict, runner: Runner, complete: bool) -> dict:
+    rec = store.read_records(out)
+    runs = rec.runs
+    final = runs[runs["phase"] == "final"] if len(runs) else runs
+    elapsed = time.perf_counter() - runner.start
+    manifest["wall_time_s"] = manifest.get("wall_time_s", 0.0) + elapsed
+    manifest["sessions"].append(dict(
+        finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        wall_time_s=round(elapsed, 2), device=runner.dev_name, git_commit=runner.commit,
+        torch_version=torch.__version__, python=platform.python_version(),
+        threads=torch.get_num_threads(), new_final_runs=runner.n_new,
+        model_epochs=runner.model_epochs))
+    if runner.device.type == "cuda":
+        manifest["precision"]["matmul"] = "TF32 (CUDA)"
+    manifest.update(
+        git_commit=runner.commit, device=runner.dev_name, torch_version=torch.__version__,
+        n_final_runs=len(final), n_final_planned=runner.spec.n_final(),
+        n_search_runs=int((runs["phase"] == "search").sum()) if len(runs) else 0,
+        n_diverged=int(final["diverged"].astype(bool).sum()) if len(final) else 0,
+        complete=complete, updated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    store.write_json(out / "manifest.json", manifest)
+    summary_path = out.parent / "manifest.json"
+    summary = store.read_json(summary_path) or {"profile": manifest["profile"],
+                                                "datasets": {}}
+    summary["datasets"][manifest["dataset"]] = {
+        k: manifest[k] for k in ("source", "source_label", "complete", "n_final_runs",
+                                 "n_final_planned", "wall_time_s", "git_commit", "updated")}
+    store.write_json(summary_path, summary)
+    return manifest
+
+
+def load_results(profile: str, dataset: str, root=None) -> store.GridResults:
+    """Read the results of ``profile``/``dataset`` (including runs not yet merged)."""
+    out = store.results_dir(profile, dataset, root)
+    if not out.exists():
+        raise FileNotFoundError(
+            f"no results in {out}; run: python -m helpers.grid run --profile {profile} "
+            f"--dataset {dataset}")
+    rec = store.read_records(out)
+    manifest = store.read_json(out / "manifest.json")
+    runs = rec.runs
+    final = runs[runs["phase"] == "final"].drop(columns="finished").reset_index(drop=True) \
+        if len(runs) else runs.reindex(columns=store.RUN_COLUMNS)
+    spec = GridSpec.from_dict(manifest["spec"]) if "spec" in manifest else get_spec(profile)
+    return store.GridResults(profile, dataset, out, final, rec.histories,
+                             search_table(runs, rec.histories, spec).reset_index(drop=True),
+                             rec.layers, manifest)
+
+
+def run_grid(
+    profile: str,
+    dataset: str,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    *,
+    spec: GridSpec | None = None,
+    root=None,
+    state_root=None,
+    data: Dataset | None = None,
+    time_budget: float | None = None,
+    cuda_graph: bool = False,
+    threads: int | None = None,
+    widths: tuple[int, ...] | None = None,
+    log=None,
+) -> store.GridResults:
+    """Run (or resume) the grid of ``profile`` on ``dataset``; return its results.
+
+    Runs already recorded under ``root/<profile>/<dataset>`` are skipped. ``time_budget``
+    (seconds) pauses cleanly between epochs (snapshots kept); a rerun resumes.
+    ``spec``/``data`` override the profile's grid and dataset (tests, experiments).
+    ``threads``: torch CPU threads (default: :func:`helpers.runtime.torch_threads`'s).
+    ``widths``: only these widths (the anytime order runs one width of every dataset
+    before the next width); the manifest's ``complete`` refers to the whole grid.
+    """
+    check_profile(profile)
+    check_dataset_name(dataset)
+    spec = (spec or get_spec(profile)).check()
+    if spec.profile != profile:
+        raise ValueError(f"spec.profile={spec.profile!r} does not match profile={profile!r}")
+    dev = resolve_device(device)
+    if cuda_graph and dev.type != "cuda":
+        raise ValueError(f"cuda_graph=True with device={str(dev)!r}; accepted: a CUDA device")
+    if time_budget is not None and not time_budget > 0:
+        raise ValueError(f"time_budget={time_budget!r}; accepted: seconds > 0 or None")
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads={threads!r}; accepted: an integer >= 1 or None")
+    data = data if data is not None else grid_data(spec, dataset)
+    out = store.results_dir(profile, dataset, root)
+    state_dir = Path(state_root or store.STATE_ROOT) / profile / dataset
+    manifest = _manifest(spec, dataset, data, out)
+    out.mkdir(parents=True, exist_ok=True)
+    deadline = None if time_budget is None else time.perf_counter() + time_budget
+    runner = Runner(spec, dataset, data.to(dev), dev, out, state_dir, progress, deadline,
+                    cuda_graph, log or (print if progress else (lambda *a: None)))
+    if widths is not None:
+        bad = [w for w in widths if w not in spec.widths]
+        if bad:
+            raise ValueError(f"widths={widths!r}; accepted: a subset of {spec.widths}")
+    complete = False
+    with torch_threads(threads, dev):
+        try:
+            done = runner.run(widths)
+            complete = done and (widths is None or runner.is_complete())
+        finally:
+            runner.consolidate()
+            if runner.model_epochs or complete != manifest.get("complete"):
+                write_manifest(out, manifest, runner, complete)
+    results = load_results(profile, dataset, root)
+    results.new_runs = runner.n_new
+    return results
+
+
+def checkpoint(profile: str, dataset: str, activation: str, batch_norm: bool, seed: int,
+               trained: bool = True, width: int | None = None, depth: int = 4,
+               root=None) -> MLP:
+    """A 4-layer net of the grid as an :class:`MLP` (CPU, float32, eval mode).
+
+    ``trained=True`` loads the stored best state of the final run; ``trained=False``
+    rebuilds the untrained net with ``make_model(seed=seed)``, exactly the engine's start.
+    ``width`` defaults to the first stored width (200 in ``paper``).
+    """
+    from ..models import check_activation, make_model
+    check_activation(activation)
+    out = store.results_dir(profile, dataset, root)
+    manifest = store.read_json(out / "manifest.json")
+    if not manifest:
+        raise FileNotFoundError(f"no grid results in {out}; run: python -m helpers.grid run "
+                                f"--profile {profile} --dataset {dataset}")
+    spec = manifest["spec"]
+    widths, seeds = spec["checkpoint_widths"], spec["seeds"]
+    width = widths[0] if width is None and widths else width
+    if width not in widths or depth != spec["checkpoint_depth"]:
+        raise ValueError(f"(depth, width)=({depth}, {width}) has no checkpoint; accepted: "
+                         f"depth {spec['checkpoint_depth']}, width in {widths}")
+    if seed not in seeds:
+        raise ValueError(f"seed={seed!r} is not in the grid; accepted: {seeds}")
+    if not trained:
+        model = make_model(manifest["data"]["n_features"], depth, width, activation,
+                           bool(batch_norm), manifest["data"]["n_classes"], seed=seed)
+        return model.eval()
+    from .spec import checkpoint_name
+    path = out / "checkpoints" / checkpoint_name(depth, width, activation, batch_norm, seed)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist yet; finish the grid first")
+    return store.load_checkpoint(path)[0]
+
+
+__all__ = ["run_grid", "load_results", "checkpoint", "grid_data", "search_table",
+           "known_runs", "rank_key", "Runner"]

@@ -1,0 +1,163 @@
+"""What a grid is: the :class:`GridSpec` of each profile, run keys and learning-rate rounding.
+
+The ``paper`` grid (per dataset): depths {2, 4, 6, 8} x widths {200, 800} x batch norm
+{off, on} x {sigmoid, relu} x seeds {0, 1, 2} = 48 final runs per width, 96 per dataset,
+each after a learning-rate search (:mod:`helpers.grid.protocol`). The order in which the
+runner works through it is *anytime*: :meth:`GridSpec.work_order` lists width 200 of every
+dataset first (Fig 1, the 4x200 nets of Section 3 and Table 1, half of Fig 2), then the
+wider nets, MNIST before CIFAR-10.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from ..data import DATASETS, check_dataset_name
+from ..models import check_activation
+from ..profiles import check_profile
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """Everything that defines a grid and its protocol (stored in the manifest).
+
+    ``coarse_lrs``: the first rung of the learning-rate search; ``rungs``: the epochs at
+    which the search compares rates (all rates at ``rungs[0]``, the best ``keep`` at
+    ``rungs[1]``); ``extend_factor``: when the best first-rung rate sits at an edge of the
+    grid, one rate this factor further out is added (at most ``max_extensions`` times).
+    ``full_length``: (dataset, width) pairs whose runs train all ``max_epochs`` epochs
+    (no early stopping; the best-on-validation state is still the result) and record the
+    test metrics of every epoch, so that halting can be replayed afterwards.
+    ``unit_seconds``: a stack pauses (and saves a snapshot) at the first epoch boundary
+    after this many seconds, so a run cut short loses at most one unit.
+    """
+
+    profile: str
+    depths: tuple[int, ...]
+    widths: tuple[int, ...]
+    coarse_lrs: tuple[float, ...]
+    rungs: tuple[int, int]
+    max_epochs: int
+    patience: int
+    keep: int = 2
+    extend_factor: float = 10 ** 0.5
+    max_extensions: int = 1
+    full_length: tuple[tuple[str, int], ...] = ()
+    activations: tuple[str, ...] = ("sigmoid", "relu")
+    batch_norms: tuple[bool, ...] = (False, True)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    batch_size: int = 128
+    lr_decay: float = 0.99
+    train_metrics: str = "running"
+    precision: str = "float32"
+    subset: tuple[int | None, int | None, int | None] | None = None  # train, val, test
+    subset_seed: int = 0
+    checkpoint_depth: int = 4
+    checkpoint_widths: tuple[int, ...] = ()
+    checkpoint_dtype: str = "float32"
+    max_stack: int = 24
+    unit_seconds: float = 600.0
+
+    def combos(self) -> list[tuple[str, bool]]:
+        """(activation, batch_norm) pairs, in stack order."""
+        return [(a, bn) for a in self.activations for bn in self.batch_norms]
+
+    def shapes(self) -> list[tuple[int, int]]:
+        """(depth, width) in anytime order within a dataset: narrow first, depth 4 first
+        (the Section 3 nets), then 2, 6, 8."""
+        depths = sorted(self.depths, key=lambda d: (d != self.checkpoint_depth, d))
+        return [(d, w) for w in sorted(self.widths) for d in depths]
+
+    def work_order(self, datasets: tuple[str, ...] = DATASETS) -> list[tuple[str, int, int]]:
+        """(dataset, depth, width) in the runner's anytime order: every dataset's narrowest
+        width first, then the next width, MNIST before CIFAR-10 within a width."""
+        return [(ds, d, w) for w in sorted(self.widths) for ds in datasets
+                for d, w2 in self.shapes() if w2 == w]
+
+    def is_full_length(self, dataset: str, width: int) -> bool:
+        return (dataset, width) in {(d, w) for d, w in self.full_length}
+
+    def n_final(self) -> int:
+        """Final runs per dataset."""
+        return len(self.shapes()) * len(self.combos()) * len(self.seeds)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GridSpec:
+        """The inverse of :meth:`to_dict` (lists back to tuples)."""
+        def tup(v):
+            return tuple(tup(x) for x in v) if isinstance(v, list) else v
+        return cls(**{k: tup(v) for k, v in d.items()})
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(asdict(self)))
+
+    def check(self) -> GridSpec:
+        """Raise ``ValueError`` naming the first bad field."""
+        check_profile(self.profile)
+        for name in ("depths", "widths"):
+            for v in getattr(self, name):
+                if not isinstance(v, int) or v < 1:
+                    raise ValueError(f"{name} contains {v!r}; accepted: integers >= 1")
+        for a in self.activations:
+            check_activation(a)
+        if not self.coarse_lrs or any(not lr > 0 for lr in self.coarse_lrs):
+            raise ValueError(f"coarse_lrs={self.coarse_lrs!r}; accepted: non-empty, all > 0")
+        if len(self.rungs) != 2 or not 0 < self.rungs[0] <= self.rungs[1] <= self.max_epochs:
+            raise ValueError(f"rungs={self.rungs!r}; accepted: (e1, e2) with "
+                             f"0 < e1 <= e2 <= max_epochs={self.max_epochs}")
+        if not 1 <= self.keep <= len(self.coarse_lrs):
+            raise ValueError(f"keep={self.keep!r}; accepted: 1..{len(self.coarse_lrs)}")
+        for ds, _ in self.full_length:
+            check_dataset_name(ds)
+        if self.train_metrics not in ("running", "eval"):
+            raise ValueError(f"train_metrics={self.train_metrics!r}; accepted: 'running', "
+                             "'eval'")
+        if self.precision != "float32":
+            raise ValueError(f"precision={self.precision!r}; accepted: 'float32' (bf16 "
+                             "autocast awaits its fidelity A/B)")
+        if self.checkpoint_dtype not in ("float16", "float32"):
+            raise ValueError(f"checkpoint_dtype={self.checkpoint_dtype!r}; accepted: "
+                             "'float16', 'float32'")
+        return self
+
+
+SPECS: dict[str, GridSpec] = {
+    "paper": GridSpec(
+        profile="paper", depths=(2, 4, 6, 8), widths=(200, 800),
+        coarse_lrs=(1e-4, 3e-4, 1e-3, 3e-3), rungs=(3, 10), max_epochs=300, patience=20,
+        full_length=(("mnist", 200),), checkpoint_widths=(200,), checkpoint_dtype="float16",
+    ),
+    "quick": GridSpec(
+        profile="quick", depths=(2, 4, 6, 8), widths=(16, 32),
+        coarse_lrs=(1e-3, 3e-3), rungs=(1, 2), max_epochs=10, patience=4,
+        max_extensions=0, full_length=(("mnist", 16),), subset=(1000, 500, 500),
+        checkpoint_widths=(16, 32), checkpoint_dtype="float32",
+    ),
+}
+
+
+def get_spec(profile: str) -> GridSpec:
+    """The grid of ``profile`` (``quick`` or ``paper``)."""
+    return SPECS[check_profile(profile)]
+
+
+def round_lr(lr: float) -> float:
+    """Learning rates are kept to 3 significant digits (stable keys and table values)."""
+    return float(f"{lr:.3g}")
+
+
+def bn_tag(batch_norm: bool) -> str:
+    return "bn" if batch_norm else "nobn"
+
+
+def run_key(phase: str, depth: int, width: int, activation: str, batch_norm: bool, seed: int,
+            lr: float) -> str:
+    """The unique name of a run within a dataset (the lr only for the search phase)."""
+    base = f"{phase}_d{depth}_w{width}_{activation}_{bn_tag(batch_norm)}_s{seed}"
+    return base if phase == "final" else f"{base}_lr{round_lr(lr):.3g}"
+
+
+def checkpoint_name(depth: int, width: int, activation: str, batch_norm: bool,
+                    seed: int) -> str:
+    return f"d{depth}_w{width}_{activation}_{bn_tag(batch_norm)}_s{seed}.pt"

@@ -1,0 +1,273 @@
+"""Where grid results live and how they are written: tables, parts, checkpoints, snapshots.
+
+Under ``data/results/<profile>/<dataset>/`` (committed for ``paper``):
+
+* ``runs.csv``: one row per final run (:data:`RUN_COLUMNS`; accuracies are fractions;
+  ``train_*`` = one eval-mode pass of the best state, ``val_*`` = the best epoch);
+* ``lr_search.csv``: one row per search run (its last rung), plus ``mean_val_acc`` (over the
+  seeds of that config and rate, at that rung), ``selected`` and ``extension``;
+* ``histories.csv.gz``: tidy per-epoch curves of every run (row 0 = untrained; the
+  training columns are running means over the epoch's batches; full-length runs also hold
+  ``test_loss``/``test_acc``);
+* ``layers.csv.gz``: per final run and hidden layer, on the test split at the best state:
+  sparsity, saturation, dead units (all in %) and the mean output;
+* ``checkpoints/d4_w<width>_<act>_<bn|nobn>_s<seed>.pt``: best states of the 4-layer nets;
+* ``manifest.json``: spec, protocol, precision, data source, sessions (device, torch,
+  commit, wall time), counts and the cost plan. ``data/results/<profile>/manifest.json``
+  summarises the datasets.
+
+Each finished piece of work is first written atomically to ``parts/<key>.json``
+(checkpoint before record), then merged into the tables (atomic replace) and removed from
+``parts/``: a crash never loses a finished run. Snapshots of paused runs are a local cache
+(``data/cache/grid_state/``, not committed); without one, a run restarts from scratch,
+which on CPU reproduces it exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from ..data import PROJECT_ROOT, check_dataset_name, source_label
+from ..engine import Snapshot, StackedResult
+from ..models import MLP
+from ..profiles import check_profile
+from .spec import checkpoint_name
+
+PHASES = ("search", "final")
+
+RESULTS_ROOT = PROJECT_ROOT / "data" / "results"
+STATE_ROOT = PROJECT_ROOT / "data" / "cache" / "grid_state"
+CONFIG_COLUMNS = ["dataset", "source", "phase", "depth", "width", "batch_norm", "activation",
+                  "seed", "lr"]
+RUN_COLUMNS = CONFIG_COLUMNS + [
+    "best_epoch", "epochs", "best_val_acc", "train_loss", "train_acc", "val_loss", "val_acc",
+    "test_loss", "test_acc", "diverged", "wall_time", "device", "git_commit", "profile", "key",
+]
+HISTORY_TABLE_COLUMNS = CONFIG_COLUMNS + ["epoch", "train_loss", "train_acc", "val_loss",
+                                          "val_acc", "epoch_lr", "test_loss", "test_acc"]
+LAYER_COLUMNS = CONFIG_COLUMNS + ["layer", "sparsity", "saturation", "dead", "mean", "key"]
+_STR = ("dataset", "source", "phase", "activation", "device", "git_commit", "profile", "key")
+_INT = ("depth", "width", "seed", "best_epoch", "epochs", "epoch", "layer")
+_BOOL = ("batch_norm", "diverged", "selected", "extension", "finished")
+
+
+def results_dir(profile: str, dataset: str, root: str | os.PathLike | None = None) -> Path:
+    """``<root>/<profile>/<dataset>`` (root defaults to ``data/results``)."""
+    return Path(root or RESULTS_ROOT) / check_profile(profile) / check_dataset_name(dataset)
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj: dict) -> None:
+    atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=1, default=str)))
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+_CSV_KW = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    """Floats read back bit-exactly (resume picks the same learning rates)."""
+    return pd.read_csv(path, **_CSV_KW)
+
+
+def save_part(out: Path, record: dict) -> None:
+    """Persist one finished or rung-reached run (atomic): ``parts/<key>.json``."""
+    write_json(out / "parts" / f"{record['row']['key']}.json", record)
+
+
+def history_frame(row: dict, history: list[dict]) -> pd.DataFrame:
+    h = pd.DataFrame(history).rename(columns={"lr": "epoch_lr"})
+    h = h.reindex(columns=[c for c in HISTORY_TABLE_COLUMNS if c not in CONFIG_COLUMNS])
+    for col in reversed(CONFIG_COLUMNS):
+        h.insert(0, col, row[col])
+    return h
+
+
+def layer_frame(row: dict, layers: list[dict] | None) -> pd.DataFrame:
+    if not layers:
+        return pd.DataFrame(columns=LAYER_COLUMNS)
+    f = pd.DataFrame(layers)
+    for col in reversed(CONFIG_COLUMNS):
+        f.insert(0, col, row[col])
+    f["key"] = row["key"]
+    return f.reindex(columns=LAYER_COLUMNS)
+
+
+def tidy(df: pd.DataFrame) -> pd.DataFrame:
+    """Fixed dtypes and row order, whether rows came from the tables or from ``parts/``."""
+    if df.empty:
+        return df.reset_index(drop=True)
+    df = df.astype({c: t for cols, t in ((_STR, str), (_INT, "int64"), (_BOOL, bool))
+                    for c in cols if c in df})
+    floats = [c for c in df if c not in _STR + _INT + _BOOL]
+    df[floats] = df[floats].astype("float64")
+    order = {p: i for i, p in enumerate(PHASES)}
+    keys = ["phase", "depth", "width", "activation", "batch_norm", "seed", "lr"]
+    keys += [k for k in ("epoch", "layer") if k in df]
+    df = df.sort_values(keys, key=lambda s: s.map(order) if s.name == "phase" else s,
+                        kind="stable")
+    return df.reset_index(drop=True)
+
+
+@dataclass
+class Records:
+    """Everything recorded for one dataset: runs (final and search), histories, layers."""
+
+    runs: pd.DataFrame
+    histories: pd.DataFrame
+    layers: pd.DataFrame
+
+
+def read_records(out: Path) -> Records:
+    """All recorded runs: merged tables plus pending ``parts/``.
+
+    A search run appears once per rung it reached; the latest record of a key wins.
+    """
+    runs, hists, layers = [], [], []
+    for name in ("runs.csv", "lr_search.csv"):
+        if (out / name).exists():
+            runs.append(read_csv(out / name).reindex(columns=RUN_COLUMNS + ["finished"]))
+    if (out / "histories.csv.gz").exists():
+        hists.append(read_csv(out / "histories.csv.gz"))
+    if (out / "layers.csv.gz").exists():
+        layers.append(read_csv(out / "layers.csv.gz"))
+    for part in sorted((out / "parts").glob("*.json")) if (out / "parts").exists() else []:
+        rec = json.loads(part.read_text())
+        runs.append(pd.DataFrame([rec["row"]]).reindex(columns=RUN_COLUMNS + ["finished"]))
+        hists.append(history_frame(rec["row"], rec["history"]))
+        layers.append(layer_frame(rec["row"], rec.get("layers")))
+    run_df = pd.concat(runs, ignore_index=True) if runs else \
+        pd.DataFrame(columns=RUN_COLUMNS + ["finished"])
+    run_df = run_df.drop_duplicates("key", keep="last")
+    hist_df = pd.concat(hists, ignore_index=True) if hists else \
+        pd.DataFrame(columns=HISTORY_TABLE_COLUMNS)
+    hist_df = hist_df.drop_duplicates(["phase", "depth", "width", "activation", "batch_norm",
+                                       "seed", "lr", "epoch"], keep="last")
+    lay_df = pd.concat([f for f in layers if len(f)], ignore_index=True) \
+        if any(len(f) for f in layers) else pd.DataFrame(columns=LAYER_COLUMNS)
+    lay_df = lay_df.drop_duplicates(["key", "layer"], keep="last")
+    return Records(tidy(run_df), tidy(hist_df), tidy(lay_df))
+
+
+def consolidate(out: Path, search_table: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]
+                ) -> None:
+    """Merge ``parts/`` into the tables (atomic replaces), then delete the merged parts.
+
+    ``search_table(runs, histories)`` returns the search rows with the protocol's columns.
+    """
+    parts = sorted((out / "parts").glob("*.json")) if (out / "parts").exists() else []
+    if not parts:
+        return
+    rec = read_records(out)
+    final = rec.runs[rec.runs["phase"] == "final"].drop(columns="finished")
+    atomic_write(out / "runs.csv", lambda p: final.to_csv(p, index=False))
+    search = search_table(rec.runs, rec.histories)
+    atomic_write(out / "lr_search.csv", lambda p: search.to_csv(p, index=False))
+    atomic_write(out / "histories.csv.gz",
+                 lambda p: rec.histories.to_csv(p, index=False, compression="gzip"))
+    atomic_write(out / "layers.csv.gz",
+                 lambda p: rec.layers.to_csv(p, index=False, compression="gzip"))
+    for part in parts:
+        part.unlink()
+
+
+# ------------------------------------------------------------------------- checkpoints
+def save_checkpoint(out: Path, res: StackedResult, dtype: str, test_acc_stored: float | None
+                    ) -> None:
+    cfg = res.config
+    state = {k: (v.to(getattr(torch, dtype)) if v.is_floating_point() else v)
+             for k, v in res.state_dict.items()}
+    blob = dict(config=cfg, state_dict=state, dtype=dtype, seed=res.seed, lr=res.lr,
+                best_epoch=res.best_epoch, test_acc=res.test_acc)
+    if test_acc_stored is not None:
+        blob["test_acc_stored"] = test_acc_stored
+    name = checkpoint_name(cfg["depth"], cfg["width"], res.activation, res.batch_norm,
+                           res.seed)
+    atomic_write(out / "checkpoints" / name, lambda p: torch.save(blob, p))
+
+
+def stored_state(res: StackedResult, dtype: str) -> dict:
+    """The best state as it will be stored (rounded to ``dtype``), back in float32."""
+    return {k: (v.to(getattr(torch, dtype)).float() if v.is_floating_point() else v)
+            for k, v in res.state_dict.items()}
+
+
+def load_checkpoint(path: Path) -> tuple[MLP, dict]:
+    """A stored net (CPU, float32, eval mode) and its blob."""
+    blob = torch.load(path, weights_only=True)
+    model = MLP(**blob["config"])
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                           for k, v in blob["state_dict"].items()})
+    return model.eval(), blob
+
+
+# --------------------------------------------------------------------------- snapshots
+def snapshot_path(state_dir: Path, key: str) -> Path:
+    return state_dir / f"{key}.pt"
+
+
+def save_snapshot(state_dir: Path, key: str, snap: Snapshot) -> None:
+    atomic_write(snapshot_path(state_dir, key), lambda p: torch.save(vars(snap), p))
+
+
+def load_snapshot(state_dir: Path, key: str) -> Snapshot | None:
+    path = snapshot_path(state_dir, key)
+    if not path.exists():
+        return None
+    try:
+        return Snapshot(**torch.load(path, weights_only=False))
+    except Exception as err:  # a torn or stale cache file: start that run afresh
+        print(f"ignoring unreadable snapshot {path.name}: {err}")
+        return None
+
+
+def drop_snapshot(state_dir: Path, key: str) -> None:
+    snapshot_path(state_dir, key).unlink(missing_ok=True)
+
+
+@dataclass
+class GridResults:
+    """The tables of one profile and dataset (see the module docstring for columns)."""
+
+    profile: str
+    dataset: str
+    path: Path
+    runs: pd.DataFrame
+    histories: pd.DataFrame
+    lr_search: pd.DataFrame
+    layers: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LAYER_COLUMNS))
+    manifest: dict = field(default_factory=dict)
+    new_runs: int = 0  # runs finished by the run_grid call that returned this
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.manifest.get("complete", False))
+
+    @property
+    def source(self) -> str:
+        return self.manifest.get("source", "")
+
+    @property
+    def label(self) -> str:
+        """Human-readable data source, e.g. ``CIFAR-10 (JPEG copy)``; use it in titles."""
+        return source_label(self.source) if self.source else ""
+
+    @property
+    def n_final_planned(self) -> int:
+        return int(self.manifest.get("n_final_planned", 0))
