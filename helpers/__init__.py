@@ -15,6 +15,8 @@ One package the notebooks call, so book and library never drift:
 * Chapter topics: :mod:`helpers.activations` (ch. 1), :mod:`helpers.dynamics` (ch. 2–3),
   :mod:`helpers.section2` (ch. 4), :mod:`helpers.nodes` and :mod:`helpers.section3_nets`
   (ch. 5–6).
+* :mod:`helpers.claims` — every claim of the paper with a seed-aware verdict, shared by
+  chapters 4–6 and the scoreboard (ch. 7, ``data/results/<profile>/claims.csv``).
 """
 
 __version__ = "0.1.0"

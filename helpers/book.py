@@ -140,6 +140,37 @@ def count_figures(notebook) -> int:
     )
 
 
+def glue(name: str, value: object) -> None:
+    """Store ``value`` under ``name`` for the chapter's prose, without displaying it.
+
+    The Markdown then shows it with myst-nb's role, e.g. ``{glue:text}`name:.2f```, so the
+    text always states the computed value. NumPy/torch scalars are stored as Python numbers
+    (their repr would not format). Without myst-nb (e.g. on Colab) this does nothing.
+    """
+    if hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:  # only the website renders glued values
+        return
+    _glue(name, value, display=False)
+
+
+def hide_injected_parameters(notebook) -> int:
+    """Tag papermill's ``injected-parameters`` cells ``remove-cell`` so the site hides them.
+
+    The chapter's own ``parameters`` cell stays visible (readers change it); the injected
+    copy only repeats the profile, which the setup cell prints. Returns the cells tagged.
+    """
+    tagged = 0
+    for cell in notebook.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+            tagged += 1
+    return tagged
+
+
 def _failure_message(chapter: Path, source_nb, err: Exception, out: Path) -> str:
     from papermill.exceptions import PapermillExecutionError
 
@@ -194,6 +225,9 @@ def execute(profile: str, only: Sequence[str | Path] | None = None, root: Path =
                 )
             except Exception as err:  # noqa: BLE001 - any failure stops the run, named
                 raise ChapterFailed(_failure_message(chapter, nb, err, out)) from err
+            executed = nbformat.read(out, as_version=4)
+            if hide_injected_parameters(executed):
+                nbformat.write(executed, out)
             written.append(out)
     finally:
         bar.close()
@@ -256,11 +290,39 @@ def stage(root: Path = ROOT, banner: str | None = None) -> Path:
     return stage_dir
 
 
+STATUS_MARKER = "<!-- reproduction-status -->"
+
+
+def reproduction_status(profile: str, root: Path = ROOT) -> str:
+    """The intro's reproduction status (MyST), generated from the results of ``profile``:
+    the grid's final runs per dataset, then the claims scoreboard per figure/table."""
+    from .claims import status_table_markdown
+    from .grid import get_spec, load_results
+
+    planned = get_spec(profile).n_final()
+    counts = []
+    for ds in ("mnist", "cifar10"):
+        res = load_results(profile, ds, root=Path(root) / "data" / "results", missing_ok=True)
+        counts.append(f"{res.label or ds}: {len(res.runs)} of {planned}")
+    grid = (f"Final runs of the `{profile}` grid committed so far — " + "; ".join(counts)
+            + ". Claims whose runs are missing are counted as pending.")
+    return grid + "\n\n" + status_table_markdown(profile, root=Path(root) / "data" / "results")
+
+
 def build(root: Path = ROOT, strict: bool = True) -> Path:
-    """Build ``_build/html`` from the executed copies (execution off). Returns the HTML folder."""
+    """Build ``_build/html`` from the executed copies (execution off). Returns the HTML folder.
+
+    The staged ``intro.md`` gets its reproduction-status table (:func:`reproduction_status`)
+    in place of the marker line ``<!-- reproduction-status -->``.
+    """
     root = Path(root)
     profiles = check_executed(root)
     stage_dir = stage(root, banner=QUICK_BANNER if "quick" in profiles else None)
+    intro = stage_dir / "intro.md"
+    if intro.exists() and STATUS_MARKER in intro.read_text():
+        profile = "quick" if "quick" in profiles else "paper"
+        intro.write_text(intro.read_text().replace(STATUS_MARKER,
+                                                   reproduction_status(profile, root)))
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe if exe.exists() else shutil.which("jupyter-book") or "jupyter-book"),
            "build", str(stage_dir), "--path-output", str(root), "--builder", "html",

@@ -14,9 +14,11 @@ mnist     50 000  10 000      10 000
 cifar10   40 000  10 000      10 000
 ========  ======  ==========  ======
 
-Lookup order for the files: the explicit ``root`` argument (or env ``ACTFN_DATA``), then
-the project's ``data/`` folder, then ``../shared/datasets`` beside the project, then a
-torchvision download into ``data/`` (or ``root``). Genuine CIFAR-10
+Lookup: an explicit ``root`` argument (or env ``ACTFN_DATA``) is the *only* place searched;
+if it does not hold the dataset, :func:`load_dataset` raises ``FileNotFoundError`` naming
+it (a wrong path is never silently replaced by another copy). With no explicit root, the
+project's ``data/`` folder, then ``../shared/datasets`` beside the project, then a
+torchvision download into ``data/``. Genuine CIFAR-10
 (``cifar-10-batches-py``) is preferred everywhere; the lossy JPEG copy (``cifar10-jpeg``)
 is a fallback and is reported as source ``cifar10-jpeg`` with a warning.
 Decoded images are cached as uint8 tensors under ``data/cache/``.
@@ -98,6 +100,11 @@ class Dataset:
         return len(self.classes)
 
     @property
+    def where(self) -> str:
+        """``location`` without the builder's absolute path, e.g. ``../shared/datasets``."""
+        return relative_location(self.location) if self.location else ""
+
+    @property
     def label(self) -> str:
         """Human-readable source, e.g. ``CIFAR-10 (JPEG copy)``; use it in every title."""
         return SOURCE_LABELS[self.source]
@@ -133,14 +140,43 @@ def source_label(source: str) -> str:
     return SOURCE_LABELS[source]
 
 
-def search_roots(root: str | os.PathLike | None = None) -> list[Path]:
-    """Folders searched for datasets, in order."""
-    roots: list[Path] = []
+def explicit_root(root: str | os.PathLike | None = None) -> Path | None:
+    """The folder the caller chose: ``root``, else env ``ACTFN_DATA``, else None."""
     explicit = root if root is not None else os.environ.get("ACTFN_DATA")
-    if explicit:
-        roots.append(Path(explicit).expanduser())
-    roots += [DATA_HOME, PROJECT_ROOT.parent / "shared" / "datasets"]
-    return roots
+    return Path(explicit).expanduser() if explicit else None
+
+
+def search_roots(root: str | os.PathLike | None = None) -> list[Path]:
+    """Folders searched for datasets, in order.
+
+    An explicit ``root`` (or env ``ACTFN_DATA``) is searched alone; only without one does
+    the search use the project's ``data/`` and ``../shared/datasets``.
+    """
+    explicit = explicit_root(root)
+    if explicit is not None:
+        return [explicit]
+    return [DATA_HOME, PROJECT_ROOT.parent / "shared" / "datasets"]
+
+
+def relative_location(path: str | os.PathLike) -> str:
+    """``path`` as a reader may see it: relative to the project (``data/cifar10-jpeg``,
+    ``../shared/datasets``), else to the working directory or ``~``; never the absolute
+    path of the machine that ran the code."""
+    path = Path(path).expanduser().absolute()
+    anchors = [(PROJECT_ROOT, ""), (PROJECT_ROOT.parent, "../"), (Path.cwd(), ""),
+               (Path.home(), "~/")]
+    for anchor, prefix in anchors:
+        try:
+            rel = path.relative_to(anchor.absolute())
+        except ValueError:
+            continue
+        text = rel.as_posix()
+        if prefix == "../":
+            return f"../{text}"
+        if prefix == "~/":
+            return "~" if text == "." else f"~/{text}"
+        return text
+    return Path(os.path.relpath(path, PROJECT_ROOT)).as_posix()
 
 
 def _find_mnist(base: Path) -> Path | None:
@@ -255,16 +291,22 @@ def _download(name: str, target: Path) -> tuple[str, Path, object]:
     return "cifar10", target, _read_cifar_genuine
 
 
-def _not_found(name: str, roots: list[Path], reason: str) -> FileNotFoundError:
+def _not_found(name: str, roots: list[Path], reason: str | None) -> FileNotFoundError:
+    """The error listing every folder searched; ``reason=None``: an explicit root was given."""
     expected = ("MNIST/raw/train-images-idx3-ubyte (torchvision layout)" if name == "mnist"
                 else "cifar-10-batches-py/ (genuine) or cifar10-jpeg/{train,test}/<class>/")
     places = "\n".join(f"  - {r}" for r in roots)
+    if reason is None:
+        why = ("This folder was given as root= or env ACTFN_DATA, so no other place was "
+               "searched and nothing was downloaded (pass download=True to download into it).")
+    else:
+        why = f"It could not be downloaded either ({reason})."
     return FileNotFoundError(
-        f"dataset={name!r} was not found. Looked for {expected} in:\n{places}\n"
-        f"and could not download it ({reason}).\n"
+        f"dataset={name!r} was not found. Looked for {expected} in:\n{places}\n{why}\n"
         "Fix: pass load_dataset(..., root=FOLDER) or set ACTFN_DATA=FOLDER to a folder "
-        "holding the files, copy them into data/, or run once on a machine with internet "
-        "so torchvision can download them into data/."
+        "holding the files, or leave both unset to search data/ and ../shared/datasets "
+        "(copy the files there, or run once on a machine with internet so torchvision can "
+        "download them into data/)."
     )
 
 
@@ -282,23 +324,28 @@ def load_dataset(
 ) -> Dataset:
     """Load ``mnist`` or ``cifar10`` as normalised, flattened tensors on ``device``.
 
-    ``root`` (or env ``ACTFN_DATA``) is searched first. ``download`` defaults to True
-    unless env ``ACTFN_OFFLINE`` is set; it is tried only when no local copy exists and a
-    network is reachable. The returned ``Dataset.source`` says which copy was used.
+    An explicit ``root`` (or env ``ACTFN_DATA``) is the only folder searched: if it does
+    not hold the dataset, ``FileNotFoundError`` names it, unless ``download=True`` is
+    passed, which downloads into it. Without a root, the project's ``data/`` and
+    ``../shared/datasets`` are searched, then a download into ``data/`` is tried
+    (``download`` defaults to True unless env ``ACTFN_OFFLINE`` is set) when a network is
+    reachable. The returned ``Dataset.source`` says which copy was used.
     """
     check_dataset_name(name)
+    explicit = explicit_root(root)
     roots = search_roots(root)
     found = _locate(name, roots)
     if found is None:
-        download = (os.environ.get("ACTFN_OFFLINE", "") in ("", "0")) if download is None \
-            else download
+        if download is None:  # never download behind the back of an explicit root
+            if explicit is not None:
+                raise _not_found(name, roots, None)
+            download = os.environ.get("ACTFN_OFFLINE", "") in ("", "0")
         if not download:
             raise _not_found(name, roots, "download=False")
         if not _network_available():
             raise _not_found(name, roots, "no network")
         try:
-            found = _download(name, roots[0] if root or os.environ.get("ACTFN_DATA")
-                              else DATA_HOME)
+            found = _download(name, explicit if explicit is not None else DATA_HOME)
         except Exception as err:  # noqa: BLE001 - any failure means "not available"
             raise _not_found(name, roots, f"download failed: {err}") from err
     source, location, reader = found

@@ -45,6 +45,7 @@ from tqdm.auto import tqdm
 from .data import Dataset, Split
 from .metrics import dead_units, hidden_activations, layer_sparsity, saturation_fraction
 from .models import ACTIVATIONS, MLP, check_activation, make_model
+from .runtime import check_training_allowed
 from .train import HISTORY_COLUMNS, batch_order, check_training_args
 
 ADAM_BETAS = (0.9, 0.999)
@@ -553,9 +554,9 @@ def train_stacked(
       state on the test split.
 
     Pausing: ``until_epoch`` pauses the models still training after that epoch, and
-    ``should_stop()`` (polled before each epoch) pauses all of them; a paused model comes
-    back as a :class:`Snapshot`, which ``resume`` (one entry per model, all at the same
-    epoch) continues exactly.
+    ``should_stop()`` (polled before each epoch after the first) pauses all of them; a
+    paused model comes back as a :class:`Snapshot`, which ``resume`` (one entry per model,
+    all at the same epoch) continues exactly.
     """
     k = len(seeds)
     acts = _per_model("activation", activation, k)
@@ -589,6 +590,7 @@ def train_stacked(
     if cuda_graph and not (device.type == "cuda" and fused):
         raise ValueError("cuda_graph=True is invalid here; accepted only with a CUDA device "
                          "and fused_adam")
+    check_training_allowed("train_stacked")
     options = RunOptions(batch_size, max_epochs, patience, lr_decay, bias_init, device, dtype,
                          fused, cuda_graph, train_metrics, test_every_epoch, layer_stats)
     with _matmul_precision(device.type == "cuda" and tf32):
@@ -758,7 +760,9 @@ class _StackRun:
                    leave=False)
         epoch = self.start_epoch
         for epoch in range(self.start_epoch + 1, last + 1):
-            if not self.active or (should_stop is not None and should_stop()):
+            # every call trains at least one epoch, so a paused stack always progresses
+            if not self.active or (should_stop is not None and epoch > self.start_epoch + 1
+                                   and should_stop()):
                 epoch -= 1
                 break
             t0 = time.perf_counter()
@@ -916,7 +920,8 @@ def _layer_stats(config: dict, state: dict[str, Tensor], split: Split) -> list[d
     Table 1's definition), saturation (% within ``SATURATION_EPS`` of 0 or 1), dead units
     (% of nodes <= 0 for every sample) and the mean output."""
     model = MLP(**config)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                           for k, v in state.items()})
     hidden = hidden_activations(model, split.x.float().cpu())
     sparsity = layer_sparsity(hidden)
     saturation = saturation_fraction(hidden, SATURATION_EPS) * 100

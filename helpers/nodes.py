@@ -13,7 +13,8 @@ tensors, and this module builds everything Section 3 shows on top of them:
 * Table 1 beside the paper's values (:data:`PAPER_TABLE1_SPARSITY`, :func:`table1`) and
   sparsity during training (:func:`training_sparsity`, :func:`sparsity_training_figure`);
 * Figs 3-7 (:func:`activation_distributions_figure`, :func:`class_medians_figure`);
-* tables that check the paper's claims against those numbers (``*_claims``).
+* the paper's claims about Figs 3-7 and Table 1, judged by :mod:`helpers.claims`
+  (``distribution_claims``, ``median_claims``, ``sparsity_claims`` are thin calls into it).
 
 Tensors index nodes from 0; tables and figures number layers and nodes from 1, as the
 paper does (nodes 1-200 are layer 1 of a 4x200 net, 201-400 layer 2, ...).
@@ -56,6 +57,8 @@ PAPER_TABLE1_SPARSITY: dict[tuple[str, str, str], tuple[float, float, float, flo
     ("cifar10", "ReLU BN", "trained"): (58.53, 59.41, 57.43, 57.37),
 }
 CLASS_PALETTE = sns.color_palette("tab10", 10)
+# Summary columns that only mean something for one activation (NaN for other nets).
+ACTIVATION_ONLY_COLUMNS = {"|median - 0.5|": "sigmoid", "medians near 0 or 1 (%)": "sigmoid"}
 
 
 # --------------------------------------------------------------------------- node selection
@@ -163,7 +166,24 @@ def sigmoid_layer_summary(hidden: list[Tensor], y: Tensor, n_classes: int, eps: 
         "within-class std": stats["std"].mean(dim=(0, 2)).tolist(),
         "point-like classes (%)": (100 * (stats["std"] < point_std).float().mean(dim=(0, 2))
                                    ).tolist(),
+        "separated nodes sharing 0 or 1 (%)": (100 * shared_saturation(stats["median"], eps)
+                                               ).tolist(),
     })
+
+
+def shared_saturation(medians: Tensor, eps: float = 0.05, min_range: float = 0.5) -> Tensor:
+    """Per layer: among the nodes that separate classes (class medians span at least
+    ``min_range``), the fraction at which two or more classes have their median within
+    ``eps`` of the same saturation point (both near 0, or both near 1); NaN for a layer
+    without such nodes. ``medians``: ``[classes, layers, width]``."""
+    if medians.ndim != 3:
+        raise ValueError(f"medians has shape {tuple(medians.shape)}; "
+                         "accepted: [classes, layers, width]")
+    separated = median_spread(medians) >= min_range
+    shared = ((medians <= eps).sum(dim=0) >= 2) | ((medians >= 1 - eps).sum(dim=0) >= 2)
+    count = separated.sum(dim=1).float()
+    hits = (separated & shared).sum(dim=1).float()
+    return torch.where(count > 0, hits / count.clamp_min(1), torch.full_like(count, math.nan))
 
 
 def relu_layer_summary(hidden: list[Tensor], y: Tensor, n_classes: int,
@@ -188,10 +208,18 @@ def median_layer_summary(hidden: list[Tensor], y: Tensor, n_classes: int, delta:
     """Per layer (Figs 5-7 in numbers): the mean range of class medians per node, that range
     in units of the layer's std (:func:`layer_std`), the overlap metric
     (:func:`overlap_fraction`, in %), the mean distance of class medians from 0.5, the share
-    of class medians within ``eps`` of 0 or 1 and the share of class medians <= 0."""
-    medians = class_activation_stats(hidden, y, n_classes)["median"]
+    of class medians within ``eps`` of 0 or 1, the share of class medians <= 0, the mean
+    class median, and how far each class's mean is from its median in units of the class's
+    std (averaged over class distributions with std > 0). The two 0.5 / 0-or-1 columns
+    describe sigmoid outputs; :func:`summarise_nets` blanks them for other activations."""
+    stats = class_activation_stats(hidden, y, n_classes)
+    medians = stats["median"]
     scale = layer_std(hidden)
     per_layer = [medians[:, i] for i in range(medians.shape[1])]
+    spread = stats["std"] > 0
+    gap = torch.where(spread, (stats["mean"] - medians).abs() / stats["std"].clamp_min(1e-12),
+                      torch.zeros_like(medians))
+    n_spread = spread.float().sum(dim=(0, 2))
     return pd.DataFrame({
         "layer": range(1, len(hidden) + 1),
         "median range": median_spread(medians).mean(dim=1).tolist(),
@@ -200,6 +228,10 @@ def median_layer_summary(hidden: list[Tensor], y: Tensor, n_classes: int, delta:
         "|median - 0.5|": (medians - 0.5).abs().mean(dim=(0, 2)).tolist(),
         "medians near 0 or 1 (%)": (100 * saturation_fraction(per_layer, eps)).tolist(),
         "zero medians (%)": (100 * (medians <= 0).float().mean(dim=(0, 2))).tolist(),
+        "mean class median": medians.mean(dim=(0, 2)).tolist(),
+        "|mean - median| / class std": torch.where(
+            n_spread > 0, gap.sum(dim=(0, 2)) / n_spread.clamp_min(1),
+            torch.full_like(n_spread, math.nan)).tolist(),
     })
 
 
@@ -214,7 +246,8 @@ def summarise_nets(nets: Iterable[Section3Net], data: Dataset,
                    **kwargs) -> pd.DataFrame:
     """Run a per-layer ``summary(hidden, y, n_classes, **kwargs)`` on the test split for
     every net and state; one long table with columns data, model, activation, batch norm,
-    seed, state and the summary's columns."""
+    seed, state and the summary's columns. Columns that only describe one activation
+    (:data:`ACTIVATION_ONLY_COLUMNS`) are NaN for nets with another."""
     bad = [s for s in states if s not in STATES]
     if bad or not states:
         raise ValueError(f"states={states!r} is invalid; accepted values: {STATES}")
@@ -223,7 +256,11 @@ def summarise_nets(nets: Iterable[Section3Net], data: Dataset,
     for net in nets:
         for state in states:
             hidden = hidden_activations(net.model(state), x)
-            frames.append(summary(hidden, y, data.n_classes, **kwargs).assign(
+            table = summary(hidden, y, data.n_classes, **kwargs)
+            for column, activation in ACTIVATION_ONLY_COLUMNS.items():
+                if column in table and net.activation != activation:
+                    table[column] = math.nan
+            frames.append(table.assign(
                 data=source_label(net.source), dataset=net.dataset, model=net.model_name,
                 activation=net.activation, batch_norm=net.batch_norm, seed=net.seed,
                 state=state))
@@ -234,13 +271,16 @@ def summarise_nets(nets: Iterable[Section3Net], data: Dataset,
 
 def mean_sd(table: pd.DataFrame, by: Sequence[str], values: Sequence[str] | None = None,
             decimals: int = 1) -> pd.DataFrame:
-    """``"mean ± sd"`` strings over seeds (sample sd; only the mean when there is one seed)."""
+    """``"mean ± sd"`` strings over seeds (sample sd; only the mean when there is one seed;
+    ``—`` where there is no value)."""
     values = list(values) if values is not None else [
         c for c in table.select_dtypes("number").columns if c not in [*by, "seed"]]
     grouped = table.groupby(list(by), sort=False)[values]
     mean, sd, n = grouped.mean(), grouped.std(ddof=1), grouped.count()
 
     def fmt(m: float, s: float, k: int) -> str:
+        if k == 0 or m != m:  # no value (e.g. a sigmoid-only column of a ReLU net)
+            return "—"
         return f"{m:.{decimals}f}" if k < 2 else f"{m:.{decimals}f} ± {s:.{decimals}f}"
 
     return pd.DataFrame({c: [fmt(m, s, k) for m, s, k in zip(mean[c], sd[c], n[c])]
@@ -420,196 +460,32 @@ def sparsity_training_figure(trajectory: pd.DataFrame, title: str) -> plt.Figure
 
 
 # ------------------------------------------------------------------------- claim checks
-# A claim is checked seed by seed: "agrees" when it holds for every seed, "disagrees" when it
-# holds for none, "mixed (k of n seeds)" otherwise. The numbers shown are means over seeds.
-Getter = Callable[..., pd.Series]
+def distribution_claims(sigmoid: pd.DataFrame, relu: pd.DataFrame,
+                        medians: pd.DataFrame | None = None, eps: float = 0.05
+                        ) -> pd.DataFrame:
+    """Figs 3-4: the paper's claims judged by :mod:`helpers.claims` on the tables of
+    :func:`summarise_nets` with :func:`sigmoid_layer_summary` and :func:`relu_layer_summary`
+    (``medians``, with :func:`median_layer_summary`, for the ReLU-vs-sigmoid overlap row;
+    without it that row is pending)."""
+    from .claims import claims_table
 
-
-def _means(table: pd.DataFrame, column: str, **where) -> pd.Series:
-    """Per-layer mean (over the seeds left) of ``column`` among rows matching ``where``."""
-    rows = table
-    for key, value in where.items():
-        rows = rows[rows[key] == value]
-    if rows.empty:
-        raise ValueError(f"no rows match {where}")
-    return rows.groupby("layer")[column].mean()
-
-
-def _getter(seed: int | None = None) -> Getter:
-    """``get(table, column, **where)``: per-layer values for one seed, or means over seeds."""
-    def get(table: pd.DataFrame, column: str, **where) -> pd.Series:
-        return _means(table, column, **(where if seed is None else {**where, "seed": seed}))
-    return get
-
-
-def _seeds(*tables: pd.DataFrame) -> list[int]:
-    common = set.intersection(*(set(t["seed"]) for t in tables))
-    if not common:
-        raise ValueError("the tables share no seed; accepted: summaries of the same seeds")
-    return sorted(common)
-
-
-def _fmt(series: pd.Series, decimals: int = 1) -> str:
-    return " / ".join(f"{v:.{decimals}f}" for v in series)
-
-
-def _claim(claim: str, measure: str, ours: Callable[[Getter], str],
-           holds: Callable[[Getter], bool], seeds: Sequence[int | None]) -> dict:
-    votes = [bool(holds(_getter(seed))) for seed in seeds]
-    k, n = sum(votes), len(votes)
-    verdict = "agrees" if k == n else ("disagrees" if k == 0 else f"mixed ({k} of {n} seeds)")
-    return {"paper's claim": claim, "our measure": measure,
-            "ours (layer 1 / 2 / ...)": ours(_getter()), "verdict": verdict}
-
-
-def distribution_claims(sigmoid: pd.DataFrame, relu: pd.DataFrame) -> pd.DataFrame:
-    """Figs 3-4: the paper's statements against our numbers, with a verdict per claim.
-    ``sigmoid``/``relu``: :func:`summarise_nets` with the matching layer summary."""
-    seeds = _seeds(sigmoid, relu)
-
-    def sig(g: Getter, col: str, state: str = "trained") -> pd.Series:
-        return g(sigmoid, col, state=state)
-
-    def rel(g: Getter, col: str) -> pd.Series:
-        return g(relu, col, state="trained")
-
-    sat, std, pt = "saturated (%)", "within-class std", "point-like classes (%)"
-    act, cls, one = "active (%)", "classes per node", "one-class nodes (%)"
-    return pd.DataFrame([
-        _claim("Trained sigmoid outputs are pushed to the saturation points 0 and 1",
-               "saturated (%), trained vs untrained",
-               lambda g: f"{_fmt(sig(g, sat))} vs {_fmt(sig(g, sat, 'untrained'))}",
-               lambda g: (sig(g, sat) > sig(g, sat, "untrained")).all(), seeds),
-        _claim("Layer 2 of the sigmoid net is the least saturated layer",
-               "saturated (%), trained", lambda g: _fmt(sig(g, sat)),
-               lambda g: sig(g, sat).idxmin() == 2, seeds),
-        _claim("Layer 2 of the sigmoid net has the highest variance",
-               "mean within-class std, trained", lambda g: _fmt(sig(g, std), 3),
-               lambda g: sig(g, std).idxmax() == 2, seeds),
-        _claim("The last sigmoid layer is the most saturated, some classes nearly point masses",
-               "point-like class distributions (%), trained", lambda g: _fmt(sig(g, pt)),
-               lambda g: sig(g, sat).idxmax() == sig(g, sat).index.max()
-               and sig(g, pt).iloc[-1] > sig(g, pt).iloc[0], seeds),
-        _claim("Deeper ReLU nodes are active for fewer samples (sparser)",
-               "active (%), trained", lambda g: _fmt(rel(g, act)),
-               lambda g: rel(g, act).iloc[-1] < rel(g, act).iloc[0], seeds),
-        _claim("Deeper ReLU nodes are more specialised towards single classes",
-               "classes a node responds to, trained", lambda g: _fmt(rel(g, cls), 2),
-               lambda g: rel(g, cls).iloc[-1] < rel(g, cls).iloc[0], seeds),
-        _claim("(same, another view)", "one-class nodes (%), trained",
-               lambda g: _fmt(rel(g, one)),
-               lambda g: rel(g, one).iloc[-1] > rel(g, one).iloc[0], seeds),
-    ])
+    return claims_table(chapter=5, sigmoid=sigmoid, relu=relu, medians=medians, eps=eps)
 
 
 def median_claims(medians: pd.DataFrame) -> pd.DataFrame:
-    """Figs 5-7: the paper's statements about class medians against our numbers.
-    ``medians``: :func:`summarise_nets` with :func:`median_layer_summary` for sigmoid and
-    ReLU nets, untrained and trained, on ``mnist`` and (optionally) ``cifar10``."""
-    seeds = _seeds(medians)
+    """Figs 5-7: the paper's claims about class medians, judged by :mod:`helpers.claims`
+    on :func:`summarise_nets` with :func:`median_layer_summary` (sigmoid and ReLU nets,
+    untrained and trained, ``mnist`` and ``cifar10``; the CIFAR-10 row is pending without
+    CIFAR-10 rows)."""
+    from .claims import claims_table
 
-    def m(g: Getter, col: str, act: str, state: str, dataset: str = "mnist") -> pd.Series:
-        return g(medians, col, activation=act, state=state, dataset=dataset)
-
-    half, ov, rel = "|median - 0.5|", "overlap (%)", "median range / layer std"
-    sat = "medians near 0 or 1 (%)"
-    rows = [
-        _claim("Untrained sigmoid: layer-1 class medians cluster around 0.5 (rule: mean "
-               "|median - 0.5| < 0.125, half its value for medians spread evenly on [0, 1])",
-               "mean |median - 0.5|, untrained sigmoid",
-               lambda g: _fmt(m(g, half, "sigmoid", "untrained"), 3),
-               lambda g: m(g, half, "sigmoid", "untrained").iloc[0] < 0.125, seeds),
-        _claim("Untrained sigmoid: layer-2 medians sit closer to 0 and 1 than layer-1 medians",
-               "mean |median - 0.5|, untrained sigmoid",
-               lambda g: _fmt(m(g, half, "sigmoid", "untrained"), 3),
-               lambda g: m(g, half, "sigmoid", "untrained").iloc[1]
-               > m(g, half, "sigmoid", "untrained").iloc[0], seeds),
-        _claim("Untrained sigmoid: class medians overlap more with depth",
-               "overlap (%), untrained sigmoid", lambda g: _fmt(m(g, ov, "sigmoid", "untrained")),
-               lambda g: m(g, ov, "sigmoid", "untrained").iloc[-1]
-               > m(g, ov, "sigmoid", "untrained").iloc[0], seeds),
-        _claim("(same, threshold-free)", "median range / layer std, untrained sigmoid",
-               lambda g: _fmt(m(g, rel, "sigmoid", "untrained"), 2),
-               lambda g: m(g, rel, "sigmoid", "untrained").iloc[-1]
-               < m(g, rel, "sigmoid", "untrained").iloc[0], seeds),
-        _claim("Trained sigmoid: medians saturate towards 0/1, more clearly in deep layers",
-               "medians near 0 or 1 (%), trained sigmoid",
-               lambda g: _fmt(m(g, sat, "sigmoid", "trained")),
-               lambda g: m(g, sat, "sigmoid", "trained").iloc[2:].mean()
-               > m(g, sat, "sigmoid", "trained").iloc[:2].mean(), seeds),
-        _claim("Untrained: deep ReLU layers overlap less than deep sigmoid layers",
-               "overlap (%), untrained ReLU (sigmoid: see above)",
-               lambda g: _fmt(m(g, ov, "relu", "untrained")),
-               lambda g: m(g, ov, "relu", "untrained").iloc[-1]
-               < m(g, ov, "sigmoid", "untrained").iloc[-1], seeds),
-        _claim("Trained ReLU: early layers overlap, deep layers are class-specific",
-               "overlap (%), trained ReLU", lambda g: _fmt(m(g, ov, "relu", "trained")),
-               lambda g: m(g, ov, "relu", "trained").iloc[-1]
-               < m(g, ov, "relu", "trained").iloc[0], seeds),
-    ]
-    if (medians["dataset"] == "cifar10").any():
-        rows.append(_cifar_looks_untrained(m, seeds))
-    return pd.DataFrame(rows)
-
-
-def _cifar_looks_untrained(m: Callable[..., pd.Series], seeds: Sequence[int]) -> dict:
-    col = "median range / layer std"
-
-    def change(g: Getter, act: str, dataset: str) -> float:
-        return (m(g, col, act, "trained", dataset) - m(g, col, act, "untrained", dataset)).mean()
-
-    def ours(g: Getter) -> str:
-        return ", ".join(f"{a}: CIFAR {change(g, a, 'cifar10'):+.2f} vs MNIST "
-                         f"{change(g, a, 'mnist'):+.2f}" for a in ("sigmoid", "relu"))
-
-    return _claim("Trained CIFAR-10 medians look like untrained ones (rule: training changes "
-                  "them less than half as much as on MNIST, for both activations)",
-                  "change of mean (median range / layer std) through training", ours,
-                  lambda g: all(abs(change(g, a, "cifar10")) < 0.5 * abs(change(g, a, "mnist"))
-                                for a in ("sigmoid", "relu")), seeds)
+    return claims_table(figures=("Fig 5", "Fig 6", "Fig 7"), medians=medians)
 
 
 def sparsity_claims(sparsity: pd.DataFrame, accuracy: pd.DataFrame) -> pd.DataFrame:
-    """Table 1: the paper's statements against our sparsity (:func:`summarise_nets` with
-    :func:`sparsity_summary`) and test accuracies
-    (:func:`helpers.section3_nets.accuracy_table`)."""
-    numbers = table1(sparsity)
-    rows = []
-    for dataset in dict.fromkeys(sparsity["dataset"]):
-        label = sparsity.loc[sparsity["dataset"] == dataset, "data"].iloc[0]
-        seeds = _seeds(sparsity[sparsity["dataset"] == dataset])
+    """Table 1: the paper's claims judged by :mod:`helpers.claims` on
+    :func:`summarise_nets` with :func:`sparsity_summary` and
+    :func:`helpers.section3_nets.accuracy_table`."""
+    from .claims import claims_table
 
-        def sp(g: Getter, model: str, state: str, dataset=dataset) -> pd.Series:
-            return g(sparsity, "sparsity (%)", dataset=dataset, model=model, state=state)
-
-        def acc(g: Getter, model: str, dataset=dataset) -> float:
-            per_net = accuracy.assign(layer=1)
-            return g(per_net, "trained test acc (%)", dataset=dataset, model=model).iloc[0]
-
-        def untrained(g: Getter) -> pd.Series:
-            return pd.concat([sp(g, "ReLU", "untrained"), sp(g, "ReLU BN", "untrained")])
-
-        rows.append(_claim(f"{label}: untrained ReLU layers are about 50 % sparse (±5)",
-                           "sparsity (%), untrained ReLU, then ReLU BN",
-                           lambda g: _fmt(untrained(g)),
-                           lambda g: ((untrained(g) - 50).abs() < 5).all(), seeds))
-        for model in ("ReLU", "ReLU BN"):
-            rows.append(_claim(
-                f"{label}: training makes {model} layers sparser",
-                f"sparsity (%), trained {model}", lambda g, m=model: _fmt(sp(g, m, "trained")),
-                lambda g, m=model: (sp(g, m, "trained") > sp(g, m, "untrained")).all(), seeds))
-        rows.append(_claim(f"{label}: batch norm lowers the sparsity of trained layers",
-                           "sparsity (%), trained ReLU BN (ReLU: see above)",
-                           lambda g: _fmt(sp(g, "ReLU BN", "trained")),
-                           lambda g: (sp(g, "ReLU BN", "trained")
-                                      < sp(g, "ReLU", "trained")).all(), seeds))
-        rows.append(_claim(f"{label}: yet batch norm improves generalisation",
-                           "test accuracy (%), ReLU / ReLU BN",
-                           lambda g: f"{acc(g, 'ReLU'):.2f} / {acc(g, 'ReLU BN'):.2f}",
-                           lambda g: acc(g, "ReLU BN") > acc(g, "ReLU"), seeds))
-        t = numbers[(numbers["dataset"] == dataset) & (numbers["state"] == "trained")]
-        gap = t["ours - paper"].abs().max()
-        rows.append(_claim(f"{label}: trained sparsity matches Table 1 (within 5 points)",
-                           "largest |ours - paper| over trained cells (mean over seeds)",
-                           lambda g, gap=gap: f"{gap:.1f}", lambda g, gap=gap: gap <= 5, [None]))
-    return pd.DataFrame(rows)
+    return claims_table(figures=("Table 1",), sparsity=sparsity, accuracy=accuracy)

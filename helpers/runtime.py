@@ -72,6 +72,23 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
+NO_TRAIN_ENV = "ACTFN_NO_TRAIN"
+
+
+def training_allowed() -> bool:
+    """False when env ``ACTFN_NO_TRAIN`` is set (to anything but ``0``): the book's
+    ``paper`` build renders committed results and must never train."""
+    return os.environ.get(NO_TRAIN_ENV, "0") in ("", "0")
+
+
+def check_training_allowed(what: str) -> None:
+    """Raise ``RuntimeError`` naming ``what`` when training is disabled."""
+    if not training_allowed():
+        raise RuntimeError(f"{what} would train a network, but training is disabled "
+                           f"({NO_TRAIN_ENV}={os.environ[NO_TRAIN_ENV]}): the paper profile "
+                           "renders committed results only; compute them with `make grid`")
+
+
 @contextmanager
 def torch_threads(n: int | None = None, device: str | torch.device = "cpu") -> Iterator[int]:
     """Run the block with ``n`` torch CPU threads (default: 1 on CPU, unchanged on CUDA);

@@ -1,5 +1,5 @@
 """Section 2 of the paper: learning curves (Fig 1), test accuracy (Fig 2), the
-configuration table and a computed check of each of the paper's claims.
+configuration table and the paper's claims about them (judged by :mod:`helpers.claims`).
 
 Inputs are the grid's tidy tables (see :mod:`helpers.grid`): ``runs`` has one row per
 final run (``dataset, depth, width, batch_norm, activation, seed, lr, best_epoch,
@@ -146,6 +146,8 @@ def _acc(runs: pd.DataFrame, **where) -> pd.Series:
 def relu_minus_sigmoid(runs: pd.DataFrame) -> pd.DataFrame:
     """Per (dataset, depth, width, BN): mean test accuracy of ReLU minus sigmoid (points)."""
     acc = _acc(runs).unstack("activation")
+    if not {"relu", "sigmoid"} <= set(acc.columns):  # nothing to compare (yet)
+        return pd.DataFrame(columns=CONFIG[:-1] + ["relu − sigmoid (pts)"])
     return (acc["relu"] - acc["sigmoid"]).rename("relu − sigmoid (pts)").reset_index()
 
 
@@ -159,71 +161,28 @@ def depth_slope(runs: pd.DataFrame, dataset: str, width: int, batch_norm: bool,
     return float(np.polyfit(acc.depth, acc.test_acc, 1)[0])
 
 
-def claim_checks(runs: pd.DataFrame, histories: pd.DataFrame, fit_threshold: float = 99.0,
-                 similar_pts: float = 0.5) -> pd.DataFrame:
-    """Each of the paper's Section-2 claims with the number our runs give for it.
+def claim_checks(runs: pd.DataFrame, histories: pd.DataFrame,
+                 layout: dict | None = None) -> pd.DataFrame:
+    """The paper's Section-2 claims (and its conclusion's claims about Fig 2), judged by
+    :mod:`helpers.claims` on the grid's tables. ``layout`` (``depths``, ``widths``,
+    ``seeds``) names the grid expected; configurations missing from ``runs`` then make
+    their claims pending."""
+    from .claims import claims_table
 
-    ``fit_threshold``: train accuracy (%) that counts as "fits the training set" (the best
-    training accuracy a run reached in any epoch). ``similar_pts``: a ReLU–sigmoid gap below
-    this many points counts as "similar".
-    """
-    diff = relu_minus_sigmoid(runs)
-    narrow, wide = int(runs.width.min()), int(runs.width.max())
-    deep = [int(d) for d in sorted(runs.depth.unique())[-2:]]
-    rows = []
-
-    def add(claim: str, measure: str, value: float, holds: bool | None) -> None:
-        verdict = "n/a" if holds is None else ("agrees" if holds else "disagrees")
-        rows.append({"paper's claim": claim, "our measure": measure,
-                     "value": round(float(value), 2), "verdict": verdict})
-
-    share = (diff["relu − sigmoid (pts)"] > 0).mean() * 100
-    add("ReLU generally generalises better", "% of configs with ReLU > sigmoid (test)",
-        share, share > 50)
-    for ds in sorted(runs.dataset.unique()):
-        d = diff[diff.dataset == ds]
-        gap_wide = d[(d.width == wide) & ~d.batch_norm]["relu − sigmoid (pts)"].abs().mean()
-        gap_narrow = d[(d.width == narrow) & ~d.batch_norm]["relu − sigmoid (pts)"].abs().mean()
-        add(f"{ds}: at width {wide} without BN, sigmoid ≈ ReLU",
-            f"mean |ReLU − sigmoid| (pts), width {wide} no BN (width {narrow}: "
-            f"{gap_narrow:.2f})", gap_wide, gap_wide < max(similar_pts, gap_narrow))
-        s_bn = depth_slope(runs, ds, narrow, True, "sigmoid")
-        s_nobn = depth_slope(runs, ds, narrow, False, "sigmoid")
-        add(f"{ds}: sigmoid ×{narrow} with BN improves with depth",
-            "slope of test acc vs depth (pts/layer)", s_bn, s_bn > 0)
-        add(f"{ds}: sigmoid ×{narrow} without BN worsens with depth",
-            "slope of test acc vs depth (pts/layer)", s_nobn, s_nobn < 0)
-        for bn in (False, True):
-            sh = (d[d.batch_norm == bn]["relu − sigmoid (pts)"] > 0).mean() * 100
-            add(f"{ds}: ReLU > sigmoid {'with' if bn else 'without'} BN",
-                "% of depth×width configs with ReLU > sigmoid", sh, None)
-    histories = final_only(histories)
-    best_train = (histories[histories.epoch > 0].groupby(CONFIG + ["seed"])["train_acc"].max()
-                  .groupby(CONFIG).mean() * 100).reset_index()
-    weak = (best_train.dataset == "cifar10") & (best_train.activation == "sigmoid") & \
-        (best_train.width == narrow) & ~best_train.batch_norm & best_train.depth.isin(deep)
-    if weak.any():
-        v = best_train[weak].train_acc.mean()
-        add(f"cifar10: sigmoid {'/'.join(map(str, deep))}×{narrow} without BN cannot fit "
-            "the training set",
-            "best train acc (%) of those nets", v, v < fit_threshold)
-    rest = best_train[~weak].train_acc
-    add("every other net reaches ~100 % train accuracy",
-        f"% of other configs whose best train acc ≥ {fit_threshold} %",
-        (rest >= fit_threshold).mean() * 100, bool((rest >= fit_threshold).all()))
-    for ds, ref in PAPER_REFERENCE_ACCURACY.items():
-        if ds in set(runs.dataset):
-            best = _acc(runs, dataset=ds).max()
-            add(f"{ds}: similar MLPs reach {ref} % test accuracy",
-                "our best configuration's mean test acc (%)", best, best >= ref - 0.5)
-    return pd.DataFrame(rows)
+    return claims_table(chapter=4, runs=runs, histories=histories, layout=layout)
 
 
 def grid_results(profile: str, dataset: str, device: str | None = None, progress: bool = True):
-    """Train-or-load: the committed/finished grid of ``profile`` on ``dataset`` if complete,
-    else run (or resume) it with :func:`helpers.grid.run_grid` (tqdm progress)."""
+    """The grid of ``profile`` on ``dataset``, as far as it exists.
+
+    ``paper``: the committed results only — the book never trains them (``make grid`` does);
+    missing runs are simply absent. ``quick``: loaded when complete, else run (or resumed)
+    live with :func:`helpers.grid.run_grid`.
+    """
     from .grid import load_results, run_grid
 
+    if profile == "paper":
+        return load_results(profile, dataset, missing_ok=True)
     try:
         results = load_results(profile, dataset)
         if results.complete:
@@ -233,46 +192,170 @@ def grid_results(profile: str, dataset: str, device: str | None = None, progress
     return run_grid(profile, dataset, device=device, progress=progress)
 
 
-def choices_table(spec, manifest: dict) -> pd.DataFrame:
+def grid_progress(results: dict, spec) -> pd.DataFrame:
+    """Final runs recorded per dataset and width, against the grid's plan."""
+    per_width = spec.n_final() // len(spec.widths)
+    rows = []
+    for ds, res in results.items():
+        for w in spec.widths:
+            done = int((res.runs.width == w).sum()) if len(res.runs) else 0
+            rows.append(dict(dataset=ds, source=res.label or "—", width=w,
+                             final_runs=done, planned=per_width,
+                             complete=done == per_width))
+    return pd.DataFrame(rows).set_index(["dataset", "width"])
+
+
+def halting_cost(histories: pd.DataFrame, patience: int) -> pd.DataFrame:
+    """Replay early stopping (``patience``) on every full-length final run (histories with
+    per-epoch test accuracy): one row per run with the epoch it would have stopped at, the
+    best epoch it would have kept, and the test accuracy lost (points; > 0 = halting hurts)."""
+    from .grid import replay_patience
+
+    h = final_only(histories)
+    if "test_acc" not in h or h.test_acc.isna().all():
+        return pd.DataFrame(columns=CONFIG + ["seed", "halt_epoch", "halt_best_epoch",
+                                              "full_best_epoch", "loss_pts"])
+    h = h[h.test_acc.notna()]
+    rows = []
+    for key, run in h.groupby(CONFIG + ["seed"]):
+        r = replay_patience(run, patience)
+        rows.append(dict(zip(CONFIG + ["seed"], key)) | r | dict(
+            loss_pts=100 * (r["full_test_acc"] - r["halt_test_acc"])))
+    return pd.DataFrame(rows)
+
+
+def halting_summary(cost: pd.DataFrame) -> pd.DataFrame:
+    """Per batch-norm setting: runs, mean and worst test-accuracy loss from halting (points),
+    mean epoch of halting and mean best epoch of the full run."""
+    if cost.empty:
+        return pd.DataFrame(columns=["runs", "mean loss (pts)", "worst loss (pts)",
+                                     "halted at (epoch)", "full best epoch"])
+    g = cost.groupby("batch_norm")
+    return pd.DataFrame({
+        "runs": g.size(), "mean loss (pts)": g.loss_pts.mean().round(3),
+        "worst loss (pts)": g.loss_pts.max().round(3),
+        "halted at (epoch)": g.halt_epoch.mean().round(1),
+        "full best epoch": g.full_best_epoch.mean().round(1)})
+
+
+def search_summary(lr_search: pd.DataFrame, runs: pd.DataFrame, spec) -> pd.DataFrame:
+    """Per dataset: configurations whose search finished, how often the best rate sat at an
+    edge of the grid (an extension was tried), and the search's extra model-epochs (the
+    losing rates) as a share of the final runs' model-epochs."""
+    rows = []
+    for ds in sorted(set(lr_search.dataset) | set(runs.dataset)):
+        s = lr_search[lr_search.dataset == ds]
+        r = runs[runs.dataset == ds]
+        cfg = ["depth", "width", "activation", "batch_norm"]
+        done = r.groupby(cfg).ngroups if len(r) else 0
+        searched = s.groupby(cfg) if len(s) else None
+        extended = int(searched.extension.any().sum()) if searched is not None else 0
+        n_cfg = searched.ngroups if searched is not None else 0
+        losers = s[~s.selected.astype(bool)].epochs.sum() if len(s) else 0
+        final_me = r.epochs.sum() if len(r) else 0
+        rows.append({"dataset": ds, "configurations searched": n_cfg,
+                     "with final runs": done,
+                     "edge extensions": f"{extended} of {n_cfg}",
+                     "search extra model-epochs": int(losers),
+                     "final model-epochs": int(final_me),
+                     "search / final": round(losers / final_me, 3) if final_me else np.nan})
+    return pd.DataFrame(rows).set_index("dataset") if rows else pd.DataFrame()
+
+
+def choices_table(spec, manifest: dict, halting: pd.DataFrame | None = None) -> pd.DataFrame:
     """What the paper leaves unspecified and what this book chose, from the grid's spec
-    and manifest (so the table can never drift from the code that ran)."""
+    and manifest (so the table can never drift from the code that ran). ``halting``
+    (:func:`halting_summary`) adds what early stopping costs on the full-length runs."""
     d = manifest.get("data", {})
-    refine = ", ".join(f"×{f:.3g}" for f in spec.refine_factors) or "none"
+    n = (f"{d['n_train']:,} / {d['n_val']:,} / {d['n_test']:,}" if d else "—")
+    e1, e2 = spec.rungs
+    full = ", ".join(f"{source_label(ds)} width {w}" for ds, w in spec.full_length) or "none"
+    precision = manifest.get("precision", {})
     rows = [
-        ("training / validation / test images", f"{d.get('n_train'):,} / {d.get('n_val'):,} / "
-         f"{d.get('n_test'):,} (fixed seeded split of the official training set; official "
-         "test set)"),
+        ("training / validation / test images", f"{n} (fixed seeded split of the official "
+         "training set; official test set)"),
         ("input scaling", "pixels /255, then per-channel standardisation with the training "
          "split's mean and std; images flattened"),
         ("batch size", str(spec.batch_size)),
         ("optimiser", "Adam (β = 0.9, 0.999; ε = 1e-8), cross-entropy on softmax outputs"),
         ("learning-rate decay", f"×{spec.lr_decay} after every epoch"),
-        ("learning-rate search", f"coarse grid {list(spec.coarse_lrs)}, then refinement "
-         f"{refine} around the best; {len(spec.seeds)} seeds; {spec.search_epochs} epochs"),
-        ("learning-rate selection", "highest mean best-validation accuracy over the seeds "
-         "(ties: the smaller rate; a rate where any seed diverged ranks below every clean "
-         "rate), per depth × width × activation × BN"),
+        ("learning-rate search", f"successive halving over {len(spec.seeds)} seeds: rates "
+         f"{list(spec.coarse_lrs)} train {e1} epochs; if the best sits at an edge, one rate "
+         f"×{spec.extend_factor:.3g} further out joins (at most {spec.max_extensions}); the "
+         f"best {spec.keep} continue to epoch {e2}; the best of those is selected and its "
+         "runs continue as the final runs (helpers.grid.protocol)"),
+        ("learning-rate selection", "highest mean over seeds of the best validation accuracy "
+         "so far (ties: the smaller rate; a rate where any seed diverged ranks below every "
+         "clean rate), per dataset × depth × width × activation × BN"),
         ("epochs / early stopping", f"at most {spec.max_epochs}; stop when validation "
-         f"accuracy has not improved for {spec.patience} epochs; restore the best epoch"),
+         f"accuracy has not improved for {spec.patience} epochs; keep the best epoch. "
+         f"Full length (all {spec.max_epochs} epochs, best epoch kept, as the paper's Fig 1 "
+         f"nets): {full}"),
+        ("training loss / accuracy per epoch", "running mean over the epoch's batches as "
+         "trained (as Keras reports them); the kept state gets one eval-mode pass"
+         if spec.train_metrics == "running" else "eval-mode pass after every epoch"),
+        ("arithmetic", f"{precision.get('weights', 'float32')} weights and Adam; matmuls "
+         f"{precision.get('matmul', 'float32')}. {precision.get('note', '')}".strip()),
         ("batch-norm placement", "Linear → BatchNorm1d → activation (momentum 0.1, ε 1e-5)"),
         ("weight initialisation", "sigmoid: Xavier/Glorot uniform; ReLU: He/Kaiming normal "
          "(fan-in); output layer: Xavier uniform"),
         ("bias initialisation", "0 (hidden and output layers); BN: γ = 1, β = 0"),
         ("seeds", ", ".join(map(str, spec.seeds))),
     ]
+    if halting is not None and len(halting):
+        for bn, r in halting.iterrows():
+            rows.append((f"what halting costs ({'with' if bn else 'without'} BN)",
+                         f"replaying patience {spec.patience} on {int(r['runs'])} full-length "
+                         f"runs: test accuracy lower by {r['mean loss (pts)']:.3f} points on "
+                         f"average, {r['worst loss (pts)']:.3f} at worst; halted at epoch "
+                         f"{r['halted at (epoch)']:.0f} on average vs best epoch "
+                         f"{r['full best epoch']:.0f} of the full run"))
     return pd.DataFrame(rows, columns=["choice", "this book"]).set_index("choice")
 
 
 def manifest_summary(results) -> pd.Series:
     """The provenance of a results folder: source, device, torch, commit, wall time."""
     m = results.manifest
+    sessions = m.get("sessions", [])
+    devices = sorted({s.get("device", "?") for s in sessions}) or [m.get("device", "—")]
     return pd.Series({
-        "dataset source": m.get("source_label", m.get("source")),
-        "runs recorded": f"{m.get('n_runs_done')} of {m.get('n_runs_planned')} "
-                         f"(final: {m.get('n_final_runs')}, diverged: {m.get('n_diverged')})",
-        "complete": m.get("complete"),
-        "device": m.get("device"),
-        "torch": m.get("torch_version"),
-        "git commit": str(m.get("git_commit", ""))[:12],
-        "wall time (s)": round(float(m.get("wall_time_s", 0.0)), 1),
+        "dataset source": m.get("source_label", m.get("source", "—")),
+        "final runs": f"{m.get('n_final_runs', 0)} of {m.get('n_final_planned', '—')} "
+                      f"(diverged: {m.get('n_diverged', 0)})",
+        "search runs": m.get("n_search_runs", 0),
+        "complete": m.get("complete", False),
+        "devices": "; ".join(devices),
+        "torch": m.get("torch_version", "—"),
+        "git commit": str(m.get("git_commit", ""))[:12] or "—",
+        "compute (h)": round(float(m.get("wall_time_s", 0.0)) / 3600, 2),
     }, name=f"{results.profile} / {results.dataset}")
+
+
+def headline_numbers(results: dict, spec, halting: pd.DataFrame) -> dict[str, str]:
+    """The numbers chapter 4's prose quotes, formatted, or ``"pending"`` where the runs do
+    not exist yet (glue them with :func:`helpers.book.glue`)."""
+    out: dict[str, str] = {"planned": str(spec.n_final())}
+    for ds, res in results.items():
+        runs = res.runs
+        out[f"{ds}_final"] = str(len(runs))
+        out[f"{ds}_label"] = res.label or source_label(ds)
+        if len(runs):
+            acc = runs.groupby(CONFIG[1:])["test_acc"].agg(["mean", "sem", "count"])
+            best = acc["mean"].idxmax()
+            depth, width, bn, act = best
+            out[f"{ds}_best"] = f"{100 * acc.loc[best, 'mean']:.2f} %"
+            out[f"{ds}_best_config"] = (f"{ACTIVATION_NAMES[act]} {depth}×{width}"
+                                        f"{' with BN' if bn else ''} "
+                                        f"({int(acc.loc[best, 'count'])} seeds)")
+        else:
+            out[f"{ds}_best"] = out[f"{ds}_best_config"] = "pending"
+    for bn, name in ((False, "nobn"), (True, "bn")):
+        if len(halting) and bn in halting.index:
+            r = halting.loc[bn]
+            out[f"halt_{name}_mean"] = f"{r['mean loss (pts)']:.2f}"
+            out[f"halt_{name}_worst"] = f"{r['worst loss (pts)']:.2f}"
+            out[f"halt_{name}_runs"] = str(int(r["runs"]))
+        else:
+            out[f"halt_{name}_mean"] = out[f"halt_{name}_worst"] = "pending"
+            out[f"halt_{name}_runs"] = "0"
+    return out

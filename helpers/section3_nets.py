@@ -13,6 +13,10 @@ Where the trained nets come from, first match wins:
 3. training them now with :func:`helpers.train.train_mlp` (Adam, early stopping on the
    validation split), then caching them. Nets trained here keep their training history,
    which also records the layer sparsity on the validation split after every epoch.
+   They use the learning rate the grid's search selected for the same configuration
+   (depth, width, activation, batch norm) when the grid of the profile has a final run of
+   it, else the profile's default rate; ``Section3Net.lr`` and ``lr_source`` say which.
+   ``train=False`` raises :class:`FileNotFoundError` instead of training.
 
 Profiles (:data:`SECTION3_SETTINGS`): ``quick`` trains 4x100 nets on seeded subsets for a
 few epochs (seconds on a CPU); ``paper`` is the paper's 4x200 nets on the full splits, up to
@@ -22,7 +26,6 @@ few epochs (seconds on a CPU); ``paper`` is the paper's 4x200 nets on the full s
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -36,6 +39,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .data import DATA_HOME, Dataset, check_dataset_name, load_dataset, source_label
+from .grid import checkpoint, load_results
 from .metrics import hidden_activations, layer_sparsity
 from .models import MLP, check_activation, default_device, make_model
 from .profiles import check_profile
@@ -73,6 +77,8 @@ class Section3Net:
     origin: str
     best_epoch: int | None = None
     history: pd.DataFrame | None = None  # training history; None for grid checkpoints
+    lr: float | None = None  # learning rate it was trained with (None: unknown)
+    lr_source: str = ""  # "grid search" or "default"
 
     @property
     def model_name(self) -> str:
@@ -109,9 +115,11 @@ def data_fingerprint(data: Dataset) -> str:
 
 
 def cache_path(data: Dataset, profile: str, activation: str, batch_norm: bool, seed: int,
-               cache_dir: str | os.PathLike | None = None) -> Path:
-    """Where the trained state dict of one configuration is cached."""
+               cache_dir: str | os.PathLike | None = None, lr: float | None = None) -> Path:
+    """Where the trained state dict of one configuration is cached (``lr``: the rate it is
+    trained with, if not the profile's default)."""
     s = section3_settings(profile)
+    s["lr"] = s["lr"] if lr is None else lr
     key = json.dumps({**s, "data": data_fingerprint(data)}, sort_keys=True)
     digest = hashlib.sha1(key.encode()).hexdigest()[:10]
     folder = Path(cache_dir) if cache_dir else DATA_HOME / "cache" / "section3" / profile
@@ -139,11 +147,26 @@ def _grid_checkpoint(profile: str, dataset: str, activation: str, batch_norm: bo
     """The paper grid's checkpoint (:func:`helpers.grid.checkpoint`), or None when the grid
     cannot provide this net (module or results missing, or no such width, depth or seed)."""
     try:
-        grid = importlib.import_module(f"{__package__}.grid")
-        return grid.checkpoint(profile, dataset, activation, batch_norm, seed, trained=trained,
-                               width=width, depth=depth)
-    except (ImportError, AttributeError, FileNotFoundError, ValueError):
+        return checkpoint(profile, dataset, activation, batch_norm, seed, trained=trained,
+                          width=width, depth=depth)
+    except FileNotFoundError:  # not computed yet
         return None
+    except ValueError:  # the grid stores no checkpoint of this shape or seed
+        return None
+
+
+def grid_learning_rates(profile: str, dataset: str, depth: int,
+                        width: int) -> dict[tuple[str, bool], float]:
+    """``{(activation, batch_norm): lr}``: the rates the grid of ``profile`` selected for
+    its ``depth`` x ``width`` nets (those of its final runs); empty without such runs."""
+    runs = load_results(profile, dataset, missing_ok=True).runs
+    if runs is None or runs.empty:
+        return {}
+    rows = runs[(runs["depth"] == depth) & (runs["width"] == width)]
+    if "phase" in rows:
+        rows = rows[rows["phase"] == "final"]
+    return {(str(a), bool(b)): float(g["lr"].iloc[0])
+            for (a, b), g in rows.groupby(["activation", "batch_norm"])}
 
 
 def _from_grid(data: Dataset, profile: str, activation: str, batch_norm: bool, seed: int,
@@ -201,6 +224,8 @@ def section3_networks(
     progress: bool = True,
     root: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
+    train: bool = True,
+    skip_missing: bool = False,
 ) -> dict[tuple[str, bool, int], Section3Net]:
     """Untrained and trained 4-layer MLPs for every activation x batch norm x seed.
 
@@ -208,6 +233,9 @@ def section3_networks(
     :func:`section3_data` returned. Keys of the result are ``(activation, batch_norm, seed)``;
     networks are returned on the CPU in eval mode. Training runs on ``device`` (GPU when
     one is visible). Test accuracies are measured on ``data.test`` whatever the origin.
+    ``train=False``: only load (grid checkpoints, cache); a missing net raises
+    :class:`FileNotFoundError`, or is left out with ``skip_missing=True`` (the ``paper``
+    book renders what the grid has computed so far; see :func:`missing_report`).
     """
     check_profile(profile)
     _check_configs(activations, batch_norms, seeds)
@@ -219,12 +247,30 @@ def section3_networks(
     nets: dict[tuple[str, bool, int], Section3Net] = {}
     bar = tqdm(configs, desc=f"{data.label} 4x{s['width']} nets", disable=not progress)
     threads = s["cpu_threads"] if str(device) == "cpu" else None
+    rates = grid_learning_rates(profile, data.name, s["depth"], s["width"])
     with torch_threads(threads):
         for activation, batch_norm, seed in bar:
             bar.set_postfix(net=f"{activation}{' BN' if batch_norm else ''} seed {seed}")
-            nets[(activation, batch_norm, seed)] = _one_net(
-                data, profile, s, activation, batch_norm, seed, device, progress, cache_dir)
+            try:
+                nets[(activation, batch_norm, seed)] = _one_net(
+                    data, profile, s, activation, batch_norm, seed, device, progress,
+                    cache_dir, train, rates.get((activation, batch_norm)))
+            except FileNotFoundError:
+                if train or not skip_missing:
+                    raise
     return nets
+
+
+def missing_report(nets: dict, data: Dataset, activations: Sequence[str],
+                   batch_norms: Sequence[bool], seeds: Sequence[int]) -> str:
+    """One line: how many of the requested nets exist, and what is still pending."""
+    wanted = [(a, b, s) for a in activations for b in batch_norms for s in seeds]
+    missing = [k for k in wanted if k not in nets]
+    line = f"{data.label}: {len(wanted) - len(missing)} of {len(wanted)} trained 4-layer nets"
+    if missing:
+        line += (" available; pending (computed by `make grid`): "
+                 + ", ".join(f"{a}{' BN' if b else ''} seed {s}" for a, b, s in missing))
+    return line
 
 
 @contextmanager
@@ -251,21 +297,28 @@ def _sparsity_monitor(data: Dataset) -> Callable[[nn.Module, int], dict]:
 
 
 def _one_net(data: Dataset, profile: str, s: dict, activation: str, batch_norm: bool,
-             seed: int, device, progress: bool, cache_dir) -> Section3Net:
+             seed: int, device, progress: bool, cache_dir, train: bool = True,
+             grid_lr: float | None = None) -> Section3Net:
     best_epoch, history = None, None
+    lr, lr_source = (s["lr"], "default") if grid_lr is None else (grid_lr, "grid search")
+    s = {**s, "lr": lr}
     grid = _from_grid(data, profile, activation, batch_norm, seed, s)
     if grid is not None:
         untrained, trained = grid
         origin = "grid checkpoint"
     else:
         untrained = _initial_model(data, s, activation, batch_norm, seed).eval()
-        path = cache_path(data, profile, activation, batch_norm, seed, cache_dir)
+        path = cache_path(data, profile, activation, batch_norm, seed, cache_dir, lr=lr)
         cached = _from_cache(path, s)
         if cached is not None:
             (trained, best_epoch, history), origin = cached, "cache"
+        elif not train:
+            raise FileNotFoundError(
+                f"no trained {activation}{' BN' if batch_norm else ''} seed {seed} net on "
+                f"{data.label} ({profile}): neither a grid checkpoint nor {path}")
         else:
             result = train_mlp(
-                data, s["depth"], s["width"], activation, batch_norm, lr=s["lr"], seed=seed,
+                data, s["depth"], s["width"], activation, batch_norm, lr=lr, seed=seed,
                 device=device, batch_size=s["batch_size"], max_epochs=s["max_epochs"],
                 patience=s["patience"], progress=progress,
                 desc=f"{activation}{' BN' if batch_norm else ''} seed {seed}",
@@ -280,16 +333,17 @@ def _one_net(data: Dataset, profile: str, s: dict, activation: str, batch_norm: 
         seed=seed, untrained=untrained, trained=trained,
         test_acc=evaluate(trained, data.test.to("cpu"))[1],
         untrained_test_acc=evaluate(untrained, data.test.to("cpu"))[1],
-        origin=origin, best_epoch=best_epoch, history=history,
+        origin=origin, best_epoch=best_epoch, history=history, lr=lr, lr_source=lr_source,
     )
 
 
 def accuracy_table(nets: dict[tuple[str, bool, int], Section3Net]) -> pd.DataFrame:
-    """One row per net: model, seed, origin, best epoch and test accuracy (%) before and
-    after training."""
+    """One row per net: model, seed, origin, learning rate and where it came from, best
+    epoch and test accuracy (%) before and after training."""
     return pd.DataFrame([
         {"data": source_label(n.source), "dataset": n.dataset, "model": n.model_name,
-         "seed": n.seed, "origin": n.origin, "best epoch": n.best_epoch,
+         "seed": n.seed, "origin": n.origin, "lr": n.lr, "lr from": n.lr_source,
+         "best epoch": n.best_epoch,
          "untrained test acc (%)": 100 * n.untrained_test_acc,
          "trained test acc (%)": 100 * n.test_acc}
         for n in nets.values()

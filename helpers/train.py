@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from .data import Dataset, Split
 from .models import make_model
+from .runtime import check_training_allowed
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"]
 
@@ -103,6 +104,7 @@ def train_model(
     gradient norms or saturation per layer. It must not change the model.
     """
     check_training_args(lr, batch_size, max_epochs, patience, lr_decay)
+    check_training_allowed("train_model")
     start = time.perf_counter()
     device = next(model.parameters()).device
     x, y = data.train.x.to(device), data.train.y.to(device)

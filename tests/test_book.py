@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import re
 import subprocess
 import sys
 import types
@@ -96,9 +97,24 @@ def test_setup_cell_installs_the_repository_on_colab(chapter, pip_calls, monkeyp
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
-def test_setup_cell_does_nothing_off_colab(chapter, pip_calls):
+def test_setup_cell_does_nothing_off_colab(chapter, pip_calls, capsys):
     exec(_setup_source(chapter), {})
     assert pip_calls == []
+    assert capsys.readouterr() == ("", ""), "the setup cell prints nothing off Colab"
+
+
+HIDDEN = {"remove-input", "hide-input", "remove-cell"}
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_setup_cell_is_hidden_and_the_parameters_cell_is_not(chapter):
+    nb = _read(chapter)
+    setup = _code_cells(nb)[0]
+    assert set(setup.metadata.get("tags", [])) & HIDDEN, (
+        "tag the Colab setup cell 'remove-input' so the website does not show it")
+    params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    hidden = set(params.metadata.get("tags", [])) & (HIDDEN | {"remove-output", "hide-cell"})
+    assert not hidden, f"the parameters cell stays visible (readers change it): {hidden}"
 
 
 def test_setup_cell_does_not_reinstall_when_helpers_is_importable(monkeypatch):
@@ -114,6 +130,76 @@ def test_repository_url_is_set_once_in_config_and_stated_in_readme():
     assert url == "https://github.com/activation-functions/activation-functions-book"
     assert url in (book.ROOT / "README.md").read_text()
     assert book.load_config()["launch_buttons"]["colab_url"] == book.COLAB_URL
+
+
+# --- exercises, figures, glue ----------------------------------------------------------
+
+GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`]+)`")
+GLUE_CALL = re.compile(r"""\bglue\(\s*["']([^"']+)["']""")
+# a cell that makes a figure: `fig = ...`, `fig2 = ...`, `fig, ax = ...` (the browser check
+# verifies every rendered image; this catches a missing caption before any build)
+FIGURE_CALL = re.compile(r"^\s*fig\d*\s*(,[^=\n]*)?=(?!=)", re.MULTILINE)
+DROPDOWN = re.compile(r"^(:::+|```+)\{(dropdown|toggle)\}", re.MULTILINE)
+
+
+def _glue_keys(role_text: str) -> str:
+    """``"name:.2f"`` -> ``"name"`` (myst-nb splits the format at the last colon)."""
+    key = role_text.rsplit(":", 1)[0] if ":" in role_text else role_text
+    return key.split("::", 1)[-1]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_chapter_ends_with_exercises_and_collapsed_solutions(chapter: Path):
+    nb = _read(chapter)
+    heads = [i for i, c in enumerate(nb.cells)
+             if c.cell_type == "markdown" and re.search(r"^## Exercises\s*$", c.source, re.M)]
+    assert len(heads) == 1, "one '## Exercises' section, at the end of the chapter"
+    tail = nb.cells[heads[0]:]
+    assert all(c.cell_type == "markdown" for c in tail), (
+        "exercises and solutions are prose: no code cells after '## Exercises'")
+    text = "\n".join(c.source for c in tail)
+    n_exercises = len(re.findall(r"^\*\*Exercise \d+\.\d+\b", text, re.M))
+    assert 2 <= n_exercises <= 4, f"{n_exercises} exercises (want 2-4)"
+    assert len(DROPDOWN.findall(text)) == n_exercises, "one collapsed solution per exercise"
+    assert ":open:" not in text, "solutions start collapsed"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_every_glued_number_in_the_text_is_glued_by_a_cell(chapter: Path):
+    nb = _read(chapter)
+    glued = {k for c in _code_cells(nb) for k in GLUE_CALL.findall(c.source)}
+    used = {_glue_keys(m) for c in nb.cells if c.cell_type == "markdown"
+            for m in GLUE_ROLE.findall(c.source)}
+    used |= {_glue_keys(m) for c in _code_cells(nb)
+             for m in GLUE_ROLE.findall(str(c.metadata.get("mystnb", {})))}
+    assert used <= glued, f"glued in the text but never by a cell: {sorted(used - glued)}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_every_figure_cell_has_alt_text_and_a_numbered_caption_with_its_data(chapter: Path):
+    for cell in _code_cells(_read(chapter)):
+        if not FIGURE_CALL.search(cell.source):
+            continue
+        first = cell.source.splitlines()[0]
+        meta = cell.metadata.get("mystnb", {})
+        alt = meta.get("image", {}).get("alt", "")
+        figure = meta.get("figure", {})
+        assert len(alt) >= 20, f"cell {first!r}: no alt text (mystnb.image.alt)"
+        assert figure.get("name"), f"cell {first!r}: no figure name (numbered figure)"
+        assert "Data:" in figure.get("caption", ""), (
+            f"cell {first!r}: the caption (mystnb.figure.caption) names no data source")
+
+
+def test_hide_injected_parameters_tags_only_papermills_cell():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("profile = None", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell('profile = "quick"',
+                                  metadata={"tags": ["injected-parameters"]}),
+        nbformat.v4.new_code_cell("x = 1")])
+    assert book.hide_injected_parameters(nb) == 1
+    assert nb.cells[1].metadata["tags"] == ["injected-parameters", "remove-cell"]
+    assert nb.cells[0].metadata["tags"] == ["parameters"]
+    assert book.hide_injected_parameters(nb) == 0, "idempotent"
 
 
 # --- toc, links, figures --------------------------------------------------------------
@@ -210,6 +296,9 @@ def test_execute_injects_the_profile_and_stops_at_the_failing_chapter(tmp_path):
 
     a = nbformat.read(book.executed_path("ch/a.ipynb", root), as_version=4)
     assert a.metadata["actfn"]["profile"] == "quick"
+    injected = [c for c in a.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and "remove-cell" in injected[0].metadata["tags"], (
+        "papermill's injected cell is hidden on the site")
     printed = a.cells[-1].outputs[0]["text"]
     assert printed.split()[0] == "quick" and printed.split()[1] == str(root / "ch")
     b = nbformat.read(book.executed_path("ch/b.ipynb", root), as_version=4)

@@ -1,4 +1,5 @@
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -62,25 +63,89 @@ def test_unknown_dataset_is_rejected():
 def test_missing_dataset_lists_every_place_searched(tmp_path, monkeypatch):
     monkeypatch.setattr(hd, "DATA_HOME", tmp_path / "data")
     monkeypatch.setattr(hd, "PROJECT_ROOT", tmp_path / "project")
+    monkeypatch.delenv("ACTFN_DATA", raising=False)
     with pytest.raises(FileNotFoundError) as err:
-        load_dataset("mnist", root=tmp_path / "explicit", download=False)
+        load_dataset("mnist", download=False)
     msg = str(err.value)
-    for place in [tmp_path / "explicit", tmp_path / "data", tmp_path / "shared" / "datasets"]:
+    for place in [tmp_path / "data", tmp_path / "shared" / "datasets"]:
         assert str(place) in msg
     assert "ACTFN_DATA" in msg and "Fix" in msg
+
+
+def _default_places() -> list[str]:
+    return [str(hd.DATA_HOME), str(hd.PROJECT_ROOT.parent / "shared" / "datasets")]
+
+
+def test_explicit_root_without_the_dataset_raises_instead_of_falling_through(tmp_path, mnist):
+    # MNIST exists in a default place (the mnist fixture loaded it), yet a wrong root= fails
+    assert str(Path(mnist.location)) in _default_places()
+    wrong = tmp_path / "not-here"
+    with pytest.raises(FileNotFoundError) as err:
+        load_dataset("mnist", root=wrong)
+    msg = str(err.value)
+    assert str(wrong) in msg and "no other place was searched" in msg
+    for place in _default_places():
+        assert place not in msg, f"{place} was searched although root= was given"
+
+
+def test_env_root_without_the_dataset_raises_instead_of_falling_through(tmp_path, monkeypatch,
+                                                                        mnist):
+    assert str(Path(mnist.location)) in _default_places()
+    monkeypatch.setenv("ACTFN_DATA", str(tmp_path / "empty"))
+    assert hd.search_roots() == [tmp_path / "empty"]
+    with pytest.raises(FileNotFoundError, match="ACTFN_DATA") as err:
+        load_dataset("mnist")
+    assert str(tmp_path / "empty") in str(err.value)
+    for place in _default_places():
+        assert place not in str(err.value)
+
+
+def test_explicit_root_beats_the_env_and_is_used_when_it_holds_the_data(monkeypatch, mnist):
+    monkeypatch.setenv("ACTFN_DATA", "/nonexistent-actfn-data")
+    d = load_dataset("mnist", root=mnist.location)
+    assert d.location == mnist.location and torch.equal(d.test.y, mnist.test.y)
+
+
+def test_explicit_root_downloads_only_when_asked(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACTFN_OFFLINE", "1")  # never touch the network in a test
+    with pytest.raises(FileNotFoundError, match="no network"):
+        load_dataset("mnist", root=tmp_path, download=True)
+    with pytest.raises(FileNotFoundError, match="download=False"):
+        load_dataset("mnist", root=tmp_path, download=False)
+
+
+def test_no_root_searches_data_then_shared(monkeypatch, mnist):
+    monkeypatch.delenv("ACTFN_DATA", raising=False)
+    assert [str(p) for p in hd.search_roots()] == _default_places()
+    assert hd.search_roots(None) == hd.search_roots()
 
 
 def test_offline_without_data_fails_fast(tmp_path, monkeypatch):
     monkeypatch.setattr(hd, "DATA_HOME", tmp_path / "data")
     monkeypatch.setattr(hd, "PROJECT_ROOT", tmp_path / "project")
     monkeypatch.setenv("ACTFN_OFFLINE", "1")
+    monkeypatch.delenv("ACTFN_DATA", raising=False)
     with pytest.raises(FileNotFoundError, match="cifar-10-batches-py"):
         load_dataset("cifar10", download=True)
 
 
-def test_env_root_is_searched_first(tmp_path, monkeypatch):
+def test_env_root_is_the_only_root(tmp_path, monkeypatch):
     monkeypatch.setenv("ACTFN_DATA", str(tmp_path))
-    assert hd.search_roots()[0] == tmp_path
+    assert hd.search_roots() == [tmp_path]
+
+
+def test_locations_are_shown_relative_to_the_project(tmp_path, monkeypatch, mnist):
+    root = hd.PROJECT_ROOT
+    assert hd.relative_location(root / "data") == "data"
+    assert hd.relative_location(root / "data" / "cifar10-jpeg") == "data/cifar10-jpeg"
+    assert hd.relative_location(root.parent / "shared" / "datasets") == "../shared/datasets"
+    home = hd.relative_location(Path.home() / "mnist")
+    assert not Path(home).is_absolute() and home.endswith("mnist")
+    where = mnist.where
+    assert where and not Path(where).is_absolute() and str(root) not in where
+    monkeypatch.chdir(tmp_path)
+    outside = hd.relative_location("/some/where/else")
+    assert not Path(outside).is_absolute() and outside.endswith("some/where/else")
 
 
 def test_source_label():

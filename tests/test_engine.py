@@ -16,18 +16,22 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from helpers.data import Split
 from helpers.engine import (
+    Snapshot,
     StackedAdam,
     StackedMLP,
+    StackedResult,
     _batch_norm,
     train_stacked,
 )
+from helpers.grid import store
 from helpers.models import make_model
-from helpers.train import evaluate, train_model
+from helpers.train import batch_order, evaluate, train_model
 
 TOL = {torch.float64: 1e-9, torch.float32: 1e-5}
 COMBOS = [("sigmoid", False), ("relu", False), ("sigmoid", True), ("relu", True)]
@@ -119,14 +123,15 @@ def test_divergence_and_compaction(tiny):
 
 def test_callbacks_and_stop(tiny):
     finished, epochs = [], []
-    stop_after = iter([False, False, True])
+    stop_after = iter([False, True])  # first polled before epoch 2
     results = train_stacked(tiny, 2, 32, "relu", False, [0, 1], [1e-3, 1e-1], max_epochs=5,
                             patience=1, progress=False,
                             on_finish=lambda i, r: finished.append((i, len(r.history))),
                             on_epoch=epochs.append, should_stop=lambda: next(stop_after))
     assert len(epochs) == 2  # stopped before epoch 3
     done = {i for i, _ in finished}
-    assert all((results[i] is not None) == (i in done) for i in range(2))
+    assert all(isinstance(results[i], StackedResult) == (i in done) for i in range(2))
+    assert all(isinstance(results[i], Snapshot) for i in range(2) if i not in done)
 
 
 def test_init_and_state_dict_roundtrip(tiny):
@@ -208,3 +213,63 @@ def test_bad_input_raises(tiny, kwargs, name):
     args.update(kwargs)
     with pytest.raises(ValueError, match=name):
         train_stacked(tiny, **args)
+
+
+def test_pause_and_resume_is_bit_identical(tiny, tmp_path):
+    """Pausing after epoch 2 (snapshots through the store) and resuming gives exactly the
+    uninterrupted run, BN buffers, Adam state, batch order and best state included."""
+    acts, bns = [a for a, _ in COMBOS], [b for _, b in COMBOS]
+    seeds, lrs = [0, 1, 2, 1], [1e-3, 3e-3, 2e-3, 5e-4]
+    kw = dict(max_epochs=6, patience=3, batch_size=64, progress=False,
+              train_metrics="running", test_every_epoch=True)
+    whole = train_stacked(tiny, 3, 24, acts, bns, seeds, lrs, **kw)
+    first = train_stacked(tiny, 3, 24, acts, bns, seeds, lrs, until_epoch=2, **kw)
+    assert all(isinstance(s, Snapshot) and s.epoch == 2 for s in first)
+    for i, snap in enumerate(first):
+        store.save_snapshot(tmp_path, f"m{i}", snap)
+    snaps = [store.load_snapshot(tmp_path, f"m{i}") for i in range(4)]
+    rest = train_stacked(tiny, 3, 24, acts, bns, seeds, lrs, resume=snaps, **kw)
+    for a, b in zip(whole, rest):
+        pd.testing.assert_frame_equal(a.history, b.history)
+        assert (a.best_epoch, a.test_acc, a.best_train_acc) == (b.best_epoch, b.test_acc,
+                                                                b.best_train_acc)
+        assert all(torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)
+    with pytest.raises(ValueError, match="resume"):
+        train_stacked(tiny, 3, 24, acts, bns, [9, 1, 2, 1], lrs, resume=snaps, **kw)
+
+
+def test_running_train_metrics_by_hand(tiny):
+    """Epoch 1's training loss/accuracy are the means over the batches as trained."""
+    res = train_stacked(tiny, 2, 16, "relu", False, [3], [1e-3], max_epochs=1,
+                        batch_size=64, progress=False, train_metrics="running",
+                        layer_stats=True)[0]
+    model = make_model(784, 2, 16, "relu", False, seed=3)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    gen = torch.Generator().manual_seed(3)
+    losses, correct, seen = [], 0, 0
+    for idx in batch_order(len(tiny.train), 64, gen):
+        logits = model(tiny.train.x[idx])
+        loss = torch.nn.functional.cross_entropy(logits, tiny.train.y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        correct += (logits.argmax(1) == tiny.train.y[idx]).sum().item()
+        seen += len(idx)
+    row = res.history.iloc[1]
+    assert row.train_loss == pytest.approx(np.mean(losses), abs=1e-6)
+    assert row.train_acc == pytest.approx(correct / seen, abs=1e-9)
+    # the best state's own eval-mode pass, and its layer statistics
+    best = res.model()
+    assert (res.best_train_loss, res.best_train_acc) == pytest.approx(
+        evaluate(best, tiny.train))
+    assert [s["layer"] for s in res.layer_stats] == [1, 2]
+
+
+def test_test_every_epoch_and_no_patience(tiny):
+    res = train_stacked(tiny, 2, 16, "sigmoid", False, [0], [1e-1], max_epochs=6,
+                        patience=None, progress=False, test_every_epoch=True)[0]
+    assert len(res.history) == 7  # never stopped early
+    untrained = make_model(784, 2, 16, "sigmoid", False, seed=0)
+    assert res.history.test_acc.iloc[0] == pytest.approx(evaluate(untrained, tiny.test)[1])
+    assert res.history.loc[res.best_epoch, "test_acc"] == pytest.approx(res.test_acc)

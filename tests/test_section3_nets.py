@@ -1,4 +1,3 @@
-import sys
 import types
 
 import pandas as pd
@@ -87,8 +86,7 @@ def test_paper_profile_prefers_grid_checkpoints(tiny, mnist_small, tmp_path, mon
             raise FileNotFoundError("no untrained checkpoint")
         return make_model(784, depth, width, activation, batch_norm, seed=seed + 100)
 
-    monkeypatch.setitem(sys.modules, "helpers.grid",
-                        types.SimpleNamespace(checkpoint=checkpoint))
+    monkeypatch.setattr(section3_nets, "checkpoint", checkpoint)
     nets = section3_networks(mnist_small, "paper", activations=("relu",), batch_norms=(False,),
                              seeds=(1,), progress=False, cache_dir=tmp_path)
     net = nets[("relu", False, 1)]
@@ -109,12 +107,14 @@ def test_missing_or_mismatched_grid_falls_back_to_training(tiny, mnist_small, tm
                    depth=4):
         return make_model(784, 2, 10, activation, batch_norm, seed=seed)  # 2 layers, not 4
 
-    monkeypatch.setitem(sys.modules, "helpers.grid",
-                        types.SimpleNamespace(checkpoint=checkpoint))
+    monkeypatch.setattr(section3_nets, "checkpoint", checkpoint)
     nets = section3_networks(mnist_small, "paper", activations=("relu",), batch_norms=(False,),
                              seeds=(0,), progress=False, cache_dir=tmp_path, device="cpu")
     assert nets[("relu", False, 0)].origin == "trained now"
-    monkeypatch.setitem(sys.modules, "helpers.grid", types.SimpleNamespace())  # no checkpoint
+    def missing(*args, **kwargs):
+        raise FileNotFoundError("no grid results")
+
+    monkeypatch.setattr(section3_nets, "checkpoint", missing)  # no checkpoint at all
     nets = section3_networks(mnist_small, "paper", activations=("relu",), batch_norms=(False,),
                              seeds=(0,), progress=False, cache_dir=tmp_path, device="cpu")
     assert nets[("relu", False, 0)].origin == "cache"
@@ -123,11 +123,34 @@ def test_missing_or_mismatched_grid_falls_back_to_training(tiny, mnist_small, tm
                      depth=4):
         raise ValueError(f"seed={seed!r} is not in the grid")
 
-    monkeypatch.setitem(sys.modules, "helpers.grid",
-                        types.SimpleNamespace(checkpoint=no_such_seed))
+    monkeypatch.setattr(section3_nets, "checkpoint", no_such_seed)
     nets = section3_networks(mnist_small, "paper", activations=("relu",), batch_norms=(False,),
                              seeds=(0,), progress=False, cache_dir=tmp_path, device="cpu")
     assert nets[("relu", False, 0)].origin == "cache"
+
+
+def test_fallback_nets_use_the_grids_rate(tiny, mnist_small, tmp_path, monkeypatch):
+    runs = pd.DataFrame({"phase": "final", "depth": [4, 4, 2], "width": [10, 10, 10],
+                         "activation": ["relu", "relu", "sigmoid"], "batch_norm": False,
+                         "seed": [0, 1, 0], "lr": [3e-3, 3e-3, 1e-4]})
+    monkeypatch.setattr(section3_nets, "load_results", lambda profile, dataset, missing_ok=False:
+                        types.SimpleNamespace(runs=runs))  # a grid without checkpoints
+
+    kwargs = dict(activations=("relu", "sigmoid"), batch_norms=(False,), seeds=(0,),
+                  progress=False, cache_dir=tmp_path, device="cpu")
+    with pytest.raises(FileNotFoundError, match="no trained relu seed 0"):
+        section3_networks(mnist_small, "paper", train=False, **kwargs)
+    nets = section3_networks(mnist_small, "paper", **kwargs)
+    relu, sigmoid = nets[("relu", False, 0)], nets[("sigmoid", False, 0)]
+    assert (relu.lr, relu.lr_source, relu.origin) == (3e-3, "grid search", "trained now")
+    assert (sigmoid.lr, sigmoid.lr_source) == (TINY["lr"], "default")  # no 4-layer run
+    assert accuracy_table(nets)["lr"].tolist() == [3e-3, TINY["lr"]]
+    # cached under the rate it was trained with; loading needs no training
+    again = section3_networks(mnist_small, "paper", train=False, **kwargs)
+    assert again[("relu", False, 0)].origin == "cache"
+    assert _same_weights(again[("relu", False, 0)].trained, relu.trained)
+    assert cache_path(mnist_small, "paper", "relu", False, 0, tmp_path, lr=3e-3) != \
+        cache_path(mnist_small, "paper", "relu", False, 0, tmp_path)
 
 
 @pytest.mark.parametrize("kwargs, name", [

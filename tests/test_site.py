@@ -9,6 +9,13 @@ from a local HTTP server and blocks every request that leaves the machine. Per p
   ``_build/executed`` holds image outputs, every one loaded (``naturalWidth > 0``);
 * no error output or traceback;
 * a chapter's Colab links (badge and launch button) point at its own notebook;
+* every equation is typeset by the bundled MathJax (``mjx-container``, no network), and no
+  raw TeX (``\\(``, ``\\[``, ``$$``) or unrendered ``{glue}`` role is left in the text;
+* every image has alt text; every output figure sits in a numbered ``<figure>`` whose caption
+  names its data (``Data: ...``);
+* the Colab setup code and papermill's injected parameters are hidden, the ``parameters``
+  cell is shown; a chapter ends with exercises whose solutions start collapsed;
+* no absolute path of the machine that built the site appears;
 * a screenshot goes to ``_build/screens/<page>.png``.
 
 Skipped, with the reason, when the site has not been built; set ``ACTFN_REQUIRE_SITE=1``
@@ -105,6 +112,11 @@ def open_page(browser, base_url):
             "() => Array.from(document.querySelectorAll('article img'))"
             ".filter(i => i.src.startsWith(location.origin)).every(i => i.complete)",
             timeout=15_000)
+        if page.locator("article .math").count():
+            # MathJax is served from _static (sphinx-mathjax-offline); all else is blocked
+            page.wait_for_function("() => window.MathJax && MathJax.startup && "
+                                   "MathJax.startup.promise", timeout=15_000)
+            page.evaluate("() => MathJax.startup.promise")
         return page
 
     yield _open
@@ -129,11 +141,75 @@ def _assert_no_errors(page, source: Path) -> None:
     assert "Traceback (most recent call last)" not in text, f"{source}: a traceback on the page"
 
 
+# The article's text without code (cell inputs, literals), scripts and MathJax's hidden MathML.
+_PROSE_JS = """() => { const a = document.querySelector('article').cloneNode(true);
+  a.querySelectorAll('pre, code, script, style, .cell_input, mjx-assistive-mml')
+   .forEach(e => e.remove());
+  return a.textContent; }"""
+# Absolute paths of the machine that built the site (and of its user's home).
+BUILDER_PATHS = sorted({str(book.ROOT), str(book.ROOT.parent / "shared"), str(Path.home())}
+                       - {"/", ""})
+
+
+def _assert_math_rendered(page, source: Path) -> None:
+    n_math = page.locator("article .math").count()
+    unrendered = page.locator("article .math:not(:has(mjx-container))").count()
+    assert unrendered == 0, f"{source}: {unrendered} of {n_math} equations not typeset"
+    prose = page.evaluate(_PROSE_JS)
+    for raw in ("\\(", "\\[", "$$"):
+        assert raw not in prose, f"{source}: raw TeX {raw!r} in the text"
+
+
+def _assert_reader_text(page, source: Path) -> None:
+    prose = page.evaluate(_PROSE_JS)
+    assert "{glue" not in prose and "glue:text" not in prose, (
+        f"{source}: an unrendered glue role in the text")
+    assert page.locator("article .pasted-text:empty").count() == 0, f"{source}: empty glue"
+    text = page.locator("body").inner_text()
+    for path in BUILDER_PATHS:
+        assert path not in text, f"{source}: the builder's path {path!r} is shown"
+
+
+def _assert_figures_described(page, source: Path) -> None:
+    images = page.eval_on_selector_all(
+        "article img", "els => els.map(e => [e.getAttribute('src'), e.getAttribute('alt')])")
+    for src, alt in images:
+        name = (src or "").rsplit("/", 1)[-1]
+        assert alt and alt.strip() and alt != src and alt != name and not alt.endswith(
+            (".png", ".jpg", ".jpeg", ".svg")), f"{source}: image {name} has no alt text"
+    figures = page.eval_on_selector_all(
+        "article .cell_output img",
+        """els => els.map(e => { const f = e.closest('figure');
+             const n = f && f.querySelector('figcaption .caption-number');
+             const t = f && f.querySelector('figcaption .caption-text');
+             return [e.getAttribute('src'), n ? n.textContent : '', t ? t.textContent : '']; })""")
+    for src, number, caption in figures:
+        name = (src or "").rsplit("/", 1)[-1]
+        assert number.strip().startswith("Fig."), f"{source}: figure {name} is not numbered"
+        assert "Data:" in caption, f"{source}: the caption of {name} names no data source"
+
+
+def _assert_chapter_layout(page, source: Path) -> None:
+    article = page.locator("article").inner_text()
+    assert "google.colab" not in article, f"{source}: the Colab setup code is shown"
+    assert 'profile = "' not in article, f"{source}: papermill's injected parameters are shown"
+    assert "profile = None" in article, f"{source}: the parameters cell is hidden"
+    headings = page.eval_on_selector_all("article h2", "els => els.map(e => e.textContent)")
+    assert any(h.strip().startswith("Exercises") for h in headings), f"{source}: no exercises"
+    solutions = page.locator("article details.sd-dropdown")
+    assert solutions.count() >= 2, f"{source}: {solutions.count()} collapsed solutions"
+    assert page.locator("article details.sd-dropdown[open]").count() == 0, (
+        f"{source}: a solution is shown open")
+
+
 @pytest.mark.parametrize("source", PAGES, ids=[p.stem for p in PAGES])
 def test_page(open_page, source: Path):
     page = open_page(source)
     assert page.locator("article h1").count() >= 1, f"{source}: no title"
     _assert_no_errors(page, source)
+    _assert_math_rendered(page, source)
+    _assert_reader_text(page, source)
+    _assert_figures_described(page, source)
     if source.suffix == ".ipynb":
         executed = nbformat.read(book.executed_path(source), as_version=4)
         expected = book.count_figures(executed)
@@ -151,6 +227,7 @@ def test_page(open_page, source: Path):
         assert page.locator(f"article a[href='{want}']").count() >= 1, f"{source}: no badge"
         assert page.locator(f"a.dropdown-item[href='{want}']").count() == 1, (
             f"{source}: no Colab launch button")
+        _assert_chapter_layout(page, source)
     _screenshot(page, source)
 
 
@@ -161,3 +238,20 @@ def test_intro_cites_the_paper_and_renders_math(open_page):
     assert page.locator("article .bibtex-citation a").count() >= 1, "no {cite} in the text"
     assert page.locator("article div.math").count() >= 1, "no display math ($$...$$)"
     assert page.locator("article table").count() >= 1, "no reproduction-status table"
+
+
+MATH_PAGES = [PAGES[0], *[p for p in PAGES if p.stem.startswith("01_")]]
+
+
+@pytest.mark.parametrize("source", MATH_PAGES, ids=[p.stem for p in MATH_PAGES])
+def test_math_is_typeset_offline(open_page, source: Path):
+    """The intro and the first chapter: MathJax (bundled, no CDN) typesets display and
+    inline math; every request off this machine is blocked by ``_local_only``."""
+    page = open_page(source)
+    assert page.locator("article mjx-container").count() >= 1, f"{source}: no typeset math"
+    assert page.locator("article mjx-container[display='true']").count() >= (
+        1 if source == PAGES[0] else 0)
+    scripts = page.eval_on_selector_all("script[src*='mathjax']", "els => els.map(e => e.src)")
+    origin = "/".join(page.url.split("/", 3)[:3])
+    assert scripts and all(s.startswith(origin + "/") for s in scripts), scripts
+    _assert_math_rendered(page, source)

@@ -8,6 +8,7 @@ then MNIST 800, then CIFAR-10 800 (:meth:`GridSpec.work_order`), resumable, with
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -85,6 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--time-budget {args.time_budget}: accepted: minutes > 0")
     if args.cuda_graph and dev.type != "cuda":
         parser.error(f"--cuda-graph needs a CUDA device, not {str(dev)!r}")
+    def interrupted(signum, frame):  # a kill pauses cleanly: manifest and parts are kept
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupted)
     spec = get_spec(args.profile)
     datasets = DATASETS if args.dataset == "all" else (args.dataset,)
     start = time.perf_counter()

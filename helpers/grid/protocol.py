@@ -33,13 +33,14 @@ from .spec import GridSpec, round_lr
 @dataclass(frozen=True)
 class Trajectory:
     """What the search knows of one (lr, seed) run: epochs trained, whether it stopped
-    (patience, divergence or ``max_epochs``), and its validation accuracy per epoch
-    (index 0 = untrained)."""
+    (patience, divergence or ``max_epochs``), its validation accuracy per epoch (index 0 =
+    untrained) and whether it is recorded as a final run."""
 
     epochs: int
     finished: bool = False
     diverged: bool = False
     val_acc: tuple[float, ...] = ()
+    final: bool = False
 
     def reached(self, epoch: int) -> bool:
         return self.finished or self.epochs >= epoch
@@ -108,7 +109,7 @@ def decide(spec: GridSpec, known: Mapping[tuple[float, int], Trajectory]) -> Dec
     if need:
         return Decision(train=need, until=e2, extended=extended)
     selected = ordered(top, e2)[0]
-    need = [(selected, s) for s in seeds if not known[(selected, s)].finished]
+    need = [(selected, s) for s in seeds if not known[(selected, s)].final]
     return Decision(train=need, until=None, selected=selected, extended=extended,
                     done=not need)
 

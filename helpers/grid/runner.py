@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import platform
 import time
+import uuid
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -64,10 +65,10 @@ def known_runs(records: store.Records, depth: int, width: int, combo: Combo
               for k, g in h.groupby(["phase", "lr", "seed"])} if len(h) else {}
     for phase in ("search", "final"):  # a final record supersedes its search rows
         for r in sel[sel.phase == phase].itertuples():
-            finished = phase == "final" or bool(getattr(r, "finished", False) is True)
+            finished = phase == "final" or bool(r.finished)
             known[(r.lr, r.seed)] = Trajectory(
                 epochs=int(r.epochs), finished=finished, diverged=bool(r.diverged),
-                val_acc=tuple(curves.get((phase, r.lr, r.seed), ())))
+                val_acc=tuple(curves.get((phase, r.lr, r.seed), ())), final=phase == "final")
     return known
 
 
@@ -127,6 +128,9 @@ class Runner:
         self.deadline, self.cuda_graph, self.log = deadline, cuda_graph, log
         self.commit, self.dev_name = git_commit(), device_name(device)
         self.start = time.perf_counter()
+        self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.session_id = uuid.uuid4().hex[:12]
+        self.after_stack = lambda: None  # set by run_grid: write the manifest
         self.n_new = 0
         self.model_epochs = 0
         self.records = store.read_records(out)
@@ -171,6 +175,7 @@ class Runner:
                 kv[0][1] is None, kv[0][1] or 0, kv[0][0]))
             self.run_stack(depth, width, members[:self.spec.max_stack], until)
             self.consolidate()
+            self.after_stack()
 
     def run_stack(self, depth: int, width: int, members: list, until: int | None) -> None:
         s = self.spec
@@ -269,11 +274,11 @@ def _manifest(spec: GridSpec, dataset: str, data: Dataset, out: Path) -> dict:
     return dict(
         profile=spec.profile, dataset=dataset, source=data.source, source_label=data.label,
         spec=spec.to_dict(), protocol=protocol.__doc__.strip(),
-        precision=dict(weights="float32", matmul="float32 (TF32 on CUDA)",
-                       note="bf16 autocast not used: its fidelity A/B has not run"),
+        precision=dict(weights="float32", matmul="float32",
+                       note="no bf16 autocast: see benchmarks/results/bf16_matmul_cpu.json"),
         data=dict(n_train=len(data.train), n_val=len(data.val), n_test=len(data.test),
                   n_features=data.n_features, n_classes=data.n_classes,
-                  location=data.location),
+                  location=getattr(data, "where", "")),
         checkpoints=dict(
             depth=spec.checkpoint_depth, widths=list(spec.checkpoint_widths),
             dtype=spec.checkpoint_dtype, trained="best state of each final run",
@@ -283,17 +288,22 @@ def _manifest(spec: GridSpec, dataset: str, data: Dataset, out: Path) -> dict:
 
 
 def write_manifest(out: Path, manifest: dict, runner: Runner, complete: bool) -> dict:
+    """Update the manifest with this call's session (one entry, updated in place) and the
+    counts; also the profile's summary manifest. Written after every stack."""
     rec = store.read_records(out)
     runs = rec.runs
     final = runs[runs["phase"] == "final"] if len(runs) else runs
     elapsed = time.perf_counter() - runner.start
-    manifest["wall_time_s"] = manifest.get("wall_time_s", 0.0) + elapsed
-    manifest["sessions"].append(dict(
-        finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    session = dict(
+        id=runner.session_id, started=runner.started, finished=datetime.now(timezone.utc).isoformat(
+            timespec="seconds"),
         wall_time_s=round(elapsed, 2), device=runner.dev_name, git_commit=runner.commit,
         torch_version=torch.__version__, python=platform.python_version(),
         threads=torch.get_num_threads(), new_final_runs=runner.n_new,
-        model_epochs=runner.model_epochs))
+        model_epochs=runner.model_epochs)
+    sessions = [s for s in manifest["sessions"] if s.get("id") != runner.session_id]
+    manifest["sessions"] = sessions + [session]
+    manifest["wall_time_s"] = round(sum(s["wall_time_s"] for s in manifest["sessions"]), 2)
     if runner.device.type == "cuda":
         manifest["precision"]["matmul"] = "TF32 (CUDA)"
     manifest.update(
@@ -313,9 +323,20 @@ def write_manifest(out: Path, manifest: dict, runner: Runner, complete: bool) ->
     return manifest
 
 
-def load_results(profile: str, dataset: str, root=None) -> store.GridResults:
-    """Read the results of ``profile``/``dataset`` (including runs not yet merged)."""
+def load_results(profile: str, dataset: str, root=None, missing_ok: bool = False
+                 ) -> store.GridResults:
+    """Read the results of ``profile``/``dataset`` (including runs not yet merged).
+
+    ``missing_ok``: no results yet gives empty tables instead of ``FileNotFoundError``.
+    """
     out = store.results_dir(profile, dataset, root)
+    if not out.exists() and missing_ok:
+        empty = store.read_records(out)
+        runs = empty.runs.reindex(columns=store.RUN_COLUMNS)
+        search = search_table(runs.assign(finished=pd.Series(dtype=bool)), empty.histories,
+                              get_spec(profile))
+        return store.GridResults(profile, dataset, out, runs, empty.histories, search,
+                                 empty.layers, {})
     if not out.exists():
         raise FileNotFoundError(
             f"no results in {out}; run: python -m helpers.grid run --profile {profile} "
@@ -368,6 +389,8 @@ def run_grid(
         raise ValueError(f"time_budget={time_budget!r}; accepted: seconds > 0 or None")
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise ValueError(f"threads={threads!r}; accepted: an integer >= 1 or None")
+    if widths is not None and any(w not in spec.widths for w in widths):
+        raise ValueError(f"widths={widths!r}; accepted: a subset of {spec.widths}")
     data = data if data is not None else grid_data(spec, dataset)
     out = store.results_dir(profile, dataset, root)
     state_dir = Path(state_root or store.STATE_ROOT) / profile / dataset
@@ -376,11 +399,8 @@ def run_grid(
     deadline = None if time_budget is None else time.perf_counter() + time_budget
     runner = Runner(spec, dataset, data.to(dev), dev, out, state_dir, progress, deadline,
                     cuda_graph, log or (print if progress else (lambda *a: None)))
-    if widths is not None:
-        bad = [w for w in widths if w not in spec.widths]
-        if bad:
-            raise ValueError(f"widths={widths!r}; accepted: a subset of {spec.widths}")
     complete = False
+    runner.after_stack = lambda: write_manifest(out, manifest, runner, False)
     with torch_threads(threads, dev):
         try:
             done = runner.run(widths)
