@@ -1,7 +1,9 @@
 # The book's two commands: `make book` and `make test`.
 #   make book                 execute every chapter (paper profile) and build _build/html
 #   make book PROFILE=quick   the same with small subsets (what CI builds)
-#   make test                 unit tests + nbval over every chapter + quick site + browser check
+#   make test                 unit tests + nbval over every chapter (quick) + chapters 4- in the
+#                             paper profile without training + quick site + browser check
+#   make grid                 compute the paper grid (background, resumable; see below)
 SHELL := /bin/bash
 PROFILE ?= paper
 VENV ?= .venv
@@ -18,7 +20,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # queue (messages are dropped). Refresh bars at most every 2 s in headless runs.
 export TQDM_MININTERVAL ?= 2
 
-.PHONY: book site test unit notebooks browser chromium cachedirs lint clean grid plan
+.PHONY: book site test unit notebooks paper-view browser chromium cachedirs lint clean grid plan
 
 # --- the paper grid (computes; the book only reads its committed results) ----------------
 #   make grid                        resume the paper grid on the CPU, niced, in anytime order
@@ -53,7 +55,7 @@ site: $(STAMP)  # rebuild the pages from the executed copies, without executing
 	$(PY) -m helpers.book build
 
 # --- tests -----------------------------------------------------------------------------
-test: unit notebooks browser
+test: unit notebooks paper-view browser
 
 unit: $(STAMP) cachedirs
 	$(PY) -m pytest tests --ignore=tests/test_site.py -p no:cacheprovider
@@ -61,6 +63,13 @@ unit: $(STAMP) cachedirs
 notebooks: $(STAMP) cachedirs
 	chapters=$$($(PY) -m helpers.book list) && ACTFN_PROFILE=quick $(PY) -m pytest \
 		--nbval-lax --nbval-current-env -p no:cacheprovider $$chapters
+
+# The book is a view: chapters 4 onwards in the paper profile, on the committed results, with
+# training disabled (any attempt to train raises; see helpers.runtime.check_training_allowed).
+paper-view: $(STAMP) cachedirs
+	chapters=$$($(PY) -m helpers.book list | grep -vE 'chapters/0[0-3]_') && \
+		ACTFN_PROFILE=paper ACTFN_NO_TRAIN=1 $(PY) -m pytest --nbval-lax --nbval-current-env \
+		-p no:cacheprovider $$chapters
 
 browser: $(STAMP) chromium
 	@$(MAKE) --no-print-directory book PROFILE=quick
