@@ -63,54 +63,45 @@ def plan_table(spec: GridSpec, sizes: dict[str, tuple[int, int, int, int]],
     """One row per dataset x (depth, width) x phase: runs, model-epochs, TFLOP, hours, and
     what remains given ``records``. ``sizes[ds] = (n_features, n_train, n_val, n_test)``;
     ``rates[(ds, width)]`` = seconds per TFLOP."""
-    rows = []
+    cols = ["phase", "depth", "width", "activation", "batch_norm", "lr", "epochs"]
     n_cfg, seeds = len(spec.combos()), len(spec.seeds)
     (e1, e2), n_coarse = spec.rungs, len(spec.coarse_lrs)
+    rows = []
     for ds, depth, width in spec.work_order(tuple(sizes)):
         n_features, n_train, n_val, n_test = sizes[ds]
         full = spec.is_full_length(ds, width)
-        layout = Layout(n_features, depth, width, 10)
-        flops = epoch_flops(layout, n_train, n_val, n_test if full else 0)
+        flops = epoch_flops(Layout(n_features, depth, width, 10), n_train, n_val,
+                            n_test if full else 0)
         rec = records.get(ds)
-        runs = rec.runs if rec is not None else pd.DataFrame()
-        shape_runs = runs[(runs.depth == depth) & (runs.width == width)] if len(runs) else runs
-        finals = runs[runs.phase == "final"] if len(runs) else runs
-        search = runs[runs.phase == "search"] if len(runs) else runs
-        ext_rate = PRIOR_EXTENSION_RATE
-        if len(search):
-            cfgs = search.groupby(["depth", "width", "activation", "batch_norm"])
+        runs = rec.runs.reindex(columns=cols) if rec is not None else pd.DataFrame(columns=cols)
+        search, finals = runs[runs.phase == "search"], runs[runs.phase == "final"]
+        ext_rate = PRIOR_EXTENSION_RATE if spec.max_extensions else 0.0
+        if len(search) and spec.max_extensions:
             coarse = set(spec.coarse_lrs)
+            cfgs = search.groupby(["depth", "width", "activation", "batch_norm"])
             ext_rate = float(cfgs.lr.apply(lambda s, c=coarse: bool(set(s) - c)).mean())
-        if full:
-            final_epochs = float(spec.max_epochs)
-        elif len(finals[~finals.width.isin([w for d, w in spec.full_length if d == ds])]):
-            f = finals[~finals.width.isin([w for d, w in spec.full_length if d == ds])]
-            final_epochs = float(f.epochs.mean())
-        else:
-            final_epochs = PRIOR_FINAL_EPOCHS
-        search_me = n_cfg * seeds * (n_coarse * e1 + spec.keep * (e2 - e1) - e2
-                                     + ext_rate * e1)
-        final_me = n_cfg * seeds * final_epochs
-        done_final = shape_runs[shape_runs.phase == "final"] if len(shape_runs) else shape_runs
-        done_search = shape_runs[shape_runs.phase == "search"] if len(shape_runs) else \
-            shape_runs
-        done_final_me = float(done_final.epochs.sum()) if len(done_final) else 0.0
-        done_search_me = float(done_search.epochs.sum()) if len(done_search) else 0.0
-        # a selected rate's search epochs belong to its final runs
-        sel_prefix = min(done_search_me, len(done_final) * e2)
-        for phase, me, done, n in (
-                ("search", search_me, done_search_me - sel_prefix, n_cfg * seeds * (
-                    n_coarse + spec.keep)),
-                ("final", final_me, done_final_me + (0 if len(done_final) else 0),
-                 n_cfg * seeds)):
-            left = max(me - done, 0.0) if not (phase == "final" and len(done_final) ==
-                                               n_cfg * seeds) else 0.0
-            rate = rates[(ds, width)]
+        halted = finals[~finals.width.isin([w for d, w in spec.full_length if d == ds])]
+        final_epochs = (float(spec.max_epochs) if full else
+                        float(halted.epochs.mean()) if len(halted) else PRIOR_FINAL_EPOCHS)
+        planned = {
+            "search": n_cfg * seeds * (n_coarse * e1 + spec.keep * (e2 - e1) - e2
+                                       + ext_rate * e1),
+            "final": n_cfg * seeds * final_epochs}
+        here = (runs.depth == depth) & (runs.width == width)
+        done_final = finals[here[finals.index]] if len(finals) else finals
+        done_search = float(search[here[search.index]].epochs.sum()) if len(search) else 0.0
+        done = {  # a selected rate's search epochs belong to its final runs
+            "search": done_search - min(done_search, len(done_final) * e2),
+            "final": float(done_final.epochs.sum())}
+        all_final = len(done_final) == n_cfg * seeds
+        for phase, n in (("search", n_cfg * seeds * (n_coarse + spec.keep)),
+                         ("final", n_cfg * seeds)):
+            me = planned[phase]
+            left = 0.0 if all_final else max(me - done[phase], 0.0)
+            hours = flops / 1e12 * rates[(ds, width)] / 3600
             rows.append(dict(dataset=ds, depth=depth, width=width, phase=phase, runs=n,
-                             model_epochs=me, tflop=me * flops / 1e12,
-                             hours=me * flops / 1e12 * rate / 3600,
-                             hours_left=left * flops / 1e12 * rate / 3600,
-                             full_length=full))
+                             model_epochs=me, tflop=me * flops / 1e12, hours=me * hours,
+                             hours_left=left * hours, full_length=full))
     return pd.DataFrame(rows)
 
 

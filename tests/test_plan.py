@@ -1,0 +1,52 @@
+"""The grid's cost model on hand-computed cases (no calibration, no training)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from helpers.engine import Layout
+from helpers.grid import GridSpec
+from helpers.grid.plan import PRIOR_FINAL_EPOCHS, epoch_flops, plan_table
+from helpers.grid.store import Records
+
+SPEC = GridSpec(profile="quick", depths=(2,), widths=(8,), coarse_lrs=(1e-3, 1e-2),
+                rungs=(1, 2), max_epochs=5, patience=2, keep=1, max_extensions=0,
+                seeds=(0,), full_length=(("cifar10", 8),))
+SIZES = {"mnist": (10, 100, 20, 30), "cifar10": (10, 100, 20, 30)}
+RATES = {("mnist", 8): 3600.0, ("cifar10", 8): 7200.0}  # seconds per TFLOP
+
+
+def test_epoch_flops_by_hand():
+    layout = Layout(10, 2, 8, 10)  # 10*8 + 8*8 + 8*10 = 224 weights
+    assert layout.n_weights == 224
+    assert epoch_flops(layout, 100, 20) == 224 * (6 * 100 + 2 * 20)
+    assert epoch_flops(layout, 100, 20, 30) == 224 * (6 * 100 + 2 * 50)
+
+
+def test_plan_without_records_by_hand():
+    t = plan_table(SPEC, SIZES, RATES, {}).set_index(["dataset", "phase"])
+    # 4 configurations x 1 seed; search extra = 2 rates x 1 epoch + 1 x (2 - 1) - 2 = 1 each
+    assert t.loc[("mnist", "search"), "model_epochs"] == 4 * 1
+    assert t.loc[("mnist", "final"), "model_epochs"] == 4 * PRIOR_FINAL_EPOCHS
+    assert t.loc[("cifar10", "final"), "model_epochs"] == 4 * 5  # full length
+    flops = 224 * (6 * 100 + 2 * 20)
+    assert t.loc[("mnist", "final"), "tflop"] == pytest.approx(4 * 70 * flops / 1e12)
+    assert t.loc[("mnist", "final"), "hours"] == pytest.approx(4 * 70 * flops / 1e12)
+    cifar_flops = 224 * (6 * 100 + 2 * 50)  # full-length runs evaluate test every epoch
+    assert t.loc[("cifar10", "final"), "hours"] == pytest.approx(4 * 5 * cifar_flops / 1e12 * 2)
+    assert (t.hours_left == t.hours).all()
+
+
+def test_plan_counts_what_is_recorded():
+    runs = pd.DataFrame(dict(
+        phase=["final"] * 4 + ["search"] * 8, depth=2, width=8,
+        activation=(["relu", "sigmoid"] * 2) + ["relu", "sigmoid"] * 4,
+        batch_norm=[False, False, True, True] + [False, False, True, True] * 2,
+        lr=[1e-3] * 4 + [1e-3] * 4 + [1e-2] * 4, epochs=[40] * 4 + [2] * 4 + [1] * 4))
+    rec = Records(runs, pd.DataFrame(), pd.DataFrame())
+    t = plan_table(SPEC, SIZES, RATES, {"mnist": rec}).set_index(["dataset", "phase"])
+    assert t.loc[("mnist", "final"), "model_epochs"] == 4 * 40  # measured mean length
+    assert t.loc[("mnist", "final"), "hours_left"] == 0  # all final runs recorded
+    assert t.loc[("mnist", "search"), "hours_left"] == 0  # 8 + 4 - 8 = 4 = planned
+    assert t.loc[("cifar10", "final"), "hours_left"] > 0
