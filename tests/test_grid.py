@@ -254,3 +254,14 @@ def test_paper_spec_is_the_papers_grid():
                          ("mnist", 8, 200)]
     assert [o[0] for o in order[4:8]] == ["cifar10"] * 4 and order[8] == ("mnist", 4, 800)
     assert grid.GridSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_cpu_stacks_are_sized_to_finish_within_a_unit(tmp_path, tiny):
+    spec = dataclasses.replace(SPEC, unit_seconds=600.0, max_stack=24)
+    r = runner.Runner(spec, "mnist", tiny, torch.device("cpu"), tmp_path / "r", tmp_path / "s",
+                      False, None, False, log=lambda *a: None)
+    r.rates[(4, 16)] = 2.0  # seconds per model-epoch, as if measured
+    assert r.stack_size(4, 16, 300) == 1  # 300 epochs x 2 s > 600 s: one run per unit
+    assert r.stack_size(4, 16, 30) == 10  # 600 // (30 x 2)
+    assert r.stack_size(4, 16, 3) == 24  # capped by max_stack
+    assert 1 <= r.stack_size(2, 16, 300) <= 24  # unmeasured shape: estimated from FLOPs

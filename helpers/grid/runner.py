@@ -39,6 +39,7 @@ from .protocol import Decision, Trajectory, decide, rank_key
 from .spec import GridSpec, get_spec, round_lr, run_key
 
 Combo = tuple[str, bool]
+CPU_SECONDS_PER_FLOP = 30.0 / 1e12  # a cautious prior for one core (make plan measures it)
 
 
 def grid_data(spec: GridSpec, dataset: str) -> Dataset:
@@ -133,6 +134,7 @@ class Runner:
         self.after_stack = lambda: None  # set by run_grid: write the manifest
         self.n_new = 0
         self.model_epochs = 0
+        self.rates: dict[tuple[int, int], float] = {}  # seconds per model-epoch, measured
         self.records = store.read_records(out)
 
     def out_of_time(self) -> bool:
@@ -172,10 +174,27 @@ class Runner:
                     start = snap.epoch if snap is not None else 0
                     groups[(start, dec.until)].append((combo, lr, seed, snap, dec))
             (start, until), members = min(groups.items(), key=lambda kv: (
-                kv[0][1] is None, kv[0][1] or 0, kv[0][0]))
-            self.run_stack(depth, width, members[:self.spec.max_stack], until)
+                kv[0][1] is None, kv[0][1] or 0, -kv[0][0]))
+            k = self.stack_size(depth, width, (until or self.spec.max_epochs) - start)
+            self.run_stack(depth, width, members[:k], until)
             self.consolidate()
             self.after_stack()
+
+    def stack_size(self, depth: int, width: int, epochs: int) -> int:
+        """How many runs one stack takes. On CPU: as many as finish ``epochs`` more epochs
+        within ``spec.unit_seconds`` at the rate measured for this shape (else estimated
+        from FLOPs), at least one, so that units *finish* runs and a session that ends
+        mid-unit loses at most one unit. On a GPU: ``spec.max_stack``."""
+        s = self.spec
+        if self.device.type != "cpu":
+            return s.max_stack
+        rate = self.rates.get((depth, width))
+        if rate is None:
+            from .plan import epoch_flops
+            layout = engine.Layout(self.data.n_features, depth, width, self.data.n_classes)
+            rate = epoch_flops(layout, len(self.data.train), len(self.data.val),
+                               len(self.data.test)) * CPU_SECONDS_PER_FLOP
+        return max(1, min(s.max_stack, int(s.unit_seconds // max(epochs * rate, 1e-9))))
 
     def run_stack(self, depth: int, width: int, members: list, until: int | None) -> None:
         s = self.spec
@@ -195,6 +214,7 @@ class Runner:
                                                         res.seed, res.lr))
 
         epochs_before = [m[3].epoch if m[3] is not None else 0 for m in members]
+        model_epochs_before = self.model_epochs
         self.log(f"{self.dataset} {depth}x{width}: {len(members)} runs, epoch "
                  f"{epochs_before[0]} -> {until or 'end'}")
         results = engine.train_stacked(
@@ -215,6 +235,9 @@ class Runner:
                     self.record("search", depth, width, res, res.rows)
             elif res is not None:
                 self.model_epochs += len(res.history) - 1 - e0
+        trained = self.model_epochs - model_epochs_before
+        if trained:
+            self.rates[(depth, width)] = (time.perf_counter() - call_start) / trained
         self.log(f"  {time.perf_counter() - call_start:.0f} s; "
                  f"{len(self.records.runs)} records, {self.n_new} new this call")
 
