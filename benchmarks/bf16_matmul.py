@@ -58,7 +58,8 @@ def main() -> None:
                     lambda x=x, w=w: torch.bmm(x, w.transpose(1, 2)), flop, args.repeats,
                     sync), 1)
                 row[f"mm {name} GFLOP/s"] = round(gflops(
-                    lambda x=x, w=w: [x[j] @ w[j].t() for j in range(k)], flop, args.repeats,
+                    lambda x=x, w=w, k=k: [x[j] @ w[j].t() for j in range(k)], flop,
+                    args.repeats,
                     sync), 1)
             rows.append(row)
             print(row, flush=True)
