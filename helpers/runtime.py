@@ -81,7 +81,7 @@ def training_allowed() -> bool:
     return os.environ.get(NO_TRAIN_ENV, "0") in ("", "0")
 
 
-def check_training_allowed(what: str) -> None:
+def check_training_allowed(what: str = "this step") -> None:
     """Raise ``RuntimeError`` naming ``what`` when training is disabled."""
     if not training_allowed():
         raise RuntimeError(f"{what} would train a network, but training is disabled "
