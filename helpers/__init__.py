@@ -6,8 +6,11 @@ One package the notebooks call, so book and library never drift:
 * :mod:`helpers.models` — the paper's MLPs (``MLP``, ``make_model``).
 * :mod:`helpers.train` — one model the paper's way (``train_model``, ``train_mlp``).
 * :mod:`helpers.engine` — many same-shaped models at once (``train_stacked``).
-* :mod:`helpers.grid` — the paper's resumable grid and LR search (``run_grid``,
-  ``load_results``, ``checkpoint``; CLI ``python -m helpers.grid``).
+* :mod:`helpers.grid` — the paper's grid: spec, protocol (LR search, halting replay), store,
+  runner, cost plan (``run_grid``, ``load_results``, ``checkpoint``; CLI
+  ``python -m helpers.grid run|plan|status``).
+* :mod:`helpers.runtime` — device choice and naming, git commit, torch threads, the
+  ``ACTFN_NO_TRAIN`` guard.
 * :mod:`helpers.metrics` — node-level metrics (sparsity, saturation, class medians...).
 * :mod:`helpers.plots` — the book's figure style.
 * :mod:`helpers.profiles` — the ``quick`` / ``paper`` execution profiles.
@@ -17,6 +20,8 @@ One package the notebooks call, so book and library never drift:
   (ch. 5–6).
 * :mod:`helpers.claims` — every claim of the paper with a seed-aware verdict, shared by
   chapters 4–6 and the scoreboard (ch. 7, ``data/results/<profile>/claims.csv``).
+* :mod:`helpers.class_information` — where class information lives: node selectivity,
+  linear probes, update ratios, sparsity vs generalisation (ch. 8).
 """
 
 __version__ = "0.1.0"
