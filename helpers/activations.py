@@ -93,7 +93,7 @@ def _phi(x: Tensor) -> Tensor:
     return torch.exp(-x * x / 2) / SQRT_2PI
 
 
-def _Phi(x: Tensor) -> Tensor:  # noqa: N802 - the usual symbol for the normal CDF
+def _Phi(x: Tensor) -> Tensor:  # the usual symbol for the normal CDF
     return 0.5 * (1 + torch.erf(x / math.sqrt(2)))
 
 
@@ -160,17 +160,17 @@ class _ClosedForm(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(x: Tensor, name: str) -> Tensor:  # noqa: D102
+    def forward(x: Tensor, name: str) -> Tensor:
         return REGISTRY[name].fn(x)
 
     @staticmethod
-    def setup_context(ctx, inputs: tuple, output: Tensor) -> None:  # noqa: D102
+    def setup_context(ctx, inputs: tuple, output: Tensor) -> None:
         x, name = inputs
         ctx.save_for_backward(x)
         ctx.name = name
 
     @staticmethod
-    def backward(ctx, grad_out: Tensor):  # noqa: D102
+    def backward(ctx, grad_out: Tensor):
         (x,) = ctx.saved_tensors
         return grad_out * REGISTRY[ctx.name].derivative(x), None
 

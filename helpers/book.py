@@ -223,7 +223,7 @@ def execute(profile: str, only: Sequence[str | Path] | None = None, root: Path =
                     nb, str(out), parameters={"profile": profile}, kernel_name="python3",
                     cwd=str(src.parent), progress_bar=False, log_output=False,
                 )
-            except Exception as err:  # noqa: BLE001 - any failure stops the run, named
+            except Exception as err:  # any failure stops the run, named
                 raise ChapterFailed(_failure_message(chapter, nb, err, out)) from err
             executed = nbformat.read(out, as_version=4)
             if hide_injected_parameters(executed):

@@ -346,7 +346,7 @@ def load_dataset(
             raise _not_found(name, roots, "no network")
         try:
             found = _download(name, explicit if explicit is not None else DATA_HOME)
-        except Exception as err:  # noqa: BLE001 - any failure means "not available"
+        except Exception as err:  # any failure means "not available"
             raise _not_found(name, roots, f"download failed: {err}") from err
     source, location, reader = found
     if source == "cifar10-jpeg":

@@ -37,14 +37,6 @@ TOL = {torch.float64: 1e-9, torch.float32: 1e-5}
 COMBOS = [("sigmoid", False), ("relu", False), ("sigmoid", True), ("relu", True)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # shared 2-core machines: one thread is much faster here
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def tiny(mnist):
     """512/256/256 real MNIST samples (``mnist`` is the session fixture in conftest)."""

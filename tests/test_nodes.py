@@ -4,13 +4,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+import torch
 
-from helpers.models import make_model  # noqa: E402
-from helpers.nodes import (  # noqa: E402
+from helpers.models import make_model
+from helpers.nodes import (
     PAPER_TABLE1_SPARSITY,
     activation_distributions_figure,
     class_medians_figure,
@@ -37,7 +37,7 @@ from helpers.nodes import (  # noqa: E402
     typical_nodes,
     typical_nodes_table,
 )
-from helpers.section3_nets import Section3Net  # noqa: E402
+from helpers.section3_nets import Section3Net
 
 # Hand-made activations: 4 samples (classes 0, 0, 1, 1), one layer of 3 nodes.
 #   node 0: constant 0.5        -> std 0

@@ -63,7 +63,7 @@ pytestmark = pytest.mark.skipif(_REASON is not None, reason=_REASON or "")
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - signature of the base class
+    def log_message(self, format, *args):  # the base class's signature
         pass
 
 
