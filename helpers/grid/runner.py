@@ -312,7 +312,12 @@ def _manifest(spec: GridSpec, dataset: str, data: Dataset, out: Path) -> dict:
 
 def write_manifest(out: Path, manifest: dict, runner: Runner, complete: bool) -> dict:
     """Update the manifest with this call's session (one entry, updated in place) and the
-    counts; also the profile's summary manifest. Written after every stack."""
+    counts; also the profile's summary manifest. Written after every stack.
+
+    ``wall_time_s`` sums the sessions that wrote a manifest; ``compute_s`` sums the
+    recorded runs' own (amortised) training time: the final runs (their search epochs
+    included) plus the search runs of the rates that lost.
+    """
     rec = store.read_records(out)
     runs = rec.runs
     final = runs[runs["phase"] == "final"] if len(runs) else runs
@@ -329,7 +334,14 @@ def write_manifest(out: Path, manifest: dict, runner: Runner, complete: bool) ->
     manifest["wall_time_s"] = round(sum(s["wall_time_s"] for s in manifest["sessions"]), 2)
     if runner.device.type == "cuda":
         manifest["precision"]["matmul"] = "TF32 (CUDA)"
+    search = runs[runs["phase"] == "search"] if len(runs) else runs
+    selected = {(r.depth, r.width, r.activation, r.batch_norm, r.seed, r.lr)
+                for r in final.itertuples()} if len(final) else set()
+    losers = [r.wall_time for r in search.itertuples()
+              if (r.depth, r.width, r.activation, r.batch_norm, r.seed, r.lr) not in selected]
     manifest.update(
+        compute_s=round(float(final["wall_time"].sum() if len(final) else 0.0) + sum(losers),
+                        1),
         git_commit=runner.commit, device=runner.dev_name, torch_version=torch.__version__,
         n_final_runs=len(final), n_final_planned=runner.spec.n_final(),
         n_search_runs=int((runs["phase"] == "search").sum()) if len(runs) else 0,
