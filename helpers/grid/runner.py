@@ -118,6 +118,12 @@ def _row(dataset: str, source: str, phase: str, depth: int, width: int, res, his
     return row
 
 
+def section3_last(activation: str, batch_norm: bool) -> bool:
+    """Anytime order within a shape: the nets Section 3 inspects (sigmoid, ReLU, ReLU+BN)
+    before sigmoid+BN, which only Figs 1-2 need."""
+    return batch_norm and activation == "sigmoid"
+
+
 class Runner:
     """One :func:`run_grid` call for one dataset."""
 
@@ -176,6 +182,7 @@ class Runner:
             (start, until), members = min(groups.items(), key=lambda kv: (
                 kv[0][1] is None, kv[0][1] or 0, -kv[0][0]))
             k = self.stack_size(depth, width, (until or self.spec.max_epochs) - start)
+            members.sort(key=lambda m: section3_last(*m[0]))
             self.run_stack(depth, width, members[:k], until)
             self.consolidate()
             self.after_stack()
