@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import math
 import os
 import shutil
 import subprocess
@@ -154,6 +155,26 @@ def glue(name: str, value: object) -> None:
     except ImportError:  # only the website renders glued values
         return
     _glue(name, value, display=False)
+
+
+PENDING = "pending"
+
+
+def glue_value(name: str, compute, fmt: str = "") -> None:
+    """Glue ``format(compute(), fmt)`` under ``name``, or ``"pending"`` when the results it
+    needs do not exist yet: ``compute`` raises ``KeyError``/``IndexError`` (a configuration
+    absent from a table) or returns NaN. The Markdown then uses ``{glue:text}`name``` with
+    no format spec, so a pending value renders as the word, never as a broken number."""
+    try:
+        value = compute()
+    except (KeyError, IndexError):
+        value = None
+    if hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        glue(name, PENDING)
+    else:
+        glue(name, format(value, fmt))
 
 
 def hide_injected_parameters(notebook) -> int:

@@ -135,7 +135,7 @@ def test_repository_url_is_set_once_in_config_and_stated_in_readme():
 # --- exercises, figures, glue ----------------------------------------------------------
 
 GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`]+)`")
-GLUE_CALL = re.compile(r"""\bglue\(\s*["']([^"']+)["']""")
+GLUE_CALL = re.compile(r"""\bglue(?:_value)?\(\s*["']([^"']+)["']""")
 # a cell that makes a figure: `fig = ...`, `fig2 = ...`, `fig, ax = ...` (the browser check
 # verifies every rendered image; this catches a missing caption before any build)
 FIGURE_CALL = re.compile(r"^\s*fig\d*\s*(,[^=\n]*)?=(?!=)", re.MULTILINE)
@@ -331,3 +331,19 @@ def test_check_executed_refuses_a_stale_copy_and_stage_copies_the_sources(tmp_pa
         "quick build"
     assert nbformat.read(stage / "ch/a.ipynb", as_version=4).metadata["actfn"]["profile"] == \
         "paper", "staging must not overwrite the executed copy"
+
+
+def test_glue_value_formats_or_says_pending(monkeypatch):
+    from helpers import book
+
+    glued = {}
+    monkeypatch.setattr(book, "glue", lambda name, value: glued.__setitem__(name, value))
+    table = {"mnist": 98.4567}
+    book.glue_value("a", lambda: table["mnist"], ".1f")
+    book.glue_value("b", lambda: table["cifar10"], ".1f")  # not computed yet
+    book.glue_value("c", lambda: float("nan"), "+.2f")  # mean of nothing
+    book.glue_value("d", lambda: [1, 2][5])
+    book.glue_value("e", lambda: 3)
+    assert glued == {"a": "98.5", "b": "pending", "c": "pending", "d": "pending", "e": "3"}
+    with pytest.raises(ZeroDivisionError):  # real bugs are not hidden
+        book.glue_value("f", lambda: 1 / 0)
