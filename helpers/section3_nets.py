@@ -38,7 +38,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .data import DATA_HOME, Dataset, check_dataset_name, load_dataset, source_label
+from .data import (
+    DATA_HOME,
+    PROJECT_ROOT,
+    Dataset,
+    check_dataset_name,
+    load_dataset,
+    source_label,
+)
 from .grid import checkpoint, load_results
 from .metrics import hidden_activations, layer_sparsity
 from .models import MLP, check_activation, default_device, make_model
@@ -315,7 +322,8 @@ def _one_net(data: Dataset, profile: str, s: dict, activation: str, batch_norm: 
         elif not train:
             raise FileNotFoundError(
                 f"no trained {activation}{' BN' if batch_norm else ''} seed {seed} net on "
-                f"{data.label} ({profile}): neither a grid checkpoint nor {path}")
+                f"{data.label} ({profile}): neither a grid checkpoint nor a cached net "
+                f"({_relative(path)}); `make grid` computes the grid's 4-layer nets")
         else:
             result = train_mlp(
                 data, s["depth"], s["width"], activation, batch_norm, lr=lr, seed=seed,
@@ -337,10 +345,22 @@ def _one_net(data: Dataset, profile: str, s: dict, activation: str, batch_norm: 
     )
 
 
+def _relative(path: Path) -> str:
+    """``path`` relative to the project when inside it (no builder's paths on the site)."""
+    try:
+        return Path(path).resolve().relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        return Path(path).name
+
+
+ACCURACY_COLUMNS = ["data", "dataset", "model", "seed", "origin", "lr", "lr from",
+                    "best epoch", "untrained test acc (%)", "trained test acc (%)"]
+
+
 def accuracy_table(nets: dict[tuple[str, bool, int], Section3Net]) -> pd.DataFrame:
     """One row per net: model, seed, origin, learning rate and where it came from, best
-    epoch and test accuracy (%) before and after training."""
-    return pd.DataFrame([
+    epoch and test accuracy (%) before and after training (no rows: no nets yet)."""
+    return pd.DataFrame(columns=ACCURACY_COLUMNS, data=[
         {"data": source_label(n.source), "dataset": n.dataset, "model": n.model_name,
          "seed": n.seed, "origin": n.origin, "lr": n.lr, "lr from": n.lr_source,
          "best epoch": n.best_epoch,
