@@ -265,3 +265,17 @@ def test_cpu_stacks_are_sized_to_finish_within_a_unit(tmp_path, tiny):
     assert r.stack_size(4, 16, 30) == 10  # 600 // (30 x 2)
     assert r.stack_size(4, 16, 3) == 24  # capped by max_stack
     assert 1 <= r.stack_size(2, 16, 300) <= 24  # unmeasured shape: estimated from FLOPs
+
+
+def test_missing_results_are_typed_empty_tables(tmp_path, reference):
+    """A dataset without results concatenates with one that has them without turning the
+    numeric columns into objects (the chapters concatenate both datasets)."""
+    empty = grid.load_results("quick", "cifar10", tmp_path, missing_ok=True)
+    assert empty.runs.empty and empty.histories.empty and not empty.manifest
+    res, _ = reference
+    for a, b in ((res.runs, empty.runs), (res.histories, empty.histories)):
+        both = pd.concat([a, b], ignore_index=True)
+        assert both.select_dtypes("number").columns.tolist() == \
+            a.select_dtypes("number").columns.tolist()
+    with pytest.raises(FileNotFoundError, match="no results"):
+        grid.load_results("quick", "cifar10", tmp_path)

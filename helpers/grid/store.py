@@ -109,10 +109,16 @@ def layer_frame(row: dict, layers: list[dict] | None) -> pd.DataFrame:
     return f.reindex(columns=LAYER_COLUMNS)
 
 
+def _dtype(column: str) -> str:
+    return ("object" if column in _STR else "int64" if column in _INT
+            else "bool" if column in _BOOL else "float64")
+
+
 def tidy(df: pd.DataFrame) -> pd.DataFrame:
-    """Fixed dtypes and row order, whether rows came from the tables or from ``parts/``."""
+    """Fixed dtypes and row order, whether rows came from the tables or from ``parts/``
+    (an empty table keeps typed columns, so concatenating it changes no dtype)."""
     if df.empty:
-        return df.reset_index(drop=True)
+        return df.astype({c: _dtype(c) for c in df.columns}).reset_index(drop=True)
     df = df.astype({c: t for cols, t in ((_STR, str), (_INT, "int64"), (_BOOL, bool))
                     for c in cols if c in df})
     floats = [c for c in df if c not in _STR + _INT + _BOOL]
