@@ -67,8 +67,9 @@ notebooks: $(STAMP) cachedirs
 # The book is a view: chapters 4 onwards in the paper profile, on the committed results, with
 # training disabled (any attempt to train raises; see helpers.runtime.check_training_allowed).
 # Chapters 5-6 read the grid's 4x200 checkpoints (chapter 6 renders a dataset whose nets are
-# still missing as pending).
-PAPER_VIEW_SKIP := chapters/0[0-3]_
+# still missing as pending). Chapter 8 joins once its paper path handles a partial grid and
+# its probes fit the CI budget (issue 14).
+PAPER_VIEW_SKIP := chapters/0[0-3]_|chapters/08_
 paper-view: $(STAMP) cachedirs
 	chapters=$$($(PY) -m helpers.book list | grep -vE '$(PAPER_VIEW_SKIP)') && \
 		ACTFN_PROFILE=paper ACTFN_NO_TRAIN=1 $(PY) -m pytest --nbval-lax --nbval-current-env \
