@@ -203,6 +203,33 @@ def test_time_budget_pauses_cleanly(tmp_path, tiny):
     assert not res.complete and len(res.runs) < 8
 
 
+def test_stop_request_pauses_at_an_epoch_boundary_and_resumes_exactly(
+        tmp_path, monkeypatch, reference, tiny):
+    """What the CLI does on SIGTERM: a stop requested during the second stack pauses it at
+    the next epoch boundary with snapshots saved; the rerun gives the uninterrupted
+    results."""
+    ref, _ = reference
+    calls = []
+    train_stacked = runner.engine.train_stacked
+
+    def stop_during_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            runner.request_stop()  # as if SIGTERM arrived while this stack trains
+        return train_stacked(*args, **kwargs)
+
+    monkeypatch.setattr(runner.engine, "train_stacked", stop_during_second)
+    monkeypatch.setattr(runner, "_STOP", runner.threading.Event())
+    paused = run(tmp_path, tiny)
+    assert runner.stop_requested() and not paused.complete and len(calls) == 2
+    assert list((tmp_path / "s").rglob("*.pt"))  # the unfinished runs' snapshots
+    monkeypatch.setattr(runner, "_STOP", runner.threading.Event())
+    monkeypatch.setattr(runner.engine, "train_stacked", train_stacked)
+    res = run(tmp_path, tiny)
+    assert res.complete
+    same_results(res, ref)
+
+
 def test_spec_or_source_change_is_refused(reference, tiny):
     _, root = reference
     other = dataclasses.replace(SPEC, max_epochs=5)

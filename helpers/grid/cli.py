@@ -17,7 +17,7 @@ from ..data import DATASETS
 from ..profiles import PROFILES
 from ..runtime import resolve_device
 from . import store
-from .runner import load_results, run_grid
+from .runner import load_results, request_stop, run_grid, stop_requested
 from .spec import get_spec
 
 
@@ -86,8 +86,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--time-budget {args.time_budget}: accepted: minutes > 0")
     if args.cuda_graph and dev.type != "cuda":
         parser.error(f"--cuda-graph needs a CUDA device, not {str(dev)!r}")
-    def interrupted(signum, frame):  # a kill pauses cleanly: manifest and parts are kept
-        raise KeyboardInterrupt(f"signal {signum}")
+    def interrupted(signum, frame):
+        # The first SIGTERM pauses at the next epoch boundary and saves the snapshots of
+        # unfinished runs (nothing is lost); a second one stops at once (finished runs and
+        # the manifest are kept; the epochs since the last pause are lost).
+        if stop_requested():
+            raise KeyboardInterrupt(f"signal {signum}")
+        request_stop()
+        print(f"signal {signum}: pausing at the next epoch boundary (send it again to stop "
+              "at once)", file=sys.stderr, flush=True)
 
     signal.signal(signal.SIGTERM, interrupted)
     spec = get_spec(args.profile)
@@ -97,6 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for dataset in datasets:
             budget = None if args.time_budget is None else \
                 args.time_budget * 60 - (time.perf_counter() - start)
+            if stop_requested():
+                print("paused on request; run the same command again to resume",
+                      file=sys.stderr)
+                return 0
             if budget is not None and budget <= 0:
                 print("time budget spent; run the same command again to resume",
                       file=sys.stderr)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import platform
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -124,6 +125,20 @@ def section3_last(activation: str, batch_norm: bool) -> bool:
     return batch_norm and activation == "sigmoid"
 
 
+_STOP = threading.Event()
+
+
+def request_stop() -> None:
+    """Ask the running grid to pause at its next epoch boundary, as at its deadline: the
+    snapshots of unfinished runs are saved, so a rerun resumes without loss."""
+    _STOP.set()
+
+
+def stop_requested() -> bool:
+    """Whether :func:`request_stop` was called (in this process)."""
+    return _STOP.is_set()
+
+
 class Runner:
     """One :func:`run_grid` call for one dataset."""
 
@@ -144,7 +159,8 @@ class Runner:
         self.records = store.read_records(out)
 
     def out_of_time(self) -> bool:
-        return self.deadline is not None and time.perf_counter() > self.deadline
+        return stop_requested() or (self.deadline is not None
+                                    and time.perf_counter() > self.deadline)
 
     def run(self, widths: tuple[int, ...] | None = None) -> bool:
         """Advance every shape (of ``widths``) in anytime order; True when all are done."""
