@@ -506,7 +506,8 @@ def time_to_target(results: dict[str, TrainResult], epoch_seconds: dict[str, flo
     training accuracy reaches ``target`` (a fraction; NaN if never), the seconds per epoch
     of its activation (``epoch_seconds``: activation -> s, e.g. the ``epoch (s)`` column
     of :func:`time_per_epoch`), their product, and the best validation accuracy with the
-    training accuracy at that epoch."""
+    training accuracy at that epoch. A run's activation is its network's; for a run stored
+    without its network, the label up to the first comma (``"relu, lr=0.001"``)."""
     if not 0 < target <= 1:
         raise ValueError(f"target={target!r} is invalid; accepted: a fraction in (0, 1]")
     rows = []
@@ -514,7 +515,9 @@ def time_to_target(results: dict[str, TrainResult], epoch_seconds: dict[str, flo
         h = r.history
         hit = h.loc[h.train_acc >= target, "epoch"]
         epochs = float(hit.iloc[0]) if len(hit) else float("nan")
-        seconds = epoch_seconds[r.model.config.get("variant", r.model.config["activation"])]
+        activation = (label.split(",")[0] if r.model is None else
+                      r.model.config.get("variant", r.model.config["activation"]))
+        seconds = epoch_seconds[activation]
         rows.append({"run": label, f"epochs to {100 * target:g}% train acc": epochs,
                      "s per epoch": seconds, "seconds to target": epochs * seconds,
                      "best val acc (%)": 100 * r.best_val_acc,

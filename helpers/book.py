@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import math
 import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -228,7 +230,7 @@ def execute(profile: str, only: Sequence[str | Path] | None = None, root: Path =
             raise ValueError(f"only={sorted(unknown)} are not chapters in _toc.yml; "
                              f"accepted: {[c.as_posix() for c in todo]}")
         todo = [c for c in todo if c.as_posix() in wanted]
-    written = []
+    written, seconds = [], {}
     old_env = os.environ.get("ACTFN_PROFILE")
     os.environ["ACTFN_PROFILE"] = profile  # helpers that read the env agree with the parameter
     bar = tqdm(todo, desc=f"executing ({profile})", unit="chapter", disable=not progress)
@@ -236,6 +238,7 @@ def execute(profile: str, only: Sequence[str | Path] | None = None, root: Path =
         for chapter in bar:
             bar.set_postfix_str(chapter.name)
             src, out = root / chapter, executed_path(chapter, root)
+            start = time.perf_counter()
             out.parent.mkdir(parents=True, exist_ok=True)
             nb = nbformat.read(src, as_version=4)
             nb.metadata["actfn"] = {"profile": profile, "source_sha256": source_hash(src)}
@@ -250,13 +253,26 @@ def execute(profile: str, only: Sequence[str | Path] | None = None, root: Path =
             if hide_injected_parameters(executed):
                 nbformat.write(executed, out)
             written.append(out)
+            seconds[chapter.as_posix()] = round(time.perf_counter() - start, 1)
     finally:
         bar.close()
+        if seconds:
+            _record_timings(root, profile, seconds)
         if old_env is None:
             os.environ.pop("ACTFN_PROFILE", None)
         else:
             os.environ["ACTFN_PROFILE"] = old_env
     return written
+
+
+def _record_timings(root: Path, profile: str, seconds: dict[str, float]) -> None:
+    """Print each chapter's execution time and merge it into ``_build/timings.json``."""
+    for chapter, s in seconds.items():
+        print(f"{s:7.1f} s  {chapter} ({profile})")
+    path = Path(root) / BUILD_DIR / "timings.json"
+    table = json.loads(path.read_text()) if path.exists() else {}
+    table.setdefault(profile, {}).update(seconds)
+    path.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
 
 
 def check_executed(root: Path = ROOT) -> set[str]:

@@ -1,6 +1,7 @@
 """Hand-written activations, their derivatives, the sigmoid window, the zero-centring
 example and the timing helpers."""
 
+import dataclasses
 import math
 
 import matplotlib
@@ -279,6 +280,9 @@ def test_time_to_target_by_hand():
     assert math.isnan(time_to_target({"a": r}, {"relu": 2.0}, 0.999).iloc[0, 0])
     with pytest.raises(ValueError, match="target"):
         time_to_target({"a": r}, {"relu": 2.0}, 95)
+    stored = dataclasses.replace(r, model=None)  # a run stored without its network
+    t = time_to_target({"relu, lr=0.001": stored}, {"relu": 3.0}, target=0.95)
+    assert t.loc["relu, lr=0.001", "seconds to target"] == 6.0
 
 
 def test_device_label_names_the_device():
