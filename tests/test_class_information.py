@@ -9,6 +9,7 @@ from helpers import class_information as ci
 from helpers.class_information import (
     ClassInfoProbe,
     UpdateRecorder,
+    bn_pair_summary,
     bn_pairs,
     bootstrap_ci,
     check_training_allowed,
@@ -241,3 +242,99 @@ def test_sparsity_accuracy_table_and_bn_pairs():
     want = spearman([65, 66, 67, 55, 56, 57], [90, 91, 92, 95, 96, 97])
     assert rc.loc["all", "spearman rho"] == pytest.approx(want)
     assert want == pytest.approx(1 - 6 * (9 + 9 + 9 + 9 + 9 + 9) / (6 * 35))
+
+
+@pytest.mark.parametrize("bn", [False, True])
+def test_bn_pairs_with_one_side_only_is_empty(bn):
+    """A partial grid: only the nets without BN (or only those with it) exist so far."""
+    runs, layers = _grid_tables()
+    t = sparsity_accuracy_table(runs, layers)
+    pairs = bn_pairs(t[t["batch_norm"] == bn])
+    assert pairs.empty and "d sparsity (pp)" in pairs.columns
+    assert bn_pair_summary(pairs).empty
+
+
+def _probed_net(seed: int, data) -> ci.ProbedNet:
+    trained = make_model(data.n_features, 2, 8, "relu", n_classes=data.n_classes, seed=seed)
+    untrained = make_model(data.n_features, 2, 8, "relu", n_classes=data.n_classes, seed=seed)
+    return ci.ProbedNet(data.name, data.source, "relu", False, seed, untrained.eval(),
+                        trained.eval(), None, "test")
+
+
+def test_paper_probe_tables_are_stored_per_net_and_reused(tmp_path, monkeypatch, mnist_small):
+    """paper: each net's probe rows are stored once (keyed by its weights) and reloaded;
+    a net with other weights is probed anew; quick stores nothing."""
+    import helpers.chapter_results as cr
+
+    monkeypatch.setattr(cr, "RESULTS_DIR", tmp_path)
+    monkeypatch.delenv("ACTFN_NO_TRAIN", raising=False)
+    s = dict(probe_n_train=300, probe_iterations=5, probe_lr=0.05)
+    data = mnist_small.subset(300, 100, 100, seed=0)
+    nets = [_probed_net(0, data), _probed_net(1, data)]
+    quick = ci.probe_table(nets, data, s)
+    assert not list(tmp_path.iterdir())
+    first = ci.probe_table(nets, data, s, profile="paper")
+    pd.testing.assert_frame_equal(first, quick)
+    stored = sorted(p.name.split("-")[0] for p in tmp_path.glob("*.pt"))
+    assert stored == ["08_input_probe", "08_layer_probes", "08_layer_probes"]
+    calls = []
+    monkeypatch.setattr(ci, "layer_probes", lambda *a, **k: calls.append(1) or 1 / 0)
+    pd.testing.assert_frame_equal(ci.probe_table(nets, data, s, profile="paper"), first)
+    assert not calls  # reloaded, not refitted
+    with torch.no_grad():
+        nets[1].trained.linears[0].weight.add_(0.1)  # other weights: another result
+    assert ci.net_fingerprint(nets[1]) != ci.net_fingerprint(_probed_net(1, data))
+    with pytest.raises(ZeroDivisionError):
+        ci.probe_table(nets, data, s, profile="paper")
+
+
+def test_dynamics_rows_are_appended_and_the_cli_picks_models(tmp_path, monkeypatch):
+    path = tmp_path / "mnist_dynamics.csv.gz"
+    ci._append_rows(path, pd.DataFrame({"epoch": [0, 1], "model": "ReLU"}))
+    ci._append_rows(path, pd.DataFrame({"epoch": [0], "model": "sigmoid"}))
+    assert pd.read_csv(path)["model"].tolist() == ["ReLU", "ReLU", "sigmoid"]
+    calls = []
+    monkeypatch.setattr(ci, "run_dynamics", lambda *a, **k: calls.append((a, k)) or
+                        pd.DataFrame())
+    ci.main(["dynamics", "--seeds", "0", "--models", "ReLU", "ReLU BN", "--lrs", "3e-4"])
+    (args, kwargs), = calls
+    assert args[2] == [0] and kwargs["lrs"] == [3e-4]
+    assert kwargs["configs"] == [("relu", False), ("relu", True)]
+    with pytest.raises(SystemExit):
+        ci.main(["dynamics", "--models", "tanh"])
+
+
+def test_table1_gap_by_hand():
+    # one ReLU run (best epoch 1 of 0..2) and one sigmoid run (ignored); 2 layers
+    dyn = pd.DataFrame({
+        "model": ["ReLU"] * 3 + ["sigmoid"], "run_lr": 1e-3, "patience": 20, "seed": 0,
+        "best_epoch": [1, 1, 1, 0], "epoch": [0, 1, 2, 0],
+        "sparsity/1": [50.0, 70.0, 80.0, 0.0], "sparsity/2": [50.0, 74.0, 84.0, 0.0]})
+    gap = ci.table1_gap(dyn).set_index("at")
+    assert gap.loc["best", "epoch"] == 1 and gap.loc["last", "epoch"] == 2
+    assert gap.loc["best", "mean sparsity (%)"] == pytest.approx(72.0)
+    assert gap.loc["last", "layer 2"] == pytest.approx(84.0)
+    paper = (80.40 + 79.33 + 81.93 + 81.90) / 4  # the paper's Table 1, MNIST ReLU trained
+    assert gap.loc["best", "paper (%)"] == pytest.approx(paper)
+    assert gap.loc["last", "gap (pp)"] == pytest.approx(82.0 - paper)
+    assert ci.table1_gap(pd.DataFrame()).empty
+    fig = ci.plot_table1_gap(dyn.assign(patience=301), ci.table1_gap(dyn.assign(patience=301)),
+                             "mnist", full_length=301)
+    assert len(fig.axes) == 2
+
+
+def test_gap_verdicts_by_hand():
+    rows = [dict(model="ReLU", run_lr=1e-3, patience=20, seed=s, at="best",
+                 **{"mean sparsity (%)": v, "paper (%)": 81.0}) for s, v in enumerate([73, 74, 75])]
+    rows += [dict(model="ReLU", run_lr=3e-4, patience=20, seed=0, at="best",
+                  **{"mean sparsity (%)": 74.5, "paper (%)": 81.0}),
+             dict(model="ReLU", run_lr=1e-3, patience=301, seed=0, at="last",
+                  **{"mean sparsity (%)": 80.0, "paper (%)": 81.0})]
+    v = ci.gap_verdicts(pd.DataFrame(rows), {"ReLU": 1e-3, "ReLU BN": 3e-3}, 20, 301)
+    assert len(v) == 1  # no ReLU BN runs yet
+    r = v.iloc[0]
+    assert r["ours (%)"] == pytest.approx(74.0) and r["seed sd (pp)"] == pytest.approx(1.0)
+    assert r["gap (pp)"] == pytest.approx(-7.0)
+    assert r["length: share closed"] == pytest.approx(6 / 7) and r["length: explains"]
+    assert r["closest lr"] == pytest.approx(3e-4)
+    assert r["lr: share closed"] == pytest.approx(0.5 / 7) and not r["lr: explains"]
