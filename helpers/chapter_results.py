@@ -22,7 +22,6 @@ inspect, and the probe tensors of :class:`helpers.dynamics.ProbedRun`.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import json
@@ -99,7 +98,7 @@ def train_or_load(name: str, compute: Callable[[], T], profile: str, settings: M
         save(path, value, name, settings, device, time.perf_counter() - start)
     value, meta = load(path, device)
     if verbose:
-            print(f"{name}: loaded {path.name}, computed on {meta['device']} in "
+        print(f"{name}: loaded {path.name}, computed on {meta['device']} in "
               f"{meta['compute_s']:.0f} s ({meta['created'][:10]}, commit "
               f"{meta['commit'][:8]})")
     return value
@@ -114,8 +113,7 @@ def save(path: Path, value: object, name: str, settings: Mapping,
                 torch=torch.__version__.split("+")[0], compute_s=round(compute_s, 1),
                 created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     tmp = path.with_suffix(".tmp")
-    stored = _map_modules(value, lambda m: copy.deepcopy(m).to("cpu").half())
-    torch.save({"meta": meta, "value": stored}, tmp)
+    torch.save({"format": FORMAT, "meta": meta, "value": encode(value)}, tmp)
     os.replace(tmp, path)
     manifest_path = path.parent / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
@@ -126,14 +124,83 @@ def save(path: Path, value: object, name: str, settings: Mapping,
 
 
 def load(path: Path, device: str | torch.device = "cpu") -> tuple[object, dict]:
-    """The stored value (networks moved to ``device``) and its metadata."""
+    """The stored value (networks rebuilt on ``device``) and its metadata."""
     try:
-        # The project's own files: they hold pickled results (tables, dataclasses, networks).
+        # The project's own files: plain containers, tables, tensors (see encode).
         stored = torch.load(path, map_location="cpu", weights_only=False)
+        if stored.get("format") != FORMAT:
+            raise ValueError(f"format {stored.get('format')!r}, expected {FORMAT}")
+        return decode(stored["value"], device), stored["meta"]
     except Exception as err:  # a file from an older version of the helpers
         raise ResultMissing(f"{path} could not be loaded ({type(err).__name__}: {err}); "
                             "recompute it with `make results`") from err
-    return _map_modules(stored["value"], lambda m: m.float().to(device)), stored["meta"]
+
+
+# --- storage format: plain containers, so that renaming a class never breaks a result ----
+# A stored value holds only dicts, lists, tuples, numbers, strings, tensors and pandas
+# tables. Networks become their config and a float16 state dict; the result types of the
+# helpers become tagged dicts. FORMAT changes whenever this encoding does.
+FORMAT = 1
+
+
+def _result_types() -> dict[str, type]:
+    from .dynamics import ProbedRun
+    from .train import TrainResult
+    return {"TrainResult": TrainResult, "ProbedRun": ProbedRun}
+
+
+def encode(obj: object) -> object:
+    """``obj`` as plain containers (see the comment above :data:`FORMAT`)."""
+    from .dynamics import EpochProbe
+    from .models import MLP
+
+    if isinstance(obj, MLP):
+        state = {k: v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()
+                 for k, v in obj.state_dict().items()}
+        return {"__network__": dict(obj.config), "state_dict": state,
+                "training": obj.training}
+    if isinstance(obj, nn.Module):
+        raise TypeError(f"cannot store a {type(obj).__name__}; accepted networks: MLP")
+    if isinstance(obj, EpochProbe):
+        return {"__probe__": {"metrics": list(obj.metrics), "grad_batch": obj.grad_batch,
+                              "eps": obj.eps, "dead_masks": obj.dead_masks}}
+    for tag, cls in _result_types().items():
+        if isinstance(obj, cls):
+            return {"__result__": tag, "fields": {f.name: encode(getattr(obj, f.name))
+                                                  for f in dataclasses.fields(obj)}}
+    if isinstance(obj, dict):
+        return {k: encode(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(encode(v) for v in obj)
+    return obj
+
+
+def decode(obj: object, device: str | torch.device = "cpu") -> object:
+    """The inverse of :func:`encode`; networks are rebuilt in float32 on ``device``."""
+    from .dynamics import EpochProbe, make_variant
+
+    if isinstance(obj, dict) and "__network__" in obj:
+        cfg = obj["__network__"]
+        model = make_variant(cfg["in_features"], cfg["depth"], cfg["width"],
+                             cfg.get("variant", cfg["activation"]), cfg["batch_norm"],
+                             bias_init=cfg["bias_init"], n_classes=cfg["n_classes"])
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                               for k, v in obj["state_dict"].items()})
+        model.config = dict(cfg)
+        return model.train(obj["training"]).to(device)
+    if isinstance(obj, dict) and "__probe__" in obj:
+        probe = EpochProbe.__new__(EpochProbe)
+        probe.__dict__.update(obj["__probe__"], x=None, y=None, previous=None)
+        probe.metrics = tuple(probe.metrics)
+        return probe
+    if isinstance(obj, dict) and "__result__" in obj:
+        fields = {k: decode(v, device) for k, v in obj["fields"].items()}
+        return _result_types()[obj["__result__"]](**fields)
+    if isinstance(obj, dict):
+        return {k: decode(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(decode(v, device) for v in obj)
+    return obj
 
 
 def without_models(runs: Mapping[Hashable, object], keep: Iterable[Hashable] = ()
@@ -160,17 +227,3 @@ def _compact(run: object, keep_model: bool) -> object:
     if isinstance(run, TrainResult):
         return run if keep_model else dataclasses.replace(run, model=None)
     raise TypeError(f"runs values must be TrainResult or ProbedRun, not {type(run).__name__}")
-
-
-def _map_modules(obj: object, fn: Callable[[nn.Module], nn.Module]) -> object:
-    """Apply ``fn`` to every network inside dicts, lists, tuples and dataclasses."""
-    if isinstance(obj, nn.Module):
-        return fn(obj)
-    if isinstance(obj, dict):
-        return {k: _map_modules(v, fn) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_map_modules(v, fn) for v in obj)
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.replace(obj, **{f.name: _map_modules(getattr(obj, f.name), fn)
-                                           for f in dataclasses.fields(obj) if f.init})
-    return obj

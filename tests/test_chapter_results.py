@@ -154,3 +154,47 @@ def test_without_models_reduces_probes_to_their_masks():
     assert slim.probe.x is None and slim.probe.y is None
     assert slim.probe.dead_masks.keys() == probe.dead_masks.keys()
     assert probe.x is x  # the original probe is untouched
+
+
+def _classes(obj) -> set[str]:
+    """Modules of every object's class inside plain containers."""
+    if isinstance(obj, dict):
+        return {m for v in obj.values() for m in _classes(v)}
+    if isinstance(obj, (list, tuple)):
+        return {m for v in obj for m in _classes(v)}
+    return {type(obj).__module__}
+
+
+def test_stored_files_hold_no_helpers_classes_and_round_trip(tmp_path, monkeypatch):
+    """Renaming a helpers class must never break a committed result: the file holds plain
+    containers, tensors and tables; loading rebuilds the results and networks."""
+    from helpers.dynamics import make_variant
+
+    monkeypatch.delenv(NO_TRAIN_ENV, raising=False)
+    x, y = torch.randn(8, 6), torch.randint(0, 10, (8,))
+    prelu = make_variant(6, 2, 5, "prelu", batch_norm=True, init="xavier", seed=3)
+    probe = EpochProbe(x, y, metrics=("dead", "sparsity"))
+    probe(prelu, 0)
+    result = TrainResult(prelu, pd.DataFrame({"epoch": [0]}), 0, 0.5, 1.0, 0.25, False, 1.0)
+    value = {"a": ProbedRun(result, probe), (1, "b"): [_result(1)]}
+    loaded = train_or_load("03_mixed", lambda: value, "paper", SETTINGS, root=tmp_path)
+    raw = torch.load(result_path("03_mixed", SETTINGS, tmp_path), weights_only=False)
+    assert not {m for m in _classes(raw["value"]) if m.startswith("helpers")}
+    run = loaded["a"]
+    assert isinstance(run, ProbedRun) and isinstance(run.result, TrainResult)
+    assert run.result.test_acc == 0.25 and run.probe.metrics == ("dead", "sparsity")
+    assert run.probe.x is None and run.probe.dead_masks.keys() == probe.dead_masks.keys()
+    net = run.result.model
+    assert net.config == prelu.config and isinstance(net.act, torch.nn.PReLU)
+    with torch.no_grad():
+        prelu.eval(), net.eval()
+        torch.testing.assert_close(net(x), prelu(x), atol=5e-3, rtol=5e-3)
+    assert isinstance(loaded[(1, "b")][0], TrainResult)
+
+
+def test_an_unloadable_file_says_to_recompute(tmp_path, monkeypatch):
+    monkeypatch.setenv(NO_TRAIN_ENV, "1")
+    path = result_path("01_runs", SETTINGS, tmp_path)
+    torch.save({"meta": {}, "value": 1}, path)  # no format: an older encoding
+    with pytest.raises(ResultMissing, match="make results"):
+        train_or_load("01_runs", lambda: 0, "paper", SETTINGS, root=tmp_path)
