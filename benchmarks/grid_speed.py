@@ -51,7 +51,7 @@ from helpers.data import SPLIT_SEED, Split, load_dataset  # noqa: E402
 from helpers.engine import Layout  # noqa: E402
 from helpers.grid import device_name, get_spec, model_epoch_flops  # noqa: E402
 from helpers.models import make_model  # noqa: E402
-from helpers.train import batch_order  # noqa: E402
+from helpers.training_steps import batch_order  # noqa: E402
 
 BATCH = 128
 SHAPES = {"mnist": (784, 50_000, 10_000), "cifar10": (3072, 40_000, 10_000)}
@@ -135,9 +135,10 @@ def textbook(data, depth: int, width: int, device: torch.device, steps: int,
 
 # ----------------------------------------------------------------------------- engine
 def stack_run(data, depth: int, width: int, k: int, device: torch.device, fused: bool):
-    return engine._StackRun(data, depth, width, ["relu"] * k, [True] * k, list(range(k)),
-                            [1e-3] * k, BATCH, 1, 20, 0.99, 0.0, device, torch.float32,
-                            fused, False, None)
+    cfg = engine.StackConfig(depth, width, ("relu",) * k, (True,) * k, tuple(range(k)),
+                             (1e-3,) * k, batch_size=BATCH, max_epochs=1, device=device,
+                             fused=fused)
+    return engine._StackRun(data, cfg)
 
 
 def engine_times(data, depth: int, width: int, k: int, device: torch.device, steps: int,

@@ -4,6 +4,8 @@ One package the notebooks call, so book and library never drift:
 
 * :mod:`helpers.data` — MNIST / CIFAR-10 as normalised tensors (``load_dataset``).
 * :mod:`helpers.models` — the paper's MLPs (``MLP``, ``make_model``).
+* :mod:`helpers.training_steps` — what both trainers share: batch order, evaluation,
+  early stopping, argument checks.
 * :mod:`helpers.train` — one model the paper's way (``train_model``, ``train_mlp``).
 * :mod:`helpers.engine` — many same-shaped models at once (``train_stacked``).
 * :mod:`helpers.grid` — the paper's grid: spec, protocol (LR search, halting replay), store,

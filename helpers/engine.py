@@ -9,12 +9,13 @@ permutation.
 
 It reproduces :func:`helpers.train.train_model` model by model: the same init
 (:func:`helpers.models.make_model` per seed), the same batches
-(:func:`helpers.train.batch_order` with ``torch.Generator().manual_seed(seed)``), the same
-learning-rate schedule, Adam (equal to ``torch.optim.Adam``), BatchNorm1d training
+(:func:`helpers.training_steps.batch_order` with ``torch.Generator().manual_seed(seed)``),
+the same learning-rate schedule, Adam (equal to ``torch.optim.Adam``), BatchNorm1d training
 semantics (biased batch variance to normalise, unbiased for ``running_var``, momentum 0.1,
-eps 1e-5), the same per-epoch evaluation (eval mode, row 0 = untrained model), early
-stopping and divergence rule. Only the rounding differs (batched vs single matmuls,
-hand-written BatchNorm); ``tests/test_engine.py`` bounds the difference.
+eps 1e-5), the same per-epoch evaluation (eval mode, row 0 = untrained model), and the same
+early-stopping and divergence rule (:class:`helpers.training_steps.EarlyStopping`, one per
+model). Only the rounding differs (batched vs single matmuls, hand-written BatchNorm);
+``tests/test_engine.py`` bounds the difference.
 
 A model that stops (patience exhausted, diverged, or ``max_epochs`` reached) is evaluated
 on the test split with its best state and removed from the stack, so it costs no more
@@ -24,6 +25,11 @@ compute. On CPU, a model's result does not depend on which other models share it
 CUDA extras (all optional, the CPU path is plain eager PyTorch): TF32 matmuls
 (``tf32=True``), fused Adam kernels (``fused_adam``, default on CUDA) and capturing the
 whole training step in one CUDA graph (``cuda_graph=True``, needs ``fused_adam``).
+
+In this module: the stack (:class:`Layout`, :func:`stacked_forward`, :class:`StackedMLP`,
+:class:`StackedAdam`), then training: :func:`train_stacked` checks its arguments into a
+:class:`StackConfig` and runs one ``_StackRun``, whose ``_BestStates`` holds every live
+model's early-stopping rule and best state.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ from .data import Dataset, Split
 from .metrics import dead_units, hidden_activations, layer_sparsity, saturation_fraction
 from .models import ACTIVATIONS, MLP, check_activation, make_model
 from .runtime import check_training_allowed
-from .train import HISTORY_COLUMNS, batch_order, check_training_args
+from .training_steps import HISTORY_COLUMNS, EarlyStopping, batch_order, check_training_args
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
@@ -339,7 +345,8 @@ def evaluate_flat(layout: Layout, flat: Tensor, groups: list[tuple], running_mea
     """Mean cross-entropy and accuracy per model (eval mode) of the stacked ``flat``.
 
     Chunks of 10 000 samples and per-model ``reduction="sum"`` losses accumulated in
-    float64, as :func:`helpers.train.evaluate` (smaller chunks if memory asks for it).
+    float64, as :func:`helpers.training_steps.evaluate` (smaller chunks if memory asks for
+    it).
     """
     k, n = flat.shape[0], len(split)
     p = layout.views(flat)
@@ -505,6 +512,31 @@ def check_stack_args(depth: int, width: int, seeds: Sequence[int], lrs: Sequence
         check_activation(a)
 
 
+@dataclass(frozen=True)
+class StackConfig:
+    """What one :func:`train_stacked` call trains: the models (one entry each, in input
+    order) and the settings they share (validated by :func:`train_stacked`)."""
+
+    depth: int
+    width: int
+    activations: tuple[str, ...]
+    batch_norms: tuple[bool, ...]
+    seeds: tuple[int, ...]
+    lrs: tuple[float, ...]
+    batch_size: int = 128
+    max_epochs: int = 300
+    patience: int | None = 20
+    lr_decay: float = 0.99
+    bias_init: float = 0.0
+    device: torch.device = torch.device("cpu")
+    dtype: torch.dtype = torch.float32
+    fused: bool = False  # fused Adam kernels (CUDA)
+    cuda_graph: bool = False
+    train_metrics: str = "eval"
+    test_every_epoch: bool = False
+    layer_stats: bool = False
+
+
 def train_stacked(
     data: Dataset,
     depth: int,
@@ -591,31 +623,16 @@ def train_stacked(
         raise ValueError("cuda_graph=True is invalid here; accepted only with a CUDA device "
                          "and fused_adam")
     check_training_allowed("train_stacked")
-    options = RunOptions(batch_size, max_epochs, patience, lr_decay, bias_init, device, dtype,
-                         fused, cuda_graph, train_metrics, test_every_epoch, layer_stats)
+    cfg = StackConfig(
+        depth=depth, width=width, activations=tuple(acts), batch_norms=tuple(bns),
+        seeds=tuple(seeds), lrs=tuple(lr_list), batch_size=batch_size, max_epochs=max_epochs,
+        patience=patience, lr_decay=lr_decay, bias_init=bias_init, device=device, dtype=dtype,
+        fused=fused, cuda_graph=cuda_graph, train_metrics=train_metrics,
+        test_every_epoch=test_every_epoch, layer_stats=layer_stats)
     with _matmul_precision(device.type == "cuda" and tf32):
-        run = _StackRun(data, depth, width, acts, bns, list(seeds), lr_list, options,
-                        on_finish, resume)
+        run = _StackRun(data, cfg, resume, on_finish)
         return run.train(progress, desc or f"{depth}x{width} K={k}", should_stop, on_epoch,
                          until_epoch)
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """The settings of one :func:`train_stacked` call shared by all its models."""
-
-    batch_size: int
-    max_epochs: int
-    patience: int | None
-    lr_decay: float
-    bias_init: float
-    device: torch.device
-    dtype: torch.dtype
-    fused: bool
-    cuda_graph: bool
-    train_metrics: str
-    test_every_epoch: bool
-    layer_stats: bool
 
 
 @contextmanager
@@ -630,15 +647,31 @@ def _matmul_precision(tf32: bool):
 
 
 class _BestStates:
-    """The best (highest validation accuracy) state of every live model of a stack."""
+    """Early stopping and best state of every live model of a stack, by live row.
 
-    def __init__(self, net: StackedMLP) -> None:
+    ``rules[j]`` is row ``j``'s :class:`~helpers.training_steps.EarlyStopping` (best
+    validation accuracy, its epoch, divergence); ``flat``/``rm``/``rv``/``nb`` hold the
+    parameters and BN buffers of that best epoch.
+    """
+
+    def __init__(self, net: StackedMLP, rules: list[EarlyStopping]) -> None:
+        self.rules = rules
         self.flat = net.flat.detach().clone()
         self.rm, self.rv = net.running_mean.clone(), net.running_var.clone()
         self.nb = net.num_batches.clone()
 
+    def update(self, net: StackedMLP, epoch: int, rows: list[dict], max_epochs: int
+               ) -> list[int]:
+        """Feed every live model its history row of ``epoch``, keep the states that
+        improved, and return the live rows that stop after this epoch."""
+        improved = [j for j, (rule, row) in enumerate(zip(self.rules, rows))
+                    if rule.update(epoch, row["train_loss"], row["val_acc"])]
+        if improved:
+            self._save(net, improved)
+        return [j for j, rule in enumerate(self.rules) if rule.stop or epoch == max_epochs]
+
     @torch.no_grad()
-    def update(self, net: StackedMLP, rows: list[int]) -> None:
+    def _save(self, net: StackedMLP, rows: list[int]) -> None:
         idx = torch.tensor(rows, device=self.flat.device)
         self.flat[idx] = net.flat[idx]
         self.rm[:, idx] = net.running_mean[:, idx]
@@ -646,102 +679,109 @@ class _BestStates:
         self.nb[idx] = net.num_batches[idx]
 
     def keep(self, rows: list[int]) -> None:
+        """Follow a compacted stack: keep live rows ``rows``, in that order."""
         idx = torch.tensor(rows, device=self.flat.device)
         self.flat, self.nb = self.flat[idx], self.nb[idx]
         self.rm, self.rv = self.rm[:, idx], self.rv[:, idx]
+        self.rules = [self.rules[j] for j in rows]
 
 
 class _StackRun:
-    """The state of one :func:`train_stacked` call (internal)."""
+    """The state of one :func:`train_stacked` call (internal).
 
-    def __init__(self, data: Dataset, depth: int, width: int, acts: list[str], bns: list[bool],
-                 seeds: list[int], lrs: list[float], o: RunOptions, on_finish,
-                 resume: list[Snapshot] | None) -> None:
-        self.start = time.perf_counter()
-        self.o, self.on_finish = o, on_finish
-        device, dtype = o.device, o.dtype
+    Models are kept in ``order`` (grouped by activation and BN); lists indexed by ``i``
+    (``seeds``, ``rows``, ``cost``, ``results``) follow that order, while the tensors of
+    the live stack (``net``, ``opt``, ``best``) are indexed by live row ``j``, model
+    ``active[j]``.
+    """
+
+    def __init__(self, data: Dataset, cfg: StackConfig,
+                 resume: Sequence[Snapshot] | None = None,
+                 on_finish: Callable[[int, StackedResult], None] | None = None) -> None:
+        start = time.perf_counter()
+        self.cfg, self.on_finish = cfg, on_finish
+        device, dtype, k = cfg.device, cfg.dtype, len(cfg.seeds)
         # models are grouped by (activation, BN) so each group is one contiguous slice
-        self.order = sorted(range(len(seeds)), key=lambda i: (acts[i], bns[i]))
-        self.seeds = [seeds[i] for i in self.order]
-        self.lrs = [lrs[i] for i in self.order]
+        self.order = sorted(range(k), key=lambda i: (cfg.activations[i], cfg.batch_norms[i]))
+        self.seeds = [cfg.seeds[i] for i in self.order]
+        self.lrs = [cfg.lrs[i] for i in self.order]
         self.split = {name: Split(s.x.to(device, dtype), s.y.to(device))
                       for name, s in (("train", data.train), ("val", data.val),
                                       ("test", data.test))}
-        self.net = StackedMLP.from_seeds(data.n_features, depth, width,
-                                         [acts[i] for i in self.order],
-                                         [bns[i] for i in self.order], self.seeds,
-                                         data.n_classes, o.bias_init, device, dtype)
-        self.opt = StackedAdam(self.net.flat, self.net.grad, self.lrs, fused=o.fused)
+        self.net = StackedMLP.from_seeds(data.n_features, cfg.depth, cfg.width,
+                                         [cfg.activations[i] for i in self.order],
+                                         [cfg.batch_norms[i] for i in self.order], self.seeds,
+                                         data.n_classes, cfg.bias_init, device, dtype)
+        self.opt = StackedAdam(self.net.flat, self.net.grad, self.lrs, fused=cfg.fused)
         self.gens = [torch.Generator().manual_seed(s) for s in self.seeds]
-        self.config = dict(in_features=data.n_features, depth=depth, width=width,
-                           n_classes=data.n_classes, bias_init=o.bias_init)
+        self.config = dict(in_features=data.n_features, depth=cfg.depth, width=cfg.width,
+                           n_classes=data.n_classes, bias_init=cfg.bias_init)
         n = len(self.split["train"])
-        self.n_batches, self.batch = max(n // o.batch_size, 1), min(o.batch_size, n)
-        k = len(seeds)
+        self.n_batches, self.batch = max(n // cfg.batch_size, 1), min(cfg.batch_size, n)
         self.idx = torch.zeros(k, self.batch, dtype=torch.long, device=device)
         self.run_loss = torch.zeros(k, dtype=torch.float64, device=device)
         self.run_correct = torch.zeros(k, dtype=torch.long, device=device)
-        self.graph = None
+        self.graph: torch.cuda.CUDAGraph | None = None
         self.active = list(range(k))  # sorted positions of the rows of the live stack
-        self.rows: list[list[dict]] = [[] for _ in range(k)]
-        self.cost = [0.0] * k
         self.results: list[StackedResult | Snapshot | None] = [None] * k
-        self.diverged = [False] * k
-        self.start_epoch = 0
         if resume is None:
+            self.start_epoch = 0
+            self.rows: list[list[dict]] = [[] for _ in range(k)]
+            self.cost = [0.0] * k
             self._record(0, self.lrs)
-            self.best_epoch = [0] * k
-            self.best_acc = [r[0]["val_acc"] for r in self.rows]
-            self.best = _BestStates(self.net)
+            self.best = _BestStates(self.net, [EarlyStopping(cfg.patience, r[0]["val_acc"])
+                                               for r in self.rows])
         else:
-            self._restore([resume[i] for i in self.order])
-        self._charge(time.perf_counter() - self.start)
+            snaps = [resume[i] for i in self.order]
+            self.start_epoch = snaps[0].epoch
+            self.best = self._restore(snaps)
+            self.rows = [[dict(r) for r in s.rows] for s in snaps]
+            self.cost = [s.cost for s in snaps]
+        self._charge(time.perf_counter() - start)
 
     # -- snapshots -----------------------------------------------------------------------
-    def _restore(self, snaps: list[Snapshot]) -> None:
-        net, opt, dev = self.net, self.opt, self.o.device
-        self.start_epoch = snaps[0].epoch
+    def _restore(self, snaps: list[Snapshot]) -> _BestStates:
+        """Load the paused state of every model into the stack; return their best states."""
+        net, opt, dev, dtype = self.net, self.opt, self.cfg.device, self.cfg.dtype
         with torch.no_grad():
             for j, s in enumerate(snaps):
                 t = s.tensors
-                net.flat[j] = t["row"].to(dev, self.o.dtype)
-                opt.exp_avg[j] = t["exp_avg"].to(dev, self.o.dtype)
-                opt.exp_avg_sq[j] = t["exp_avg_sq"].to(dev, self.o.dtype)
-                net.running_mean[:, j] = t["rm"].to(dev, self.o.dtype)
-                net.running_var[:, j] = t["rv"].to(dev, self.o.dtype)
+                net.flat[j] = t["row"].to(dev, dtype)
+                opt.exp_avg[j] = t["exp_avg"].to(dev, dtype)
+                opt.exp_avg_sq[j] = t["exp_avg_sq"].to(dev, dtype)
+                net.running_mean[:, j] = t["rm"].to(dev, dtype)
+                net.running_var[:, j] = t["rv"].to(dev, dtype)
                 net.num_batches[j] = int(t["nb"])
                 self.gens[j].set_state(t["gen"])
-            self.best = _BestStates(net)
+            best = _BestStates(net, [EarlyStopping(self.cfg.patience, s.best_val_acc,
+                                                   s.best_epoch) for s in snaps])
             for j, s in enumerate(snaps):
                 t = s.tensors
-                self.best.flat[j] = t["best_row"].to(dev, self.o.dtype)
-                self.best.rm[:, j] = t["best_rm"].to(dev, self.o.dtype)
-                self.best.rv[:, j] = t["best_rv"].to(dev, self.o.dtype)
-                self.best.nb[j] = int(t["best_nb"])
+                best.flat[j] = t["best_row"].to(dev, dtype)
+                best.rm[:, j] = t["best_rm"].to(dev, dtype)
+                best.rv[:, j] = t["best_rv"].to(dev, dtype)
+                best.nb[j] = int(t["best_nb"])
         steps = {s.adam_steps for s in snaps}
         if len(steps) != 1:
             raise ValueError(f"resume: Adam step counts differ ({sorted(steps)})")
         opt.steps = steps.pop()
         opt.step_t.fill_(float(opt.steps))
-        self.rows = [[dict(r) for r in s.rows] for s in snaps]
-        self.cost = [s.cost for s in snaps]
-        self.best_epoch = [s.best_epoch for s in snaps]
-        self.best_acc = [s.best_val_acc for s in snaps]
+        return best
 
     def _snapshot(self, j: int, epoch: int) -> Snapshot:
-        i, net, opt = self.active[j], self.net, self.opt
+        i, net, opt, best = self.active[j], self.net, self.opt, self.best
         cpu = {
             "row": net.flat[j], "exp_avg": opt.exp_avg[j], "exp_avg_sq": opt.exp_avg_sq[j],
             "rm": net.running_mean[:, j], "rv": net.running_var[:, j],
-            "nb": net.num_batches[j], "best_row": self.best.flat[j],
-            "best_rm": self.best.rm[:, j], "best_rv": self.best.rv[:, j],
-            "best_nb": self.best.nb[j],
+            "nb": net.num_batches[j], "best_row": best.flat[j],
+            "best_rm": best.rm[:, j], "best_rv": best.rv[:, j], "best_nb": best.nb[j],
         }
         tensors = {k: v.detach().cpu().clone() for k, v in cpu.items()}
         tensors["gen"] = self.gens[i].get_state()
+        rule = best.rules[j]
         return Snapshot(seed=self.seeds[i], lr=self.lrs[i], activation=net.activations[j],
                         batch_norm=net.batch_norms[j], epoch=epoch, tensors=tensors,
-                        best_epoch=self.best_epoch[i], best_val_acc=self.best_acc[i],
+                        best_epoch=rule.best_epoch, best_val_acc=rule.best_acc,
                         rows=[dict(r) for r in self.rows[i]], cost=self.cost[i],
                         adam_steps=opt.steps)
 
@@ -750,12 +790,14 @@ class _StackRun:
             self.results[i] = self._snapshot(j, epoch)
 
     # -- bookkeeping -------------------------------------------------------------------
-    def train(self, progress: bool, desc: str, should_stop, on_epoch,
-              until_epoch: int | None) -> list[StackedResult | Snapshot | None]:
-        o = self.o
-        if self.start_epoch >= o.max_epochs:
+    def train(self, progress: bool, desc: str, should_stop: Callable[[], bool] | None,
+              on_epoch: Callable[[int], None] | None, until_epoch: int | None
+              ) -> list[StackedResult | Snapshot | None]:
+        """Train until every model stops or pauses; results in input order."""
+        cfg = self.cfg
+        if self.start_epoch >= cfg.max_epochs:
             self._finish(list(range(len(self.active))))
-        last = o.max_epochs if until_epoch is None else min(until_epoch, o.max_epochs)
+        last = cfg.max_epochs if until_epoch is None else min(until_epoch, cfg.max_epochs)
         bar = tqdm(total=max(last - self.start_epoch, 0), desc=desc, disable=not progress,
                    leave=False)
         epoch = self.start_epoch
@@ -766,11 +808,12 @@ class _StackRun:
                 epoch -= 1
                 break
             t0 = time.perf_counter()
-            lrs = [self.lrs[i] * o.lr_decay ** (epoch - 1) for i in self.active]
+            lrs = [self.lrs[i] * cfg.lr_decay ** (epoch - 1) for i in self.active]
             self.opt.set_lr(lrs)
             self._train_epoch()
             self._record(epoch, lrs)
-            done = self._early_stopping(epoch)
+            done = self.best.update(self.net, epoch, [self.rows[i][-1] for i in self.active],
+                                    cfg.max_epochs)
             self._charge(time.perf_counter() - t0)
             n_trained = len(self.active)
             if done:
@@ -780,53 +823,32 @@ class _StackRun:
             bar.update(1)
             if self.active:
                 bar.set_postfix(active=len(self.active),
-                                best=f"{max(self.best_acc[i] for i in self.active):.4f}")
+                                best=f"{max(r.best_acc for r in self.best.rules):.4f}")
         bar.close()
         if self.active:
             self._pause(epoch)
-        k = len(self.seeds)
-        return [self.results[self.order.index(i)] for i in range(k)]
+        return [self.results[self.order.index(i)] for i in range(len(self.seeds))]
 
     def _charge(self, seconds: float) -> None:
         for i in self.active:
             self.cost[i] += seconds / max(len(self.active), 1)
 
     def _record(self, epoch: int, lrs: list[float]) -> None:
-        if epoch == 0 or self.o.train_metrics == "eval":
+        if epoch == 0 or self.cfg.train_metrics == "eval":
             tr_loss, tr_acc = self.net.evaluate(self.split["train"])
         else:  # running means over the epoch's batches, as trained
             seen = self.n_batches * self.batch
             tr_loss = (self.run_loss / self.n_batches).tolist()
             tr_acc = (self.run_correct.double() / seen).tolist()
         va_loss, va_acc = self.net.evaluate(self.split["val"])
-        if self.o.test_every_epoch:
+        if self.cfg.test_every_epoch:
             te_loss, te_acc = self.net.evaluate(self.split["test"])
         for j, i in enumerate(self.active):
             row = dict(epoch=epoch, train_loss=tr_loss[j], train_acc=tr_acc[j],
                        val_loss=va_loss[j], val_acc=va_acc[j], lr=lrs[j])
-            if self.o.test_every_epoch:
+            if self.cfg.test_every_epoch:
                 row |= dict(test_loss=te_loss[j], test_acc=te_acc[j])
             self.rows[i].append(row)
-
-    def _early_stopping(self, epoch: int) -> list[int]:
-        """Update best states; return the live rows that stop after this epoch."""
-        done, improved = [], []
-        patience = self.o.patience
-        for j, i in enumerate(self.active):
-            row = self.rows[i][-1]
-            if not math.isfinite(row["train_loss"]):
-                self.diverged[i] = True
-                done.append(j)
-                continue
-            if row["val_acc"] > self.best_acc[i]:
-                self.best_acc[i], self.best_epoch[i] = row["val_acc"], epoch
-                improved.append(j)
-            if ((patience is not None and epoch - self.best_epoch[i] >= patience)
-                    or epoch == self.o.max_epochs):
-                done.append(j)
-        if improved:
-            self.best.update(self.net, improved)
-        return done
 
     def _finish(self, done: list[int]) -> None:
         """Test the best states of live rows ``done``, emit results, compact the stack."""
@@ -836,32 +858,36 @@ class _StackRun:
                                                 best.rv)
         n = len(done)
         train = ([None] * n, [None] * n)
-        if self.o.train_metrics == "running":
+        if self.cfg.train_metrics == "running":
             train = self.net.evaluate(self.split["train"], done, best.flat, best.rm, best.rv)
         share = (time.perf_counter() - t0) / n
+        columns = HISTORY_COLUMNS + (["test_loss", "test_acc"]
+                                     if self.cfg.test_every_epoch else [])
         for jj, j in enumerate(done):
-            i = self.active[j]
+            i, rule = self.active[j], best.rules[j]
             t1 = time.perf_counter()
             state = self.net.state_dict(j, best.flat, best.rm, best.rv, best.nb)
             config = dict(self.config, activation=self.net.activations[j],
                           batch_norm=self.net.batch_norms[j])
-            stats = _layer_stats(config, state, self.split["test"]) if self.o.layer_stats \
+            stats = _layer_stats(config, state, self.split["test"]) if self.cfg.layer_stats \
                 else None
             self.cost[i] += share + time.perf_counter() - t1
-            columns = HISTORY_COLUMNS + (["test_loss", "test_acc"]
-                                         if self.o.test_every_epoch else [])
             res = StackedResult(
                 seed=self.seeds[i], lr=self.lrs[i], activation=self.net.activations[j],
                 batch_norm=self.net.batch_norms[j],
                 config=config, history=pd.DataFrame(self.rows[i], columns=columns),
-                best_epoch=self.best_epoch[i], best_val_acc=self.best_acc[i],
-                test_loss=test_loss[jj], test_acc=test_acc[jj], diverged=self.diverged[i],
+                best_epoch=rule.best_epoch, best_val_acc=rule.best_acc,
+                test_loss=test_loss[jj], test_acc=test_acc[jj], diverged=rule.diverged,
                 wall_time=self.cost[i], state_dict=state,
                 best_train_loss=train[0][jj], best_train_acc=train[1][jj], layer_stats=stats,
             )
             self.results[i] = res
             if self.on_finish is not None:
                 self.on_finish(self.order[i], res)
+        self._remove(done)
+
+    def _remove(self, done: list[int]) -> None:
+        """Drop live rows ``done`` from the stack: parameters, Adam and best states, buffers."""
         keep = [j for j in range(len(self.active)) if j not in set(done)]
         self.active = [self.active[j] for j in keep]
         if keep:
@@ -876,13 +902,13 @@ class _StackRun:
     # -- the hot loop --------------------------------------------------------------------
     def _train_epoch(self) -> None:
         n = len(self.split["train"])
-        order = [torch.stack(batch_order(n, self.o.batch_size, self.gens[i]))
+        order = [torch.stack(batch_order(n, self.cfg.batch_size, self.gens[i]))
                  for i in self.active]
-        epoch_idx = torch.stack(order, 1).to(self.o.device)  # [n_batches, K, batch]
+        epoch_idx = torch.stack(order, 1).to(self.cfg.device)  # [n_batches, K, batch]
         self.run_loss.zero_()
         self.run_correct.zero_()
         step = self._step
-        if self.o.cuda_graph:
+        if self.cfg.cuda_graph:
             if self.graph is None:
                 self.graph = _capture(self._step, self._graph_state())
             step = self.graph.replay
@@ -901,7 +927,7 @@ class _StackRun:
             losses.sum().backward()
         with torch.no_grad():
             net.num_batches.add_(1)
-            if self.o.train_metrics == "running":
+            if self.cfg.train_metrics == "running":
                 self.run_loss.add_(losses.detach())
                 self.run_correct.add_((logits.argmax(2) == yb).sum(1))
         self.opt.step()

@@ -8,12 +8,14 @@
   splits. Row 0 of the history is the untrained model.
 * Early stopping on validation accuracy with ``patience`` epochs; the best state is
   restored at the end. A non-finite training loss marks the run ``diverged`` and stops it.
+
+The batch order, evaluation, early-stopping rule and argument check are
+:mod:`helpers.training_steps`, shared with the stacked engine (:mod:`helpers.engine`).
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,14 +23,23 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 from tqdm.auto import tqdm
 
-from .data import Dataset, Split
+from .data import Dataset
 from .models import make_model
 from .runtime import check_training_allowed
+from .training_steps import (
+    HISTORY_COLUMNS,
+    EarlyStopping,
+    batch_order,
+    check_training_args,
+    evaluate,
+)
 
-HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"]
+# the shared steps are re-exported: ``from helpers.train import evaluate`` keeps working
+__all__ = ["HISTORY_COLUMNS", "TrainResult", "batch_order", "check_training_args", "evaluate",
+           "train_mlp", "train_model"]
 
 
 @dataclass
@@ -43,43 +54,6 @@ class TrainResult:
     test_acc: float
     diverged: bool
     wall_time: float
-
-
-def check_training_args(lr: float, batch_size: int, max_epochs: int, patience: int,
-                        lr_decay: float) -> None:
-    """Raise ``ValueError`` naming the first bad training argument."""
-    checks = [
-        ("lr", lr, lr > 0, "a float > 0"),
-        ("batch_size", batch_size, isinstance(batch_size, int) and batch_size >= 1, "int >= 1"),
-        ("max_epochs", max_epochs, isinstance(max_epochs, int) and max_epochs >= 0, "int >= 0"),
-        ("patience", patience, isinstance(patience, int) and patience >= 1, "int >= 1"),
-        ("lr_decay", lr_decay, 0 < lr_decay <= 1, "a float in (0, 1]"),
-    ]
-    for name, value, ok, accepted in checks:
-        if not ok:
-            raise ValueError(f"{name}={value!r} is invalid; accepted: {accepted}")
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, split: Split, batch_size: int = 10_000) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` (in eval mode) on ``split``."""
-    was_training = model.training
-    model.eval()
-    loss_sum, correct = 0.0, 0
-    for i in range(0, len(split), batch_size):
-        logits = model(split.x[i:i + batch_size])
-        y = split.y[i:i + batch_size]
-        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
-        correct += (logits.argmax(1) == y).sum().item()
-    model.train(was_training)
-    return loss_sum / len(split), correct / len(split)
-
-
-def batch_order(n: int, batch_size: int, generator: torch.Generator) -> list[Tensor]:
-    """One epoch of index batches from a seeded permutation (last partial batch dropped)."""
-    perm = torch.randperm(n, generator=generator)
-    n_batches = max(n // batch_size, 1)
-    return [perm[i * batch_size:(i + 1) * batch_size] for i in range(n_batches)]
 
 
 def train_model(
@@ -112,9 +86,8 @@ def train_model(
     gen = torch.Generator().manual_seed(seed)
 
     rows = [_epoch_row(model, data, 0, lr, on_epoch_end)]
-    best_acc, best_epoch = rows[0]["val_acc"], 0
+    stopping = EarlyStopping(patience, rows[0]["val_acc"])
     best_state = copy.deepcopy(model.state_dict())
-    diverged = False
     bar = tqdm(range(1, max_epochs + 1), desc=desc or "epochs", disable=not progress,
                leave=False)
     for epoch in bar:
@@ -130,25 +103,23 @@ def train_model(
             opt.step()
         row = _epoch_row(model, data, epoch, epoch_lr, on_epoch_end)
         rows.append(row)
-        if not math.isfinite(row["train_loss"]):
-            diverged = True
-            break
-        if row["val_acc"] > best_acc:
-            best_acc, best_epoch = row["val_acc"], epoch
+        if stopping.update(epoch, row["train_loss"], row["val_acc"]):
             best_state = copy.deepcopy(model.state_dict())
-        bar.set_postfix(val_acc=f"{row['val_acc']:.4f}", best=best_epoch)
-        if epoch - best_epoch >= patience:
+        if stopping.diverged:
+            break
+        bar.set_postfix(val_acc=f"{row['val_acc']:.4f}", best=stopping.best_epoch)
+        if stopping.stop:
             break
     model.load_state_dict(best_state)
     test_loss, test_acc = evaluate(model, data.test)
     return TrainResult(
         model=model,
         history=pd.DataFrame(rows),
-        best_epoch=best_epoch,
-        best_val_acc=best_acc,
+        best_epoch=stopping.best_epoch,
+        best_val_acc=stopping.best_acc,
         test_loss=test_loss,
         test_acc=test_acc,
-        diverged=diverged,
+        diverged=stopping.diverged,
         wall_time=time.perf_counter() - start,
     )
 
