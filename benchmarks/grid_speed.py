@@ -49,7 +49,8 @@ sys.path.insert(0, str(ROOT))
 from helpers import engine  # noqa: E402
 from helpers.data import SPLIT_SEED, Split, load_dataset  # noqa: E402
 from helpers.engine import Layout  # noqa: E402
-from helpers.grid import device_name, get_spec, model_epoch_flops  # noqa: E402
+from helpers.grid import device_name, get_spec  # noqa: E402
+from helpers.grid.plan import epoch_flops as model_epoch_flops  # noqa: E402
 from helpers.models import make_model  # noqa: E402
 from helpers.training_steps import batch_order  # noqa: E402
 
