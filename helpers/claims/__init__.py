@@ -24,15 +24,11 @@ Module map (everything below is importable from ``helpers.claims`` itself):
 * :mod:`~helpers.claims.inputs` — ``gather_inputs``, ``section3_inputs``: the inputs of a
   profile.
 
-Setting a name on this package (``C.SE_FACTOR = 3`` in chapter 7's exercises, or
-``monkeypatch.setattr(claims, "SPECS", ...)`` in a test) also rebinds it in the submodules
-that read it, as when the package was a single module.
+The names re-exported here are for reading. To change a setting, set it on the module that
+reads it, e.g. ``helpers.claims.judging.SE_FACTOR = 3`` (chapter 7's exercise 7.1).
 """
 
 from __future__ import annotations
-
-import sys
-import types
 
 from . import catalogue, inputs, judging, scoreboard, section2_rules, section3_rules, views
 from .catalogue import (
@@ -168,23 +164,6 @@ __all__ = [
     "figure_link", "scoreboard_html", "status_table_markdown",
     # inputs
     "section3_inputs", "gather_inputs",
+    # the submodules
+    "catalogue", "inputs", "judging", "scoreboard", "section2_rules", "section3_rules", "views",
 ]
-
-_SUBMODULES = (judging, views, section2_rules, section3_rules, catalogue, scoreboard, inputs)
-_UNSET = object()
-
-
-class _ClaimsPackage(types.ModuleType):
-    """``helpers.claims`` itself: setting one of its names also rebinds that name in every
-    submodule bound to the same object, so the code that reads it sees the new value."""
-
-    def __setattr__(self, name: str, value: object) -> None:
-        old = self.__dict__.get(name, _UNSET)
-        if old is not _UNSET and not isinstance(old, types.ModuleType):
-            for module in _SUBMODULES:
-                if module.__dict__.get(name, _UNSET) is old:
-                    setattr(module, name, value)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _ClaimsPackage
