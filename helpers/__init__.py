@@ -21,7 +21,9 @@ One package the notebooks call, so book and library never drift:
   :mod:`helpers.section2` (ch. 4), :mod:`helpers.nodes` and :mod:`helpers.section3_nets`
   (ch. 5–6).
 * :mod:`helpers.claims` — every claim of the paper with a seed-aware verdict, shared by
-  chapters 4–6 and the scoreboard (ch. 7, ``data/results/<profile>/claims.csv``).
+  chapters 4–6 and the scoreboard (ch. 7, ``data/results/<profile>/claims.csv``): judging
+  core, input views, Section 2 and Section 3 rules, the catalogue of claims, scoreboard
+  tables, input gathering.
 * :mod:`helpers.class_information` — where class information lives: node selectivity,
   linear probes, update ratios, sparsity vs generalisation (ch. 8).
 """

@@ -1,0 +1,243 @@
+"""The judging core: how per-seed numbers become an item outcome and a claim's verdict.
+
+This module holds the verdict names and :data:`SE_FACTOR`, :func:`judge` (one item's outcome),
+:class:`Item`, :func:`verdict_of` (items to a verdict), :class:`Claim` (one judged statement)
+and :class:`ClaimSpec` (how to judge one statement), plus :class:`Missing`, the exception a
+rule raises when its inputs do not exist yet. It knows nothing about the paper's figures: the
+rules live in :mod:`helpers.claims.section2_rules` and :mod:`helpers.claims.section3_rules`.
+
+**How a verdict is reached.** A rule turns the results into one or more *items*; an item
+is one number per seed (e.g. ReLU minus sigmoid test accuracy of one configuration, seed by
+seed) and a statement about it: ``> target``, ``< target`` or ``within tol of target``.
+
+* An item **holds** when every seed is on the claim's side of the target *and* the mean
+  clears the target by more than ``SE_FACTOR`` (= 2) standard errors over seeds; it
+  **fails** when the same is true on the other side; otherwise it is **within noise** (the
+  seeds split, the margin is under two standard errors, a value is NaN, or there is only one
+  seed, so that noise cannot be estimated). Why two and not one: when every seed is on one
+  side, the mean already exceeds one standard error (for non-negative margins
+  ``sd <= sqrt(n) * mean``), so a one-SE rule would add nothing to the vote.
+* The claim's verdict combines its items: ``all`` (the usual case) *agrees* when every item
+  holds, *disagrees* when every item fails and is *mixed* otherwise; ``not_all`` (for "X is
+  not reliably true") agrees when some item fails, disagrees when every item holds.
+
+So a gap inside seed noise is never called agreement or disagreement: it makes the claim
+*mixed*, and the ``basis`` column says why (items split, or within noise). The other
+verdicts: *not testable here* (the book has no data for it, or the sentence is an
+interpretation), *pending* (the results the rule needs do not exist yet, e.g. a paper-profile
+grid still running) and *context* (a reference number quoted without a verdict).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from .views import Context
+
+SE_FACTOR = 2.0  # an item holds/fails only when its mean clears the target by 2 SE
+
+HOLDS, FAILS, WITHIN = "holds", "fails", "within noise"
+AGREES, DISAGREES, MIXED = "agrees", "disagrees", "mixed"
+NOT_TESTABLE, PENDING, CONTEXT = "not testable here", "pending", "context"
+VERDICTS = (AGREES, DISAGREES, MIXED, NOT_TESTABLE, PENDING, CONTEXT)
+
+
+class Missing(LookupError):
+    """The results a rule needs do not exist (yet): its claim is *pending*."""
+
+
+# ----------------------------------------------------------------------------- items
+def judge(values: Sequence[float], target: float, direction: str, tol: float = 0.0,
+          se_factor: float | None = None) -> str:
+    """``holds`` / ``fails`` / ``within noise`` for per-seed ``values`` (see module doc).
+
+    ``direction``: ``">"`` or ``"<"`` (compared with ``target``) or ``"within"`` (``|value -
+    target| < tol``). ``se_factor``: default :data:`SE_FACTOR` (read at call time)."""
+    se_factor = SE_FACTOR if se_factor is None else se_factor
+    v = np.asarray(values, dtype=float)
+    if direction not in (">", "<", "within"):
+        raise ValueError(f"direction={direction!r}; accepted: '>', '<', 'within'")
+    if len(v) < 2 or np.isnan(v).any():
+        return WITHIN
+    mean, se = float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v)))
+    if direction == ">":
+        per_seed, margin = v - target, mean - target
+    elif direction == "<":
+        per_seed, margin = target - v, target - mean
+    else:
+        per_seed, margin = tol - np.abs(v - target), tol - abs(mean - target)
+    if (per_seed > 0).all() and margin > se_factor * se:
+        return HOLDS
+    if (per_seed < 0).all() and -margin > se_factor * se:
+        return FAILS
+    return WITHIN
+
+
+@dataclass(frozen=True)
+class Item:
+    """One number per seed and the statement the claim makes about it."""
+
+    label: str
+    values: pd.Series  # index: seed
+    target: float
+    direction: str  # ">", "<" or "within"
+    tol: float = 0.0
+    decimals: int = 2
+    unit: str = ""
+
+    @property
+    def n(self) -> int:
+        return int(len(self.values))
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.values)) if self.n else math.nan
+
+    @property
+    def se(self) -> float:
+        if self.n < 2:
+            return math.nan
+        return float(np.std(np.asarray(self.values, float), ddof=1) / math.sqrt(self.n))
+
+    @property
+    def outcome(self) -> str:
+        return judge(self.values.to_numpy(float), self.target, self.direction, self.tol)
+
+    @property
+    def margin(self) -> float:
+        """How far the mean is on the claim's side of the target (negative: other side)."""
+        if self.direction == ">":
+            return self.mean - self.target
+        if self.direction == "<":
+            return self.target - self.mean
+        return self.tol - abs(self.mean - self.target)
+
+    def value_text(self) -> str:
+        d = self.decimals
+        se = "" if math.isnan(self.se) else f" ± {self.se:.{d}f}"
+        return f"{self.mean:.{d}f}{se}{self.unit}"
+
+    def why(self) -> str:
+        """The outcome with its reason, e.g. ``within noise (seeds split 2-1)``."""
+        out = self.outcome
+        if out != WITHIN:
+            return out
+        v = self.values.to_numpy(float)
+        if self.n < 2:
+            return f"{WITHIN} (1 seed: noise unknown)"
+        if np.isnan(v).any():
+            return f"{WITHIN} (NaN value)"
+        side = {">": v > self.target, "<": v < self.target,
+                "within": np.abs(v - self.target) < self.tol}[self.direction]
+        k = int(side.sum())
+        if 0 < k < self.n:
+            return f"{WITHIN} (seeds split {k}-{self.n - k})"
+        return f"{WITHIN} (margin {self.margin:+.{self.decimals}f} < {SE_FACTOR:g} SE)"
+
+
+def verdict_of(outcomes: Sequence[str], how: str = "all") -> str:
+    """Combine item outcomes: ``all`` or ``not_all`` (see the module docstring)."""
+    if not outcomes:
+        raise ValueError("no items to judge")
+    if how == "all":
+        if all(o == HOLDS for o in outcomes):
+            return AGREES
+        return DISAGREES if all(o == FAILS for o in outcomes) else MIXED
+    if how == "not_all":
+        if any(o == FAILS for o in outcomes):
+            return AGREES
+        return DISAGREES if all(o == HOLDS for o in outcomes) else MIXED
+    raise ValueError(f"how={how!r}; accepted: 'all', 'not_all'")
+
+
+# ----------------------------------------------------------------------------- claims
+@dataclass
+class Claim:
+    """One statement of the paper, what we measured for it and the verdict."""
+
+    id: str
+    section: str
+    figure: str
+    chapter: int | None
+    quote: str
+    measure: str
+    rule: str
+    code: str
+    paper: str
+    verdict: str
+    ours: str = ""
+    basis: str = ""
+    kind: str = "claim"  # "claim", "context" or "interpretation"
+    items: tuple[Item, ...] = ()
+
+    def row(self) -> dict:
+        return {"id": self.id, "section": self.section, "figure": self.figure,
+                "claim": self.quote, "measure": self.measure, "rule": self.rule,
+                "ours": self.ours, "paper": self.paper, "verdict": self.verdict,
+                "basis": self.basis, "chapter": self.chapter, "code": self.code}
+
+
+@dataclass(frozen=True)
+class ClaimSpec:
+    """How to judge one claim: the text, the inputs it needs and the rule in code."""
+
+    id: str
+    section: str
+    figure: str
+    chapter: int | None
+    quote: str
+    measure: str
+    rule: str
+    compute: Callable[[Context], list[Item]] | None = None
+    how: str = "all"
+    paper: str = ""
+    kind: str = "claim"
+    fixed: str | None = None  # verdict of rows without a rule (not testable / context)
+
+    def evaluate(self, ctx: Context) -> Claim:
+        code = "" if self.compute is None else f"helpers.claims.{self.compute.__name__}"
+        base = dict(id=self.id, section=self.section, figure=self.figure,
+                    chapter=self.chapter, quote=self.quote, measure=self.measure,
+                    rule=self.rule, code=code, paper=self.paper, kind=self.kind)
+        if self.compute is None:
+            return Claim(**base, verdict=self.fixed or NOT_TESTABLE, basis=self.rule)
+        try:
+            items = self.compute(ctx)
+        except Missing as e:
+            return Claim(**base, verdict=PENDING, basis=f"missing: {e}")
+        ours = _ours(items)
+        if self.fixed == CONTEXT:
+            return Claim(**base, verdict=CONTEXT, ours=ours, basis="quoted as context",
+                         items=tuple(items))
+        verdict = verdict_of([i.outcome for i in items], self.how)
+        return Claim(**base, verdict=verdict, ours=ours, basis=_basis(items),
+                     items=tuple(items))
+
+
+def _ours(items: Sequence[Item]) -> str:
+    if len(items) == 1:
+        return items[0].value_text()
+    if len(items) <= 4:
+        return "; ".join(f"{i.label}: {i.value_text()}" for i in items)
+    means = [i.mean for i in items]
+    worst = min(items, key=lambda i: (-math.inf if math.isnan(i.margin) else i.margin))
+    return (f"{len(items)} items, means {np.nanmin(means):.{worst.decimals}f} to "
+            f"{np.nanmax(means):.{worst.decimals}f}{worst.unit}; "
+            f"weakest: {worst.label} {worst.value_text()}")
+
+
+def _basis(items: Sequence[Item]) -> str:
+    if len(items) == 1:
+        i = items[0]
+        return f"{i.n} seed{'' if i.n == 1 else 's'}; {i.why()}"
+    counts = {o: sum(i.outcome == o for i in items) for o in (HOLDS, FAILS, WITHIN)}
+    text = ", ".join(f"{k} {o}" for o, k in counts.items() if k)
+    odd = [f"{i.label}: {i.why()}" for i in items if i.outcome != HOLDS][:3]
+    return f"{len(items)} items: {text}" + (f" ({'; '.join(odd)})" if odd else "")

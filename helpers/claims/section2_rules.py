@@ -1,0 +1,196 @@
+"""Section 2 rules: the paper's claims about Figs 1-2 and the training grid, in code.
+
+Each public function here takes a :class:`~.views.Context` and returns the
+:class:`~.judging.Item` list of one claim, read from the grid through
+:class:`~.views.GridView` (``ctx.grid``); the ``_name(ds)`` factories build one rule per
+dataset. The thresholds these rules share (what "fits", what is "similar", how close to the
+paper's MNIST reference counts) are module constants, also printed in each claim's ``rule``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import pandas as pd
+
+from .judging import Item
+from .views import DATASET_NAMES, Context, GridView, _config_name
+
+FIT_THRESHOLD = 99.0  # best training accuracy (%) that counts as "fits the training set"
+SIMILAR_PTS = {"mnist": 0.5, "cifar10": 1.0}  # |ReLU - sigmoid| test acc that is "similar"
+REFERENCE_MARGIN = 0.5  # points below the paper's MNIST reference that still count as reaching it
+
+
+def _bn(bn: bool) -> str:
+    return "BN" if bn else "no BN"
+
+
+def fig1_training_alike(ctx: Context) -> list[Item]:
+    g = ctx.grid
+    return [Item(f"{d}×{g.narrow} {_bn(bn)}", g.curve_gap("mnist", d, g.narrow, bn),
+                 SIMILAR_PTS["mnist"], "<", unit=" pts")
+            for bn in (False, True) for d in g.depths]
+
+
+def fig1_relu_validates_better(ctx: Context) -> list[Item]:
+    g = ctx.grid
+    gaps = [g.gap("mnist", d, g.narrow, bn, "best_val_acc") for bn in (False, True)
+            for d in g.depths]
+    return [Item("mean ReLU − sigmoid", sum(gaps) / len(gaps), 0.0, ">", unit=" pts")]
+
+
+def fig2_relu_generally_better(ctx: Context) -> list[Item]:
+    g = ctx.grid
+    wins = pd.concat([g.gap(*c) > 0 for c in g.configs()], axis=1)
+    return [Item("configurations where ReLU wins", 100 * wins.mean(axis=1), 50.0, ">",
+                 decimals=1, unit=" %")]
+
+
+def _mean_abs_gap(g: GridView, configs: Iterable[tuple]) -> pd.Series:
+    gaps = [g.gap(*c).abs() for c in configs]
+    return sum(gaps) / len(gaps)
+
+
+def _fig2_wide_more_similar(ds: str) -> Callable[[Context], list[Item]]:
+    def fig2_wide_more_similar(ctx: Context) -> list[Item]:
+        g = ctx.grid
+        narrow = _mean_abs_gap(g, g.configs(ds, bn=False, width=g.narrow))
+        wide = _mean_abs_gap(g, g.configs(ds, bn=False, width=g.wide))
+        return [Item(f"|gap| ×{g.narrow} − |gap| ×{g.wide}", narrow - wide, 0.0, ">",
+                     unit=" pts")]
+    return fig2_wide_more_similar
+
+
+def _wide_comparable(ds: str) -> Callable[[Context], list[Item]]:
+    def conclusion_wide_comparable(ctx: Context) -> list[Item]:
+        g = ctx.grid
+        return [Item(f"mean |ReLU − sigmoid|, ×{g.wide}", _mean_abs_gap(
+            g, g.configs(ds, width=g.wide)), SIMILAR_PTS[ds], "<", unit=" pts")]
+    return conclusion_wide_comparable
+
+
+def _sigmoid_bn_deeper_better(ds: str) -> Callable[[Context], list[Item]]:
+    def fig2_sigmoid_bn_deeper_better(ctx: Context) -> list[Item]:
+        g = ctx.grid
+        return [Item(f"slope, sigmoid ×{g.narrow} BN", g.slope(ds, g.narrow, True, "sigmoid"),
+                     0.0, ">", unit=" pts/layer")]
+    return fig2_sigmoid_bn_deeper_better
+
+
+def _sigmoid_nobn_deeper_worse(ds: str) -> Callable[[Context], list[Item]]:
+    def fig2_sigmoid_nobn_deeper_worse(ctx: Context) -> list[Item]:
+        g = ctx.grid
+        return [Item(f"slope ×{w}", g.slope(ds, w, False, "sigmoid"), 0.0, "<",
+                     unit=" pts/layer") for w in g.widths]
+    return fig2_sigmoid_nobn_deeper_worse
+
+
+def cifar_relu_better_with_bn(ctx: Context) -> list[Item]:
+    g = ctx.grid
+    return [Item(f"{d}×{w}", g.gap(ds, d, w, bn), 0.0, ">", unit=" pts")
+            for ds, d, w, bn in g.configs("cifar10", bn=True)]
+
+
+def cifar_relu_not_reliably_better_without_bn(ctx: Context) -> list[Item]:
+    g = ctx.grid
+    return [Item(f"{d}×{w}", g.gap(ds, d, w, bn), 0.0, ">", unit=" pts")
+            for ds, d, w, bn in g.configs("cifar10", bn=False)]
+
+
+def cifar_nobn_deeper_worse(ctx: Context) -> list[Item]:
+    g = ctx.grid
+    return [Item(f"{a} ×{w}", g.slope("cifar10", w, False, a), 0.0, "<", unit=" pts/layer")
+            for a in ("relu", "sigmoid") for w in g.widths]
+
+
+def cifar_similar_without_bn(ctx: Context) -> list[Item]:
+    g = ctx.grid
+    return [Item(f"{d}×{w}", g.gap(ds, d, w, bn), 0.0, "within", tol=SIMILAR_PTS[ds],
+                 unit=" pts")
+            for ds, d, w, bn in g.configs("cifar10", bn=False)
+            if not (w == g.narrow and d in g.deep)]
+
+
+def cifar_deep_narrow_exception(ctx: Context) -> list[Item]:
+    g = ctx.grid
+    return [Item(f"{d}×{g.narrow}", g.gap("cifar10", d, g.narrow, False),
+                 SIMILAR_PTS["cifar10"], ">", unit=" pts") for d in g.deep]
+
+
+def cifar_deep_narrow_sigmoid_cannot_fit(ctx: Context) -> list[Item]:
+    g = ctx.grid
+    return [Item(f"{d}×{g.narrow}", g.best_train("cifar10", d, g.narrow, False, "sigmoid"),
+                 FIT_THRESHOLD, "<", unit=" %") for d in g.deep]
+
+
+def cifar_bn_deeper_better(ctx: Context) -> list[Item]:
+    g = ctx.grid
+    return [Item(f"{a} ×{w}", g.slope("cifar10", w, True, a), 0.0, ">", unit=" pts/layer")
+            for a in ("relu", "sigmoid") for w in g.widths]
+
+
+def _best_config(g: GridView, configs: Iterable[tuple]) -> tuple:
+    return max(configs, key=lambda c: float(g.acc(*c).mean()))
+
+
+def _best_is_wide_relu_bn(ds: str) -> Callable[[Context], list[Item]]:
+    def best_is_wide_relu_bn(ctx: Context) -> list[Item]:
+        g = ctx.grid
+        every = [(ds, d, w, bn, a) for _, d, w, bn in g.configs(ds)
+                 for a in ("relu", "sigmoid")]
+        mine = _best_config(g, [c for c in every if c[2] == g.wide and c[3]
+                                and c[4] == "relu"])
+        other = _best_config(g, [c for c in every if not (c[2] == g.wide and c[3]
+                                                          and c[4] == "relu")])
+        return [Item(f"best ×{g.wide} ReLU BN ({mine[1]} layers) − best other "
+                     f"({_config_name(*other)})", g.acc(*mine) - g.acc(*other), 0.0, ">",
+                     unit=" pts")]
+    return best_is_wide_relu_bn
+
+
+def cifar_depth_adds_a_little(ctx: Context) -> list[Item]:
+    g = ctx.grid
+    return [Item(f"slope, ReLU ×{g.wide} BN", g.slope("cifar10", g.wide, True, "relu"), 0.0,
+                 ">", unit=" pts/layer")]
+
+
+def every_other_net_fits(ctx: Context) -> list[Item]:
+    g = ctx.grid
+    return [Item(_config_name(ds, d, w, bn, a), g.best_train(ds, d, w, bn, a),
+                 FIT_THRESHOLD, ">", unit=" %")
+            for ds, d, w, bn in g.configs() for a in ("relu", "sigmoid")
+            if not (ds == "cifar10" and a == "sigmoid" and w == g.narrow and not bn
+                    and d in g.deep)]
+
+
+def relu_benefits_more_from_bn(ctx: Context) -> list[Item]:
+    g = ctx.grid
+    items = []
+    for ds in g.datasets:
+        diffs = [g.gap(ds, d, w, True) - g.gap(ds, d, w, False)
+                 for _, d, w, _ in g.configs(ds, bn=False)]
+        items.append(Item(f"{DATASET_NAMES[ds]}: ReLU's BN gain − sigmoid's",
+                          sum(diffs) / len(diffs), 0.0, ">", unit=" pts"))
+    return items
+
+
+def bn_improves_relu_everywhere(ctx: Context) -> list[Item]:
+    g = ctx.grid
+    return [Item(_config_name(ds, d, w, False),
+                 g.acc(ds, d, w, True, "relu") - g.acc(ds, d, w, False, "relu"), 0.0, ">",
+                 unit=" pts") for ds, d, w, _ in g.configs(bn=False)]
+
+
+def mnist_reference(ctx: Context) -> list[Item]:
+    g = ctx.grid
+    best = _best_config(g, [(c[0], c[1], c[2], c[3], a) for c in g.configs("mnist")
+                            for a in ("relu", "sigmoid")])
+    return [Item(f"best: {_config_name(*best)}", g.acc(*best), 98.4 - REFERENCE_MARGIN, ">",
+                 unit=" %")]
+
+
+def cifar_reference(ctx: Context) -> list[Item]:
+    g = ctx.grid
+    best = _best_config(g, [(c[0], c[1], c[2], c[3], a) for c in g.configs("cifar10")
+                            for a in ("relu", "sigmoid")])
+    return [Item(f"best: {_config_name(*best)}", g.acc(*best), 56.84, ">", unit=" %")]
