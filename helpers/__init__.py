@@ -3,10 +3,14 @@
 One package the notebooks call, so book and library never drift:
 
 * :mod:`helpers.data` — MNIST / CIFAR-10 as normalised tensors (``load_dataset``).
-* :mod:`helpers.models` — the paper's MLPs (``MLP``, ``make_model``).
+* :mod:`helpers.models` — the paper's MLPs (``MLP``, ``make_model``, ``pre_activations``).
+* :mod:`helpers.model_variants` — the MLP with other initialisations, weight gains and
+  activations (``make_variant``; ch. 1–3).
 * :mod:`helpers.training_steps` — what both trainers share: batch order, evaluation,
   early stopping, argument checks.
 * :mod:`helpers.train` — one model the paper's way (``train_model``, ``train_mlp``).
+* :mod:`helpers.training_probes` — per-layer probes after every epoch (``EpochProbe``,
+  ``run_configs``; ch. 2–3).
 * :mod:`helpers.engine` — many same-shaped models at once (``train_stacked``).
 * :mod:`helpers.grid` — the paper's grid: spec, protocol (LR search, halting replay), store,
   runner, cost plan (``run_grid``, ``load_results``, ``checkpoint``; CLI
@@ -17,9 +21,9 @@ One package the notebooks call, so book and library never drift:
 * :mod:`helpers.plots` — the book's figure style.
 * :mod:`helpers.profiles` — the ``quick`` / ``paper`` execution profiles.
 * :mod:`helpers.book` — headless execution and the site build (``python -m helpers.book``).
-* Chapter topics: :mod:`helpers.activations` (ch. 1), :mod:`helpers.dynamics` (ch. 2–3),
-  :mod:`helpers.section2` (ch. 4), :mod:`helpers.nodes` and :mod:`helpers.section3_nets`
-  (ch. 5–6).
+* Chapter topics: :mod:`helpers.activations` (ch. 1), :mod:`helpers.dynamics` (ch. 1–3:
+  before training, dead versus sparse units, the figures), :mod:`helpers.section2`
+  (ch. 4), :mod:`helpers.nodes` and :mod:`helpers.section3_nets` (ch. 5–6).
 * :mod:`helpers.claims` — every claim of the paper with a seed-aware verdict, shared by
   chapters 4–6 and the scoreboard (ch. 7, ``data/results/<profile>/claims.csv``): judging
   core, input views, Section 2 and Section 3 rules, the catalogue of claims, scoreboard

@@ -17,7 +17,7 @@ under ``data/results/paper/chapters/``, so that building the book only loads:
 ran on, the git commit, the compute seconds and the date. Networks are stored in float16
 (their recorded accuracies come from the float32 originals). Results hold only what the
 chapter reads: :func:`without_models` drops the trained networks a chapter does not
-inspect, and the probe tensors of :class:`helpers.dynamics.ProbedRun`.
+inspect, and the probe tensors of :class:`helpers.training_probes.ProbedRun`.
 """
 
 from __future__ import annotations
@@ -144,15 +144,15 @@ FORMAT = 1
 
 
 def _result_types() -> dict[str, type]:
-    from .dynamics import ProbedRun
     from .train import TrainResult
+    from .training_probes import ProbedRun
     return {"TrainResult": TrainResult, "ProbedRun": ProbedRun}
 
 
 def encode(obj: object) -> object:
     """``obj`` as plain containers (see the comment above :data:`FORMAT`)."""
-    from .dynamics import EpochProbe
     from .models import MLP
+    from .training_probes import EpochProbe
 
     if isinstance(obj, MLP):
         state = {k: v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()
@@ -177,7 +177,8 @@ def encode(obj: object) -> object:
 
 def decode(obj: object, device: str | torch.device = "cpu") -> object:
     """The inverse of :func:`encode`; networks are rebuilt in float32 on ``device``."""
-    from .dynamics import EpochProbe, make_variant
+    from .model_variants import make_variant
+    from .training_probes import EpochProbe
 
     if isinstance(obj, dict) and "__network__" in obj:
         cfg = obj["__network__"]
@@ -206,7 +207,7 @@ def decode(obj: object, device: str | torch.device = "cpu") -> object:
 def without_models(runs: Mapping[Hashable, object], keep: Iterable[Hashable] = ()
                    ) -> dict[Hashable, object]:
     """``runs`` (label -> :class:`~helpers.train.TrainResult` or
-    :class:`~helpers.dynamics.ProbedRun`) with the networks dropped except those in
+    :class:`~helpers.training_probes.ProbedRun`) with the networks dropped except those in
     ``keep``, and probes reduced to their recorded masks. Raises ``KeyError`` for a
     ``keep`` label that is not in ``runs``."""
     keep = set(keep)
@@ -217,8 +218,8 @@ def without_models(runs: Mapping[Hashable, object], keep: Iterable[Hashable] = (
 
 
 def _compact(run: object, keep_model: bool) -> object:
-    from .dynamics import EpochProbe, ProbedRun
     from .train import TrainResult
+    from .training_probes import EpochProbe, ProbedRun
 
     if isinstance(run, ProbedRun):
         probe = EpochProbe.__new__(EpochProbe)

@@ -1,19 +1,16 @@
-"""What happens inside a network at initialisation and during training (chapters 2-3).
+"""Inside the networks of chapters 1-3: before training, dead versus sparse units, and the
+chapter figures.
 
-* :func:`make_variant` — the book's :class:`~helpers.models.MLP` with a chosen
-  initialisation (``xavier``, ``he``, Glorot & Bengio's ``standard``), weight gain, and
-  a few extra activations (``linear``, ``sigmoid4``, ``prelu``).
-* :func:`pre_activations` — the inputs of every activation (after batch norm).
-* At initialisation: :func:`init_gradient_norms`, :func:`activation_scale`,
-  :func:`gain_saturation`.
-* During training: :class:`EpochProbe` (an ``on_epoch_end`` callback for
-  :func:`helpers.train.train_model`: gradient norms, update sizes, saturation, dead and
-  sparse units per layer) and :func:`run_configs`, which trains a list of configurations
-  with it and returns tidy tables.
-* Dead versus sparse: :func:`dead_vs_sparse`, :func:`revived_units`.
-* The chapter 2-3 figures.
+* At initialisation (chapter 2): :func:`init_gradient_norms`, :func:`gradient_ratio`,
+  :func:`activation_scale`, :func:`gain_saturation`.
+* Dead versus sparse (chapters 1 and 3): :func:`dead_vs_sparse`,
+  :func:`sparsity_by_condition`.
+* The chapter 1-3 figures (``plot_*``), drawn from these tables and from those of
+  :func:`helpers.training_probes.run_configs`.
 
-Layers are numbered from 1 (the first hidden layer). Percentages are 0-100.
+The networks come from :mod:`helpers.model_variants`; the training-time probes are in
+:mod:`helpers.training_probes`. Layers are numbered from 1 (the first hidden layer).
+Percentages are 0-100.
 """
 
 from __future__ import annotations
@@ -21,7 +18,6 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -32,8 +28,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 from torch import Tensor, nn
 
-from .activations import COLORS, NAMES, HandWritten, saturation_eps, spec
-from .data import Dataset
+from .activations import COLORS, NAMES, saturation_eps
 from .metrics import (
     dead_units,
     gradient_norms,
@@ -41,121 +36,9 @@ from .metrics import (
     layer_sparsity,
     saturation_fraction,
 )
-from .models import ACTIVATIONS, MLP, init_scheme, init_weight, make_model
+from .model_variants import config_label, make_variant, resolved_init
+from .models import pre_activations
 from .plots import learning_curves, with_source
-from .train import TrainResult, train_model
-
-INITS = ("default", "xavier", "he", "standard")
-EXTRA_ACTIVATIONS = {"linear": "relu", "sigmoid4": "sigmoid", "prelu": "relu"}
-VARIANT_ACTIVATIONS = tuple(ACTIVATIONS) + tuple(EXTRA_ACTIVATIONS)
-INIT_NAMES = {"xavier": "Xavier", "he": "He", "standard": "standard"}
-PROBE_METRICS = ("grad_norm", "update", "saturation", "act_mean", "act_std", "dead",
-                 "sparsity")
-
-
-def _check(name: str, value, accepted: Iterable) -> None:
-    accepted = tuple(accepted)
-    if value not in accepted:
-        raise ValueError(f"{name}={value!r} is not supported; accepted values: {accepted}")
-
-
-def resolved_init(activation: str, init: str = "default") -> str:
-    """The init scheme ``make_variant`` uses: the book's choice for ``default`` (Xavier for
-    sigmoid/tanh/linear, He for the ReLU family), else ``init`` itself."""
-    _check("activation", activation, VARIANT_ACTIVATIONS)
-    _check("init", init, INITS)
-    if init != "default":
-        return init
-    if activation == "linear":
-        return "xavier"
-    return init_scheme(EXTRA_ACTIVATIONS.get(activation, activation))
-
-
-@torch.no_grad()
-def _init_weights(model: MLP, init: str, gain: float) -> None:
-    for lin in model.linears:
-        if init in ("xavier", "he"):
-            init_weight(lin.weight, init)
-        else:  # "standard": U(-1/sqrt(fan_in), 1/sqrt(fan_in)), Glorot & Bengio (2010) eq. 1
-            bound = 1 / math.sqrt(lin.in_features)
-            nn.init.uniform_(lin.weight, -bound, bound)
-        lin.weight.mul_(gain)
-
-
-def make_variant(
-    in_features: int,
-    depth: int,
-    width: int,
-    activation: str = "relu",
-    batch_norm: bool = False,
-    init: str = "default",
-    init_gain: float = 1.0,
-    bias_init: float = 0.0,
-    n_classes: int = 10,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-) -> MLP:
-    """A seeded :class:`~helpers.models.MLP` with a chosen hidden-layer initialisation.
-
-    ``init``: ``default`` (the book's), ``xavier`` (Glorot-uniform), ``he`` (Kaiming-normal,
-    fan-in) or ``standard`` (U(±1/sqrt(fan_in)), Glorot & Bengio's "standard" init and
-    PyTorch's ``nn.Linear`` default). Hidden weights are then multiplied by ``init_gain``.
-    ``activation`` may also be ``linear`` (identity), ``sigmoid4`` (sigmoid(4x)) or
-    ``prelu`` (one learnable negative slope shared by all layers, starting at 0.25).
-    With ``init="default"`` and ``init_gain=1`` the weights equal ``make_model``'s.
-    """
-    scheme = resolved_init(activation, init)
-    if not init_gain > 0:
-        raise ValueError(f"init_gain={init_gain!r} is invalid; accepted: a float > 0")
-    base = EXTRA_ACTIVATIONS.get(activation, activation)
-    model = make_model(in_features, depth, width, base, batch_norm, n_classes, seed=seed,
-                       bias_init=bias_init)
-    if scheme != init_scheme(base) or init_gain != 1.0:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            _init_weights(model, scheme, init_gain)
-    if activation == "prelu":
-        model.act = nn.PReLU(num_parameters=1, init=0.25)
-    elif activation in EXTRA_ACTIVATIONS:
-        model.act = HandWritten(activation)
-    model.config |= {"variant": activation, "init": scheme, "init_gain": init_gain}
-    return model.to(device)
-
-
-@torch.no_grad()
-def pre_activations(model: MLP, x: Tensor, batch_size: int = 10_000) -> list[Tensor]:
-    """The input of the activation in every hidden layer (after batch norm, if any), in
-    eval mode, each ``[N, width]``."""
-    captured: list[list[Tensor]] = [[] for _ in model.norms]
-    hooks = [norm.register_forward_hook(lambda _m, _i, out, k=k: captured[k].append(out))
-             for k, norm in enumerate(model.norms)]
-    was_training = model.training
-    model.eval()
-    try:
-        for i in range(0, len(x), batch_size):
-            model(x[i:i + batch_size])
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
-    return [torch.cat(c) for c in captured]
-
-
-def mean_derivative(model: MLP, x: Tensor) -> list[float]:
-    """Per layer, the mean of the activation's derivative over the pre-activations that
-    real inputs ``x`` produce (closed forms from :mod:`helpers.activations`)."""
-    name = model.config.get("variant", model.config["activation"])
-    derivative = spec(name).derivative
-    return [derivative(z).mean().item() for z in pre_activations(model, x)]
-
-
-def config_label(activation: str, init: str = "default", batch_norm: bool = False,
-                 init_gain: float = 1.0) -> str:
-    """``"sigmoid (Xavier)"``, ``"ReLU (He) + BN"``, ``"sigmoid (standard x4)"``..."""
-    scheme = INIT_NAMES[resolved_init(activation, init)]
-    gain = f" x{init_gain:g}" if init_gain != 1.0 else ""
-    return f"{NAMES.get(activation, activation)} ({scheme}{gain}){' + BN' if batch_norm else ''}"
-
 
 # --- at initialisation --------------------------------------------------------------------
 
@@ -248,159 +131,6 @@ def gain_saturation(x: Tensor, gains: list[float], depth: int, width: int,
     return pd.DataFrame(rows)
 
 
-# --- during training ----------------------------------------------------------------------
-
-class EpochProbe:
-    """``on_epoch_end`` callback for :func:`helpers.train.train_model`.
-
-    Every epoch, on the fixed real samples ``x, y`` it records per hidden layer (columns
-    ``"<metric>/<layer>"``):
-
-    * ``grad_norm`` — norm of the loss gradient w.r.t. the layer's weights on the first
-      ``grad_batch`` samples, in training mode (batch-norm buffers restored afterwards);
-    * ``update`` — ``|W_t - W_{t-1}| / |W_{t-1}|``, the relative change since last epoch;
-    * ``saturation`` — % of outputs with sigmoid' <= ``threshold`` (sigmoid nets only);
-    * ``act_mean``, ``act_std`` — mean and std of the outputs (Glorot & Bengio's Fig. 2);
-    * ``dead`` — % of units with output <= 0 for every sample in ``x``;
-    * ``sparsity`` — % of outputs <= 0 (the paper's Table 1 metric).
-
-    ``dead_masks[epoch]`` keeps the per-unit dead masks for :func:`revived_units`.
-    """
-
-    def __init__(self, x: Tensor, y: Tensor, metrics: Iterable[str] = PROBE_METRICS,
-                 grad_batch: int = 512, threshold: float = 0.1) -> None:
-        self.metrics = tuple(metrics)
-        for m in self.metrics:
-            _check("metrics", m, PROBE_METRICS)
-        self.x, self.y = x, y
-        self.grad_batch = grad_batch
-        self.eps = saturation_eps(threshold)
-        self.previous: list[Tensor] | None = None
-        self.dead_masks: dict[int, list[Tensor]] = {}
-
-    def __call__(self, model: MLP, epoch: int) -> dict[str, float]:
-        x, y = self.x.to(next(model.parameters()).device), self.y
-        values: dict[str, Tensor] = {}
-        if {"saturation", "act_mean", "act_std", "dead", "sparsity"} & set(self.metrics):
-            hidden = hidden_activations(model, x)
-            self.dead_masks[epoch] = [(h <= 0).all(dim=0).cpu() for h in hidden]
-            values |= {
-                "saturation": 100 * saturation_fraction(hidden, self.eps),
-                "act_mean": torch.stack([h.mean() for h in hidden]),
-                "act_std": torch.stack([h.std() for h in hidden]),
-                "dead": 100 * dead_units(hidden),
-                "sparsity": layer_sparsity(hidden),
-            }
-        if "grad_norm" in self.metrics:
-            values["grad_norm"] = self._grad_norms(model, x, y.to(x.device))
-        if "update" in self.metrics:
-            weights = [lin.weight.detach().clone() for lin in model.linears]
-            values["update"] = (torch.full((len(weights),), float("nan"))
-                                if self.previous is None else
-                                torch.stack([(w - p).norm() / p.norm()
-                                             for w, p in zip(weights, self.previous)]))
-            self.previous = weights
-        return {f"{m}/{layer}": v.item() for m in self.metrics
-                for layer, v in enumerate(values[m].cpu(), start=1)}
-
-    def _grad_norms(self, model: MLP, x: Tensor, y: Tensor) -> Tensor:
-        buffers = {k: b.clone() for k, b in model.named_buffers()}
-        was_training = model.training
-        model.train()
-        try:
-            return gradient_norms(model, x[:self.grad_batch], y[:self.grad_batch])
-        finally:
-            model.train(was_training)
-            with torch.no_grad():
-                for k, b in model.named_buffers():
-                    b.copy_(buffers[k])
-
-
-def probe_long(history: pd.DataFrame) -> pd.DataFrame:
-    """Tidy version of a history with probe columns: one row per (epoch, metric, layer),
-    all other history columns kept as identifiers."""
-    probe_cols = [c for c in history.columns if "/" in c]
-    ids = [c for c in history.columns if c not in probe_cols]
-    long = history.melt(id_vars=ids, value_vars=probe_cols, var_name="probe")
-    split = long.pop("probe").str.split("/", expand=True)
-    return long.assign(metric=split[0], layer=split[1].astype(int))
-
-
-def configs_product(**options: list) -> list[dict]:
-    """All combinations: ``configs_product(activation=["relu"], lr=[1e-3, 1e-2])``."""
-    keys = list(options)
-    return [dict(zip(keys, values)) for values in itertools.product(*options.values())]
-
-
-CONFIG_KEYS = ("activation", "depth", "width", "batch_norm", "init", "init_gain", "bias_init",
-               "lr")
-CONFIG_DEFAULTS = dict(batch_norm=False, init="default", init_gain=1.0, bias_init=0.0,
-                       lr=1e-3)
-
-
-@dataclass
-class ProbedRun:
-    """One trained configuration: the training result and the probe that watched it."""
-
-    result: TrainResult
-    probe: EpochProbe
-
-
-def run_configs(data: Dataset, configs: list[dict], probe_x: Tensor, probe_y: Tensor,
-                max_epochs: int, metrics: Iterable[str] = PROBE_METRICS, seed: int = 0,
-                device: str | torch.device = "cpu", progress: bool = True,
-                **train_kwargs) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, ProbedRun]]:
-    """Train each configuration with :func:`helpers.train.train_model` and an
-    :class:`EpochProbe`; no early stopping unless ``patience`` is passed.
-
-    ``configs``: dicts with ``activation``, ``depth``, ``width`` and optionally
-    ``batch_norm``, ``init``, ``init_gain``, ``bias_init``, ``lr``. Returns ``summary``
-    (one row per config: final train accuracy, best validation accuracy, test accuracy,
-    final dead %, wall time...), ``long`` (:func:`probe_long` of every history, with the
-    config columns and a ``label``) and a :class:`ProbedRun` per label.
-    """
-    for cfg in configs:
-        unknown = set(cfg) - set(CONFIG_KEYS) - {"label"}
-        missing = {"activation", "depth", "width"} - set(cfg)
-        if unknown or missing:
-            raise ValueError(f"configs entry {cfg!r} is invalid; keys must include "
-                             f"activation, depth, width and may include {CONFIG_KEYS}")
-    data = data.to(device)
-    train_kwargs.setdefault("patience", max_epochs + 1)
-    summaries, longs, results = [], [], {}
-    for cfg in configs:
-        cfg = CONFIG_DEFAULTS | cfg
-        label = cfg.pop("label", None) or _run_label(cfg)
-        model = make_variant(data.n_features, cfg["depth"], cfg["width"], cfg["activation"],
-                             cfg["batch_norm"], cfg["init"], cfg["init_gain"],
-                             cfg["bias_init"], data.n_classes, seed=seed, device=device)
-        probe = EpochProbe(probe_x.to(device), probe_y.to(device), metrics)
-        result = train_model(model, data, lr=cfg["lr"], max_epochs=max_epochs, seed=seed,
-                             desc=label, on_epoch_end=probe, progress=progress, **train_kwargs)
-        results[label] = ProbedRun(result, probe)
-        h = result.history
-        last = h.iloc[-1]
-        dead_cols = [c for c in h.columns if c.startswith("dead/")]
-        summaries.append(cfg | {
-            "label": label, "epochs": int(last.epoch),
-            "final train acc (%)": 100 * last.train_acc,
-            "best val acc (%)": 100 * result.best_val_acc,
-            "test acc (%)": 100 * result.test_acc,
-            "final dead (%)": last[dead_cols].mean() if dead_cols else float("nan"),
-            "diverged": result.diverged, "seconds": result.wall_time,
-        })
-        longs.append(probe_long(h.assign(label=label, **cfg)))
-    return pd.DataFrame(summaries), pd.concat(longs, ignore_index=True), results
-
-
-def _run_label(cfg: dict) -> str:
-    parts = [config_label(cfg["activation"], cfg["init"], cfg["batch_norm"], cfg["init_gain"])]
-    parts.append(f"lr={cfg['lr']:g}")
-    if cfg["bias_init"]:
-        parts.append(f"bias={cfg['bias_init']:g}")
-    return ", ".join(parts)
-
-
 # --- dead versus sparse -------------------------------------------------------------------
 
 def dead_vs_sparse(models: dict[str, nn.Module], x: Tensor) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -433,21 +163,6 @@ def sparsity_by_condition(conditions: dict[str, tuple[nn.Module, Tensor]]) -> pd
     for name, (model, x) in conditions.items():
         for layer, value in enumerate(layer_sparsity(hidden_activations(model, x)).tolist(), 1):
             rows.append({"condition": name, "layer": layer, "sparsity (%)": value})
-    return pd.DataFrame(rows)
-
-
-def revived_units(probe: EpochProbe, from_epoch: int = 1) -> pd.DataFrame:
-    """Per layer: units dead at ``from_epoch``, how many of them are alive at the last
-    recorded epoch, and units dead at the end that were alive at ``from_epoch``."""
-    if from_epoch not in probe.dead_masks:
-        raise ValueError(f"from_epoch={from_epoch!r} was not recorded; recorded: "
-                         f"{sorted(probe.dead_masks)}")
-    last = max(probe.dead_masks)
-    rows = []
-    for layer, (a, b) in enumerate(zip(probe.dead_masks[from_epoch], probe.dead_masks[last]), 1):
-        rows.append({"layer": layer, f"dead at epoch {from_epoch}": int(a.sum()),
-                     f"of those alive at epoch {last}": int((a & ~b).sum()),
-                     f"newly dead by epoch {last}": int((~a & b).sum())})
     return pd.DataFrame(rows)
 
 
@@ -640,8 +355,8 @@ def plot_activation_scale(table: pd.DataFrame, source: str) -> plt.Figure:
 
 
 def plot_dead_vs_accuracy(summary: pd.DataFrame, source: str) -> plt.Figure:
-    """From :func:`run_configs` summaries: final training accuracy against final dead %,
-    one point per run, colour = activation."""
+    """From :func:`~helpers.training_probes.run_configs` summaries: final training accuracy
+    against final dead %, one point per run, colour = activation."""
     d = summary.assign(activation=summary.activation.map(lambda n: NAMES.get(n, n)),
                        batch_norm=summary.batch_norm.map({False: "no BN", True: "BN"}))
     d = d.rename(columns={"batch_norm": "batch norm"})

@@ -11,6 +11,10 @@ tanh, He/Kaiming-normal weights (fan-in, ReLU gain) for the ReLU family (relu,
 leaky_relu, elu, gelu). The output layer is always Xavier-uniform. Biases start at
 ``bias_init`` (0 by default; a negative value is used to provoke dying ReLUs).
 BatchNorm starts at weight 1, bias 0.
+
+:func:`pre_activations` returns what enters the activation in every hidden layer (after
+batch norm); the hidden outputs themselves come from ``model(x, return_hidden=True)``.
+Variants with other initialisations and activations are in :mod:`helpers.model_variants`.
 """
 
 from __future__ import annotations
@@ -122,6 +126,25 @@ def make_model(
         torch.manual_seed(seed)
         model = MLP(in_features, depth, width, activation, batch_norm, n_classes, bias_init)
     return model.to(device)
+
+
+@torch.no_grad()
+def pre_activations(model: MLP, x: Tensor, batch_size: int = 10_000) -> list[Tensor]:
+    """The input of the activation in every hidden layer (after batch norm, if any), in
+    eval mode, each ``[N, width]``."""
+    captured: list[list[Tensor]] = [[] for _ in model.norms]
+    hooks = [norm.register_forward_hook(lambda _m, _i, out, k=k: captured[k].append(out))
+             for k, norm in enumerate(model.norms)]
+    was_training = model.training
+    model.eval()
+    try:
+        for i in range(0, len(x), batch_size):
+            model(x[i:i + batch_size])
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return [torch.cat(c) for c in captured]
 
 
 def default_device() -> str:

@@ -13,10 +13,10 @@ from helpers.chapter_results import (
     train_or_load,
     without_models,
 )
-from helpers.dynamics import EpochProbe, ProbedRun
 from helpers.models import make_model
 from helpers.runtime import NO_TRAIN_ENV
 from helpers.train import TrainResult
+from helpers.training_probes import EpochProbe, ProbedRun
 
 SETTINGS = {"n_train": None, "max_epochs": 30, "seed": 0, "data": "mnist"}
 
@@ -168,7 +168,7 @@ def _classes(obj) -> set[str]:
 def test_stored_files_hold_no_helpers_classes_and_round_trip(tmp_path, monkeypatch):
     """Renaming a helpers class must never break a committed result: the file holds plain
     containers, tensors and tables; loading rebuilds the results and networks."""
-    from helpers.dynamics import make_variant
+    from helpers.model_variants import make_variant
 
     monkeypatch.delenv(NO_TRAIN_ENV, raising=False)
     x, y = torch.randn(8, 6), torch.randint(0, 10, (8,))

@@ -2,8 +2,9 @@ import math
 
 import pytest
 import torch
+from hand_nets import X4, hand_model
 
-from helpers.models import ACTIVATIONS, MLP, make_model
+from helpers.models import ACTIVATIONS, MLP, make_model, pre_activations
 
 
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
@@ -79,3 +80,13 @@ def test_init_weight_rejects_unknown_scheme():
 
     with pytest.raises(ValueError, match=r"scheme='orthogonal'.*accepted values"):
         init_weight(torch.empty(3, 3), "orthogonal")
+
+
+def test_pre_activations_by_hand_and_with_bn():
+    model = hand_model()
+    pre = pre_activations(model, X4)
+    assert pre[0].tolist() == [[-1, 1, 1], [-1, 0, 1], [-1, -1, 1], [-1, 0, 1]]
+    bn = MLP(2, depth=2, width=3, batch_norm=True).eval()
+    pre = pre_activations(bn, X4, batch_size=3)
+    assert torch.allclose(pre[0], bn.norms[0](bn.linears[0](X4)), atol=1e-6)
+    assert all(len(n._forward_hooks) == 0 for n in bn.norms)  # hooks removed
