@@ -74,3 +74,21 @@ def test_checkpoints_reproduce_their_test_accuracy(results):
         acc = evaluate(model, data.test)[1]
         assert abs(acc - r.test_acc) * 100 <= 0.1, (path.name, acc, r.test_acc)
         assert blob["test_acc_stored"] == pytest.approx(acc, abs=1e-9)
+
+
+def test_committed_chapter_results_load_and_match_their_manifest():
+    """data/results/paper/chapters/: every file is in the manifest under the name its settings
+    hash to, records where it ran, and loads with the current helpers."""
+    from helpers.chapter_results import RESULTS_DIR, load, settings_hash
+
+    manifest_path = RESULTS_DIR / "manifest.json"
+    if not manifest_path.exists():
+        pytest.skip("no chapter results committed yet")
+    manifest = json.loads(manifest_path.read_text())
+    assert sorted(p.name for p in RESULTS_DIR.glob("*.pt")) == sorted(manifest)
+    for name, entry in manifest.items():
+        assert name == f"{entry['name']}-{settings_hash(entry['settings'])}.pt"
+        assert entry["bytes"] == (RESULTS_DIR / name).stat().st_size
+        assert entry["device"] and entry["compute_s"] >= 0
+        _, meta = load(RESULTS_DIR / name)
+        assert meta["settings"] == entry["settings"]
