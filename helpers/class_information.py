@@ -651,6 +651,35 @@ def _append_rows(path: Path, table: pd.DataFrame) -> None:
         os.replace(tmp, path)
 
 
+def fit_point(history: pd.DataFrame, window: int = 5) -> pd.DataFrame:
+    """Per (model, seed[, run_lr, patience]) of a per-epoch table: the first epoch at which the
+    net classifies every training image correctly (NaN if never), the training loss then and
+    at the last epoch, and the update ratio (mean over layers) averaged over the ``window``
+    epochs before that epoch and over the ``window`` epochs from it on."""
+    keys = [k for k in ("model", "seed", "run_lr", "patience") if k in history]
+    upd = [c for c in history.columns if c.startswith("update/")]
+    rows = []
+    for key, g in history.groupby(keys, sort=False):
+        g = g.sort_values("epoch")
+        ratio = g[upd].mean(axis=1)
+        fitted = g.loc[g["train_acc"] >= 1.0, "epoch"]
+        row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        row["last epoch"] = int(g["epoch"].max())
+        row["last train loss"] = float(g["train_loss"].iloc[-1])
+        if len(fitted):
+            e = int(fitted.iloc[0])
+            before = ratio[(g["epoch"] >= e - window) & (g["epoch"] < e)]
+            after = ratio[(g["epoch"] >= e) & (g["epoch"] < e + window)]
+            row |= {"fit epoch": e,
+                    "train loss at fit": float(g.loc[g["epoch"] == e, "train_loss"].iloc[0]),
+                    "update before": float(before.mean()), "update after": float(after.mean())}
+        else:
+            row |= {"fit epoch": math.nan, "train loss at fit": math.nan,
+                    "update before": math.nan, "update after": math.nan}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 # --- the Table 1 gap ----------------------------------------------------------------
 
 def table1_gap(dynamics: pd.DataFrame, dataset: str = "mnist") -> pd.DataFrame:

@@ -338,3 +338,19 @@ def test_gap_verdicts_by_hand():
     assert r["length: share closed"] == pytest.approx(6 / 7) and r["length: explains"]
     assert r["closest lr"] == pytest.approx(3e-4)
     assert r["lr: share closed"] == pytest.approx(0.5 / 7) and not r["lr: explains"]
+
+
+def test_fit_point_by_hand():
+    # epochs 0..4; the net first fits every training image at epoch 3
+    h = pd.DataFrame({"model": "ReLU", "seed": 0, "epoch": [0, 1, 2, 3, 4],
+                      "train_acc": [0.1, 0.9, 0.99, 1.0, 1.0],
+                      "train_loss": [2.3, 0.3, 0.05, 1e-5, 1e-7],
+                      "update/1": [np.nan, -2.0, -3.0, -5.0, -6.0],
+                      "update/2": [np.nan, -4.0, -3.0, -5.0, -4.0]})
+    sig = h.assign(model="sigmoid", train_acc=0.5)
+    t = ci.fit_point(pd.concat([h, sig]), window=2).set_index("model")
+    assert t.loc["ReLU", "fit epoch"] == 3 and t.loc["ReLU", "train loss at fit"] == 1e-5
+    assert t.loc["ReLU", "update before"] == pytest.approx(-3.0)  # epochs 1-2: -3, -3
+    assert t.loc["ReLU", "update after"] == pytest.approx(-5.0)  # epochs 3-4: -5, -5
+    assert t.loc["ReLU", "last train loss"] == 1e-7 and t.loc["ReLU", "last epoch"] == 4
+    assert math.isnan(t.loc["sigmoid", "fit epoch"])
