@@ -69,7 +69,7 @@ SETTINGS: dict[str, dict] = {
                   probe_iterations=100, probe_lr=0.05, probe_n_train=2_000, cpu_threads=1),
     # paper: the grid's 4x200 checkpoints; probes on 10 000 training samples
     "paper": dict(depth=4, width=200, lr=1e-3, batch_size=128, max_epochs=300, patience=20,
-                  probe_iterations=300, probe_lr=0.05, probe_n_train=10_000, cpu_threads=None),
+                  probe_iterations=300, probe_lr=0.05, probe_n_train=10_000, cpu_threads=1),
 }
 RESULTS_SUBDIR = "class_information"
 
