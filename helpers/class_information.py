@@ -756,8 +756,8 @@ def gap_verdicts(gap: pd.DataFrame, main_lr: dict[str, float], patience: int,
         longest = gap[(gap["model"] == model) & (gap["at"] == "last")
                       & (gap["patience"] == full_length)]
         sweep = g[(g["patience"] == patience)].groupby("run_lr")["mean sparsity (%)"].mean()
-        candidates = {"no early stopping, last epoch": longest["mean sparsity (%)"].mean()
-                      if len(longest) else math.nan}
+        candidates = ({"no early stopping, last epoch": longest["mean sparsity (%)"].mean()}
+                      if len(longest) else {})  # a candidate without runs stays pending
         if len(sweep) > 1:
             closest = (sweep - paper).abs().idxmin()
             candidates[f"learning rate {closest:g}"] = sweep[closest]

@@ -338,6 +338,9 @@ def test_gap_verdicts_by_hand():
     assert r["length: share closed"] == pytest.approx(6 / 7) and r["length: explains"]
     assert r["closest lr"] == pytest.approx(3e-4)
     assert r["lr: share closed"] == pytest.approx(0.5 / 7) and not r["lr: explains"]
+    # without runs for a candidate, its columns are absent (pending), not "no"
+    v = ci.gap_verdicts(pd.DataFrame(rows[:3]), {"ReLU": 1e-3}, 20, 301)
+    assert not {"length: explains", "lr: explains"} & set(v.columns)
 
 
 def test_fit_point_by_hand():
