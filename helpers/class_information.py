@@ -736,12 +736,19 @@ def searched_rates(profile: str, dataset: str) -> dict[str, float]:
 
 def gap_verdicts(gap: pd.DataFrame, main_lr: dict[str, float], patience: int,
                  full_length: int) -> pd.DataFrame:
-    """Per ReLU model, does a candidate close the Table 1 gap? Compares the main runs (rate
-    ``main_lr[model]``, ``patience``; gap at the best epoch, mean and sd over seeds) with
-    (a) the runs without early stopping (``full_length``), at their last epoch, and (b) the
-    learning-rate sweep, at the rate whose best-epoch sparsity is closest to the paper's.
-    A candidate *explains* the gap when it closes at least half of it and moves the sparsity
-    by more than twice the seed sd of the main runs."""
+    """Per ReLU model, could a candidate explain the Table 1 gap? Compares the main runs
+    (rate ``main_lr[model]``, ``patience``; mean layer sparsity at the best epoch, mean and sd
+    over seeds) with
+
+    * ``length``: the runs without early stopping (``full_length``) at their last epoch; it
+      *explains* the gap when it closes at least half of it and moves the sparsity by more
+      than twice the seed sd of the main runs;
+    * ``lr``: the learning-rate sweep (best-epoch sparsity per rate, seeds averaged); it *can
+      explain* the gap when the paper's value lies within the span of sparsities the rates
+      reach and that span is wider than twice the seed sd: some rate in the swept range then
+      matches the paper's sparsity.
+
+    A candidate without runs has no columns (pending)."""
     rows = []
     best = gap[gap["at"] == "best"]
     for model, lr in main_lr.items():
@@ -750,26 +757,24 @@ def gap_verdicts(gap: pd.DataFrame, main_lr: dict[str, float], patience: int,
         if main.empty:
             continue
         ours, sd = main["mean sparsity (%)"].mean(), main["mean sparsity (%)"].std()
+        noise = 2 * (sd if np.isfinite(sd) else 0.0)
         paper = main["paper (%)"].iloc[0]
         row = {"model": model, "main lr": lr, "seeds": len(main), "ours (%)": ours,
                "seed sd (pp)": sd, "paper (%)": paper, "gap (pp)": ours - paper}
         longest = gap[(gap["model"] == model) & (gap["at"] == "last")
                       & (gap["patience"] == full_length)]
-        sweep = g[(g["patience"] == patience)].groupby("run_lr")["mean sparsity (%)"].mean()
-        candidates = ({"no early stopping, last epoch": longest["mean sparsity (%)"].mean()}
-                      if len(longest) else {})  # a candidate without runs stays pending
-        if len(sweep) > 1:
-            closest = (sweep - paper).abs().idxmin()
-            candidates[f"learning rate {closest:g}"] = sweep[closest]
-            row["closest lr"] = closest
-        for name, value in candidates.items():
-            key = "length" if name.startswith("no early") else "lr"
-            row[f"{key}: sparsity (%)"] = value
+        if len(longest):
+            value = longest["mean sparsity (%)"].mean()
             closed = (value - ours) / (paper - ours) if paper != ours else math.nan
-            row[f"{key}: share closed"] = closed
-            row[f"{key}: explains"] = bool(
-                np.isfinite(value) and closed >= 0.5
-                and abs(value - ours) > 2 * (sd if np.isfinite(sd) else 0.0))
+            row |= {"length: sparsity (%)": value, "length: share closed": closed,
+                    "length: explains": bool(closed >= 0.5 and abs(value - ours) > noise)}
+        sweep = g[(g["patience"] == patience)].groupby("run_lr")["mean sparsity (%)"].mean()
+        if len(sweep) > 1:
+            lo, hi = sweep.min(), sweep.max()
+            row |= {"lrs tried": ", ".join(f"{r:g}" for r in sweep.index),
+                    "lr: lowest (%)": lo, "lr: highest (%)": hi,
+                    "lr: lowest at": sweep.idxmin(), "lr: highest at": sweep.idxmax(),
+                    "lr: explains": bool(lo <= paper <= hi and hi - lo > noise)}
         rows.append(row)
     return pd.DataFrame(rows)
 

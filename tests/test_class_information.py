@@ -336,8 +336,12 @@ def test_gap_verdicts_by_hand():
     assert r["ours (%)"] == pytest.approx(74.0) and r["seed sd (pp)"] == pytest.approx(1.0)
     assert r["gap (pp)"] == pytest.approx(-7.0)
     assert r["length: share closed"] == pytest.approx(6 / 7) and r["length: explains"]
-    assert r["closest lr"] == pytest.approx(3e-4)
-    assert r["lr: share closed"] == pytest.approx(0.5 / 7) and not r["lr: explains"]
+    # the sweep spans 74.0 (1e-3) to 74.5 (3e-4): the paper's 81 lies outside it
+    assert r["lr: lowest (%)"] == pytest.approx(74.0) and r["lr: highest at"] == 3e-4
+    assert r["lrs tried"] == "0.0003, 0.001" and not r["lr: explains"]
+    bracket = pd.DataFrame(rows + [dict(rows[3], run_lr=3e-3, **{"mean sparsity (%)": 90.0})])
+    r = ci.gap_verdicts(bracket, {"ReLU": 1e-3}, 20, 301).iloc[0]
+    assert r["lr: highest (%)"] == 90.0 and r["lr: explains"]  # 81 lies within 74.0-90.0
     # without runs for a candidate, its columns are absent (pending), not "no"
     v = ci.gap_verdicts(pd.DataFrame(rows[:3]), {"ReLU": 1e-3}, 20, 301)
     assert not {"length: explains", "lr: explains"} & set(v.columns)
