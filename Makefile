@@ -31,7 +31,7 @@ export TQDM_MININTERVAL ?= 2
 DEVICE ?= cpu
 GRID_BUDGET ?= 150
 grid: $(STAMP)
-	nice -n 19 $(PY) -m helpers.grid run --profile paper --dataset all --device $(DEVICE) \
+	nice -n 19 $(PY) -m helpers.grid run --profile paper --grid all --dataset all --device $(DEVICE) \
 		--time-budget $(GRID_BUDGET) --no-progress
 
 plan: $(STAMP)

@@ -33,6 +33,8 @@ from .plots import ACTIVATION_COLORS, ACTIVATION_NAMES, with_source
 from .train import TrainResult
 
 LEAKY_SLOPE = 0.01  # as in helpers.models
+SELU_ALPHA = 1.6732632423543772848170429916717  # Klambauer et al. (2017), as in torch.nn.SELU
+SELU_SCALE = 1.0507009873554804934193349852946
 SIGMOID_SCALE = 4.0  # the "rescaled sigmoid" sigma(4x) asked about in the Q&A thread
 SQRT_2PI = math.sqrt(2 * math.pi)
 
@@ -88,6 +90,24 @@ def _elu_d(x: Tensor) -> Tensor:
     return torch.where(x > 0, torch.ones_like(x), torch.exp(x.clamp(max=0)))
 
 
+def _selu(x: Tensor) -> Tensor:
+    return SELU_SCALE * torch.where(x > 0, x, SELU_ALPHA * (torch.exp(x.clamp(max=0)) - 1))
+
+
+def _selu_d(x: Tensor) -> Tensor:
+    return SELU_SCALE * torch.where(x > 0, torch.ones_like(x),
+                                    SELU_ALPHA * torch.exp(x.clamp(max=0)))
+
+
+def _silu(x: Tensor) -> Tensor:
+    return x * torch.sigmoid(x)
+
+
+def _silu_d(x: Tensor) -> Tensor:
+    s = torch.sigmoid(x)
+    return s * (1 + x * (1 - s))
+
+
 def _phi(x: Tensor) -> Tensor:
     """Standard normal density."""
     return torch.exp(-x * x / 2) / SQRT_2PI
@@ -134,6 +154,9 @@ REGISTRY: dict[str, ActivationSpec] = {s.name: s for s in [
                    _leaky_d, lambda x: F.leaky_relu(x, LEAKY_SLOPE)),
     ActivationSpec("elu", "ELU", "x if x > 0 else exp(x) - 1", _elu, _elu_d, F.elu),
     ActivationSpec("gelu", "GELU", "x * Phi(x)", _gelu, _gelu_d, F.gelu),
+    ActivationSpec("selu", "SELU", "lambda * (x if x > 0 else alpha (exp(x) - 1))", _selu,
+                   _selu_d, F.selu),
+    ActivationSpec("silu", "SiLU", "x * sigmoid(x)", _silu, _silu_d, F.silu),
     ActivationSpec("sigmoid4", "sigmoid(4x)", "1 / (1 + exp(-4x))", _sigmoid4, _sigmoid4_d,
                    lambda x: torch.sigmoid(SIGMOID_SCALE * x)),
     ActivationSpec("linear", "linear", "x", _linear, _linear_d, lambda x: x * 1.0),

@@ -51,7 +51,13 @@ from torch.optim.optimizer import (
 )
 
 from .data import Dataset, source_label
-from .metrics import dead_units, hidden_activations, layer_sparsity, saturation_fraction
+from .metrics import (
+    dead_units,
+    hidden_activations,
+    layer_sparsity,
+    node_perplexity,
+    saturation_fraction,
+)
 from .models import MLP, make_model
 from .plots import with_source
 from .runtime import check_training_allowed, device_name, training_allowed
@@ -96,43 +102,6 @@ def on_threshold(activation: str, threshold: float = 0.5) -> float:
     if activation == "sigmoid" and not 0 < threshold < 1:
         raise ValueError(f"threshold={threshold!r} is invalid; accepted: a float in (0, 1)")
     return 0.0 if activation == "relu" else float(threshold)
-
-
-def _check_labels(h: Tensor, y: Tensor, n_classes: int) -> None:
-    if h.ndim != 2:
-        raise ValueError(f"h has shape {tuple(h.shape)}; accepted: [samples, nodes]")
-    if y.ndim != 1 or len(y) != len(h):
-        raise ValueError(f"y has shape {tuple(y.shape)}; accepted: [samples] matching h")
-    if not isinstance(n_classes, int) or n_classes < 1:
-        raise ValueError(f"n_classes={n_classes!r} is invalid; accepted: an int >= 1")
-    if len(y) and (int(y.min()) < 0 or int(y.max()) >= n_classes):
-        raise ValueError(f"y holds labels outside 0..{n_classes - 1}; accepted: "
-                         "labels in range(n_classes)")
-
-
-def on_class_counts(h: Tensor, y: Tensor, n_classes: int, threshold: float = 0.0) -> Tensor:
-    """``[n_classes, nodes]``: how many samples of each class switch each node on
-    (output > ``threshold``)."""
-    _check_labels(h, y, n_classes)
-    onehot = F.one_hot(y.long(), n_classes).to(torch.float64)  # [N, C]
-    return onehot.T @ (h > threshold).to(torch.float64)
-
-
-def node_perplexity(h: Tensor, y: Tensor, n_classes: int, threshold: float = 0.0,
-                    balanced: bool = False) -> Tensor:
-    """Per node: ``exp(entropy)`` of the class distribution of the samples with output
-    ``> threshold``. 1 = one-class detector, ``n_classes`` = class-agnostic; NaN for a node
-    that no sample switches on. ``balanced=True`` divides each class's count by that
-    class's number of samples first (a node that is always on then scores exactly
-    ``n_classes`` even when the classes are unequal in size)."""
-    counts = on_class_counts(h, y, n_classes, threshold)
-    if balanced:
-        sizes = torch.bincount(y.long(), minlength=n_classes).to(torch.float64)
-        counts = torch.where(sizes[:, None] > 0, counts / sizes.clamp(min=1)[:, None], 0.0)
-    total = counts.sum(0)
-    p = counts / total.clamp(min=torch.finfo(torch.float64).tiny)
-    entropy = -(torch.where(p > 0, p * p.log(), 0.0)).sum(0)
-    return torch.where(total > 0, entropy.exp(), math.nan).float()
 
 
 def perplexity_table(hidden: Sequence[Tensor], y: Tensor, n_classes: int,

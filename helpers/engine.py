@@ -49,7 +49,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .data import Dataset, Split
-from .metrics import dead_units, hidden_activations, layer_sparsity, saturation_fraction
+from .metrics import layer_stats
 from .models import ACTIVATIONS, MLP, check_activation, make_model
 from .runtime import check_training_allowed
 from .training_steps import HISTORY_COLUMNS, EarlyStopping, batch_order, check_training_args
@@ -938,22 +938,12 @@ class _StackRun:
                 opt.exp_avg_sq, opt.step_t, self.run_loss, self.run_correct]
 
 
-SATURATION_EPS = 0.01  # an output within this of 0 or 1 counts as saturated
-
-
 def _layer_stats(config: dict, state: dict[str, Tensor], split: Split) -> list[dict]:
-    """Per hidden layer of one model (eval mode) on ``split``: sparsity (% of outputs <= 0,
-    Table 1's definition), saturation (% within ``SATURATION_EPS`` of 0 or 1), dead units
-    (% of nodes <= 0 for every sample) and the mean output."""
+    """:func:`helpers.metrics.layer_stats` of one model (a config and a state) on ``split``."""
     model = MLP(**config)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v
                            for k, v in state.items()})
-    hidden = hidden_activations(model, split.x.float().cpu())
-    sparsity = layer_sparsity(hidden)
-    saturation = saturation_fraction(hidden, SATURATION_EPS) * 100
-    dead = dead_units(hidden) * 100
-    return [dict(layer=i + 1, sparsity=float(sparsity[i]), saturation=float(saturation[i]),
-                 dead=float(dead[i]), mean=float(h.mean())) for i, h in enumerate(hidden)]
+    return layer_stats(model, split.x, split.y)
 
 
 def _capture(step: Callable[[], None], state: list[Tensor]) -> torch.cuda.CUDAGraph:

@@ -7,9 +7,14 @@ A node is *inactive* for a sample when its output is ``<= 0`` (Table 1's definit
 
 from __future__ import annotations
 
+import math
+from functools import cache
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .models import ACTIVATIONS, MLP, check_activation, pre_activations
 
 STAT_NAMES = ("median", "std", "mean", "inactive")
 
@@ -92,3 +97,99 @@ def gradient_norms(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
     for p, g in zip(model.parameters(), saved):
         p.grad = g
     return torch.stack([g.norm() for g in grads]).detach()
+
+
+def check_labels(h: Tensor, y: Tensor, n_classes: int) -> None:
+    if h.ndim != 2:
+        raise ValueError(f"h has shape {tuple(h.shape)}; accepted: [samples, nodes]")
+    if y.ndim != 1 or len(y) != len(h):
+        raise ValueError(f"y has shape {tuple(y.shape)}; accepted: [samples] matching h")
+    if not isinstance(n_classes, int) or n_classes < 1:
+        raise ValueError(f"n_classes={n_classes!r} is invalid; accepted: an int >= 1")
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+        raise ValueError(f"y holds labels outside 0..{n_classes - 1}; accepted: "
+                         "labels in range(n_classes)")
+
+
+def on_class_counts(h: Tensor, y: Tensor, n_classes: int, threshold: float = 0.0) -> Tensor:
+    """``[n_classes, nodes]``: how many samples of each class switch each node on
+    (output > ``threshold``)."""
+    check_labels(h, y, n_classes)
+    onehot = F.one_hot(y.long(), n_classes).to(torch.float64)  # [N, C]
+    return onehot.T @ (h > threshold).to(torch.float64)
+
+
+def node_perplexity(h: Tensor, y: Tensor, n_classes: int, threshold: float = 0.0,
+                    balanced: bool = False) -> Tensor:
+    """Per node: ``exp(entropy)`` of the class distribution of the samples with output
+    ``> threshold``. 1 = one-class detector, ``n_classes`` = class-agnostic; NaN for a node
+    that no sample switches on. ``balanced=True`` divides each class's count by that
+    class's number of samples first (a node that is always on then scores exactly
+    ``n_classes`` even when the classes are unequal in size)."""
+    counts = on_class_counts(h, y, n_classes, threshold)
+    if balanced:
+        sizes = torch.bincount(y.long(), minlength=n_classes).to(torch.float64)
+        counts = torch.where(sizes[:, None] > 0, counts / sizes.clamp(min=1)[:, None], 0.0)
+    total = counts.sum(0)
+    p = counts / total.clamp(min=torch.finfo(torch.float64).tiny)
+    entropy = -(torch.where(p > 0, p * p.log(), 0.0)).sum(0)
+    return torch.where(total > 0, entropy.exp(), math.nan).float()
+
+
+GRAD_SATURATION = 0.04  # share of the activation's peak slope below which a unit saturates
+OUTPUT_SATURATION = 0.01  # a sigmoid output within this of 0 or 1 counts as saturated
+
+
+@cache
+def peak_slope(activation: str) -> float:
+    """``max |f'(z)|`` of a network activation, found numerically on ``[-20, 20]``
+    (0.25 for the sigmoid, 1 for tanh and the ReLU family, about 1.76 for SELU)."""
+    z = torch.linspace(-20, 20, 400_001, dtype=torch.float64, requires_grad=True)
+    (d,) = torch.autograd.grad(ACTIVATIONS[check_activation(activation)]()(z).sum(), z)
+    return float(d.abs().max())
+
+
+def gradient_saturation(pre: list[Tensor], activation: str,
+                        rel: float = GRAD_SATURATION) -> Tensor:
+    """Per layer: the fraction of (sample, node) pre-activations where the activation's
+    slope ``|f'(z)|`` is below ``rel`` times its peak slope, i.e. where almost no gradient
+    passes back. One definition for every activation: for the sigmoid (peak 0.25) the
+    default 4 % is an output within 0.0101 of 0 or 1, the paper-style saturation; for
+    ReLU it is the ``z <= 0`` half; for leaky ReLU (slope 0.01 = 1 % of peak) the whole
+    negative side; for GELU and SiLU also a narrow band around their minimum."""
+    _check_hidden(pre)
+    if not 0 < rel < 1:
+        raise ValueError(f"rel={rel!r} is invalid; accepted: a float in (0, 1)")
+    act = ACTIVATIONS[check_activation(activation)]()
+    limit = rel * peak_slope(activation)
+    out = []
+    for z in pre:
+        z = z.detach().to(torch.float64).requires_grad_(True)
+        (d,) = torch.autograd.grad(act(z).sum(), z)
+        out.append((d.abs() < limit).float().mean())
+    return torch.stack(out)
+
+
+@torch.no_grad()
+def layer_stats(model: MLP, x: Tensor, y: Tensor) -> list[dict]:
+    """Per hidden layer of ``model`` (eval mode) on ``(x, y)``, all in %, except
+    ``perplexity`` and ``mean``: ``sparsity`` (outputs ``<= 0``, Table 1), ``saturation``
+    (outputs within :data:`OUTPUT_SATURATION` of 0 or 1; meant for the sigmoid),
+    ``grad_saturation`` (:func:`gradient_saturation`, every activation), ``dead`` (nodes
+    ``<= 0`` for every sample), ``perplexity`` (mean :func:`node_perplexity` over the nodes
+    that are ever *on*, on = pre-activation ``> 0``, i.e. output above ``f(0)``: 0.5 for
+    the sigmoid, 0 for the rest) and the mean output."""
+    x = x.float().cpu()
+    pre = pre_activations(model, x)
+    with torch.enable_grad():
+        grad_sat = gradient_saturation(pre, model.activation) * 100
+    hidden = [model.act(z) for z in pre]
+    sparsity = layer_sparsity(hidden)
+    saturation = saturation_fraction(hidden, OUTPUT_SATURATION) * 100
+    dead = dead_units(hidden) * 100
+    n_classes = model.config["n_classes"]
+    ppl = [torch.nanmean(node_perplexity(z, y.cpu(), n_classes)) for z in pre]
+    return [dict(layer=i + 1, sparsity=float(sparsity[i]), saturation=float(saturation[i]),
+                 grad_saturation=float(grad_sat[i]), dead=float(dead[i]),
+                 perplexity=float(ppl[i]), mean=float(h.mean()))
+            for i, h in enumerate(hidden)]

@@ -8,7 +8,9 @@ cross-entropy loss). Each hidden layer is ``Linear -> BatchNorm1d -> activation`
 
 Initialisation, as in the paper: Xavier/Glorot-uniform weights (gain 1) for sigmoid and
 tanh, He/Kaiming-normal weights (fan-in, ReLU gain) for the ReLU family (relu,
-leaky_relu, elu, gelu). The output layer is always Xavier-uniform. Biases start at
+leaky_relu, elu, gelu, silu). SELU, which the paper does not use, gets the LeCun-normal
+weights (fan-in, gain 1) its self-normalising derivation assumes (Klambauer et al. 2017).
+The output layer is always Xavier-uniform. Biases start at
 ``bias_init`` (0 by default; a negative value is used to provoke dying ReLUs).
 BatchNorm starts at weight 1, bias 0.
 
@@ -29,8 +31,12 @@ ACTIVATIONS: dict[str, type[nn.Module] | object] = {
     "leaky_relu": lambda: nn.LeakyReLU(0.01),
     "elu": nn.ELU,
     "gelu": nn.GELU,
+    "selu": nn.SELU,
+    "silu": nn.SiLU,
 }
 XAVIER_ACTIVATIONS = ("sigmoid", "tanh")
+LECUN_ACTIVATIONS = ("selu",)
+INIT_SCHEMES = ("xavier", "he", "lecun")
 
 
 def check_activation(activation: str) -> str:
@@ -42,18 +48,23 @@ def check_activation(activation: str) -> str:
 
 
 def init_scheme(activation: str) -> str:
-    """``"xavier"`` for sigmoid/tanh, ``"he"`` for the ReLU family."""
-    return "xavier" if check_activation(activation) in XAVIER_ACTIVATIONS else "he"
+    """``"xavier"`` for sigmoid/tanh, ``"lecun"`` for SELU, ``"he"`` for the ReLU family."""
+    activation = check_activation(activation)
+    return ("xavier" if activation in XAVIER_ACTIVATIONS
+            else "lecun" if activation in LECUN_ACTIVATIONS else "he")
 
 
 def init_weight(weight: Tensor, scheme: str) -> None:
-    """In place: ``"xavier"`` = Glorot-uniform (gain 1), ``"he"`` = Kaiming-normal (fan-in)."""
+    """In place: ``"xavier"`` = Glorot-uniform (gain 1), ``"he"`` = Kaiming-normal (fan-in,
+    gain sqrt 2), ``"lecun"`` = normal with std ``1/sqrt(fan_in)``."""
     if scheme == "he":
         nn.init.kaiming_normal_(weight, mode="fan_in", nonlinearity="relu")
     elif scheme == "xavier":
         nn.init.xavier_uniform_(weight)
+    elif scheme == "lecun":
+        nn.init.kaiming_normal_(weight, mode="fan_in", nonlinearity="linear")
     else:
-        raise ValueError(f"scheme={scheme!r} is not supported; accepted values: ('xavier', 'he')")
+        raise ValueError(f"scheme={scheme!r} is not supported; accepted values: {INIT_SCHEMES}")
 
 
 class MLP(nn.Module):

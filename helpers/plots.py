@@ -19,10 +19,13 @@ ACTIVATION_COLORS = {
     "leaky_relu": "#2ca02c",
     "elu": "#9467bd",
     "gelu": "#8c564b",
+    "selu": "#bcbd22",
+    "silu": "#393b79",
 }
 ACTIVATION_NAMES = {
     "relu": "ReLU", "sigmoid": "sigmoid", "tanh": "tanh",
     "leaky_relu": "leaky ReLU", "elu": "ELU", "gelu": "GELU",
+    "selu": "SELU", "silu": "SiLU",
 }
 
 

@@ -51,11 +51,16 @@ matplotlib.use("Agg")
 TORCH_MODULES = {
     "sigmoid": nn.Sigmoid(), "tanh": nn.Tanh(), "relu": nn.ReLU(),
     "leaky_relu": nn.LeakyReLU(0.01), "elu": nn.ELU(), "gelu": nn.GELU(),
+    "selu": nn.SELU(), "silu": nn.SiLU(),
 }
 X = torch.linspace(-8, 8, 1601, dtype=torch.float64)
 
 
-@pytest.mark.parametrize("name", BOOK_ACTIVATIONS)
+def test_every_network_activation_has_a_hand_written_twin():
+    assert set(BOOK_ACTIVATIONS) <= set(ACTIVATIONS) == set(TORCH_MODULES) <= set(REGISTRY)
+
+
+@pytest.mark.parametrize("name", list(TORCH_MODULES))
 def test_hand_written_forward_matches_torch_nn(name):
     assert torch.allclose(spec(name).fn(X), TORCH_MODULES[name](X), atol=1e-12)
     # and the module the book's MLP uses

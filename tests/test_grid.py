@@ -306,3 +306,54 @@ def test_missing_results_are_typed_empty_tables(tmp_path, reference):
             a.select_dtypes("number").columns.tolist()
     with pytest.raises(FileNotFoundError, match="no results"):
         grid.load_results("quick", "cifar10", tmp_path)
+
+
+def test_work_queue_puts_the_extension_before_cifar_800():
+    q = grid.work_queue("paper")
+    assert q == [("paper", "mnist", 200), ("paper", "cifar10", 200), ("paper", "mnist", 800),
+                 ("activations", "mnist", 200), ("activations", "cifar10", 200),
+                 ("paper", "cifar10", 800)]
+    assert grid.work_queue("paper", ("paper",)) == [q[i] for i in (0, 1, 2, 5)]
+    assert grid.work_queue("paper", datasets=("mnist",))[-1] == ("activations", "mnist", 200)
+    with pytest.raises(ValueError, match="grid"):
+        grid.work_queue("paper", ("newer",))
+
+
+def test_activations_spec():
+    spec = grid.get_spec("paper", "activations").check()
+    assert set(spec.activations) == {"tanh", "leaky_relu", "elu", "selu", "gelu", "silu"}
+    assert ("selu", True) not in spec.combos() and ("selu", False) in spec.combos()
+    assert len(spec.combos()) == 11 and spec.shapes() == [(4, 200), (8, 200)]
+    assert spec.n_final() == 66  # per dataset
+    # the same protocol as the paper grid
+    paper = grid.get_spec("paper")
+    for field in ("coarse_lrs", "rungs", "max_epochs", "patience", "keep", "seeds",
+                  "batch_size", "lr_decay", "train_metrics"):
+        assert getattr(spec, field) == getattr(paper, field)
+    assert store.results_dir("paper", "mnist", "R", "activations").as_posix() == \
+        "R/paper/activations/mnist"
+    assert store.results_dir("paper", "mnist", "R").as_posix() == "R/paper/mnist"
+    with pytest.raises(ValueError, match="bn_exempt"):
+        dataclasses.replace(spec, bn_exempt=("relu",)).check()
+
+
+def test_a_manifest_written_before_new_spec_fields_still_matches():
+    old = {k: v for k, v in grid.get_spec("paper").to_dict().items()
+           if k not in ("grid", "bn_exempt")}
+    assert grid.GridSpec.from_dict(old) == grid.get_spec("paper")
+
+
+def test_extension_grid_runs_in_its_own_folder(tmp_path, tiny):
+    spec = dataclasses.replace(
+        grid.get_spec("quick", "activations"), depths=(2,), activations=("selu", "silu"),
+        bn_exempt=("selu",), coarse_lrs=(1e-3,), keep=1, seeds=(0,), max_epochs=2,
+        rungs=(1, 1), patience=1)
+    res = run(tmp_path, tiny, spec=spec)
+    assert res.path == tmp_path / "r" / "quick" / "activations" / "mnist"
+    assert res.complete and len(res.runs) == 3  # SELU, SiLU, SiLU + BN
+    assert set(zip(res.runs.activation, res.runs.batch_norm)) == set(spec.combos())
+    assert res.manifest["grid"] == "activations"
+    lay = res.layers[res.layers.phase == "final"]
+    assert lay[["grad_saturation", "perplexity"]].notna().all().all()
+    assert lay.perplexity.between(1, 10).all()
+    assert "activations" in cli.status(tmp_path / "r", ["quick"], ["activations"])

@@ -7,11 +7,15 @@ from helpers.metrics import (
     class_medians,
     dead_units,
     gradient_norms,
+    gradient_saturation,
     hidden_activations,
     layer_sparsity,
+    layer_stats,
+    node_perplexity,
+    peak_slope,
     saturation_fraction,
 )
-from helpers.models import MLP
+from helpers.models import MLP, pre_activations
 
 # Hand-made activations: 4 samples, 2 layers of 3 nodes. Classes: 0, 0, 1, 1.
 L1 = torch.tensor([[0.0, 1.0, 2.0],
@@ -96,3 +100,51 @@ def test_gradient_norms_by_hand():
 def test_bad_hidden_input():
     with pytest.raises(ValueError, match="hidden"):
         layer_sparsity([])
+
+
+def test_peak_slopes():
+    assert peak_slope("sigmoid") == pytest.approx(0.25)
+    assert peak_slope("relu") == peak_slope("tanh") == pytest.approx(1.0)
+    # SELU: lambda * alpha * e^0 just left of 0
+    assert peak_slope("selu") == pytest.approx(1.0507009873554805 * 1.6732632423543772,
+                                               rel=1e-4)
+
+
+def test_gradient_saturation_by_hand():
+    z = torch.tensor([[-10.0, -1.0], [0.5, 10.0]])  # 4 (sample, node) pre-activations
+    # ReLU: slope 0 for z <= 0 -> 2 of 4 saturated
+    assert gradient_saturation([z], "relu").item() == pytest.approx(0.5)
+    # sigmoid: slope at +-10 is 4.5e-5 < 0.04 * 0.25; at -1 and 0.5 it is ~0.2 -> 2 of 4
+    assert gradient_saturation([z], "sigmoid").item() == pytest.approx(0.5)
+    # leaky ReLU: slope 0.01 < 4 % of 1 on the negative side -> 2 of 4
+    assert gradient_saturation([z], "leaky_relu").item() == pytest.approx(0.5)
+    # tanh: slope 1 - tanh^2 at -1 is 0.42, at 0.5 is 0.79, at +-10 ~0 -> 2 of 4
+    assert gradient_saturation([z], "tanh").item() == pytest.approx(0.5)
+    # ELU: slope e^z at -10 is 4.5e-5 (saturated), at -1 is 0.37 (not) -> 1 of 4
+    assert gradient_saturation([z], "elu").item() == pytest.approx(0.25)
+    # the sigmoid's 4 % rule is the output rule "within 0.0101 of 0 or 1"
+    zs = torch.linspace(-8, 8, 3201)[:, None]
+    by_output = ((torch.sigmoid(zs) < 0.0101) | (torch.sigmoid(zs) > 1 - 0.0101)).float().mean()
+    assert gradient_saturation([zs], "sigmoid").item() == pytest.approx(by_output.item(),
+                                                                        abs=1e-3)
+    with pytest.raises(ValueError, match="rel"):
+        gradient_saturation([z], "relu", rel=1.5)
+    with pytest.raises(ValueError, match="activation"):
+        gradient_saturation([z], "swish")
+
+
+def test_layer_stats_match_the_single_metrics():
+    torch.manual_seed(0)
+    model = MLP(6, depth=2, width=5, activation="selu", n_classes=3).eval()
+    x, y = torch.randn(40, 6), torch.arange(40) % 3
+    rows = layer_stats(model, x, y)
+    hidden = hidden_activations(model, x)
+    pre = pre_activations(model, x)
+    assert [r["layer"] for r in rows] == [1, 2]
+    for r, h, z in zip(rows, hidden, pre):
+        assert r["sparsity"] == pytest.approx(layer_sparsity([h]).item())
+        assert r["grad_saturation"] == pytest.approx(100 * gradient_saturation([z],
+                                                                              "selu").item())
+        assert r["perplexity"] == pytest.approx(torch.nanmean(node_perplexity(z, y, 3)).item())
+        assert 1 <= r["perplexity"] <= 3
+        assert r["mean"] == pytest.approx(h.mean().item(), abs=1e-6)

@@ -8,26 +8,30 @@ import json
 import pytest
 
 from helpers.data import load_dataset
-from helpers.grid import get_spec, load_results, results_dir
+from helpers.grid import GridSpec, get_spec, load_results, results_dir
 from helpers.grid.spec import checkpoint_name
 from helpers.grid.store import load_checkpoint
 from helpers.train import evaluate
 
-DATASETS = [ds for ds in ("mnist", "cifar10") if results_dir("paper", ds).exists()]
-pytestmark = pytest.mark.skipif(not DATASETS, reason="no committed paper results yet")
+GRID_DATASETS = [(g, ds) for g in ("paper", "activations") for ds in ("mnist", "cifar10")
+                 if results_dir("paper", ds, grid=g).exists()]
+pytestmark = pytest.mark.skipif(not GRID_DATASETS, reason="no committed paper results yet")
 
 
-@pytest.fixture(scope="module", params=DATASETS)
+@pytest.fixture(scope="module", params=GRID_DATASETS, ids=lambda p: "-".join(p))
 def results(request):
-    return load_results("paper", request.param)
+    grid, dataset = request.param
+    res = load_results("paper", dataset, grid=grid)
+    res.grid = grid
+    return res
 
 
 def test_manifest_counts_and_unique_keys(results):
     m = results.manifest
     assert m["n_final_runs"] == len(results.runs)
     assert m["n_search_runs"] == len(results.lr_search)
-    assert m["n_final_planned"] == get_spec("paper").n_final()
-    assert m["spec"] == get_spec("paper").to_dict()
+    assert m["n_final_planned"] == get_spec("paper", results.grid).n_final()
+    assert GridSpec.from_dict(m["spec"]) == get_spec("paper", results.grid)
     assert results.runs.key.is_unique and results.lr_search.key.is_unique
     assert not (results.path / "parts").exists() or not list(
         (results.path / "parts").glob("*.json")), "unmerged parts: run the grid to merge"
@@ -61,7 +65,7 @@ def test_selected_rates_are_the_final_rates(results):
 
 def test_checkpoints_reproduce_their_test_accuracy(results):
     """fp16 storage costs at most 0.1 points, on the data source the manifest names."""
-    spec = get_spec("paper")
+    spec = get_spec("paper", results.grid)
     data = load_dataset(results.dataset)
     assert data.source == results.manifest["source"]
     runs = results.runs[(results.runs.depth == spec.checkpoint_depth)

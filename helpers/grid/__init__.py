@@ -2,7 +2,8 @@
 states (Adam, decay 0.99, Xavier/He, 3 seeds, full splits, 300-epoch cap, early stopping,
 best-on-validation, an iterative learning-rate search over 3 seeds).
 
-* :mod:`~helpers.grid.spec` — what a grid is (``GridSpec``, ``SPECS``, run keys);
+* :mod:`~helpers.grid.spec` — what a grid is (``GridSpec``, ``GRIDS``: the paper's and the
+  ``activations`` extension, run keys, ``work_queue``);
 * :mod:`~helpers.grid.protocol` — the learning-rate search and the halting replay (pure);
 * :mod:`~helpers.grid.store` — tables, parts, manifest, checkpoints, snapshots;
 * :mod:`~helpers.grid.runner` — ``run_grid``, ``load_results``, ``checkpoint``;
@@ -13,7 +14,7 @@ best-on-validation, an iterative learning-rate search over 3 seeds).
 from ..runtime import device_name, git_commit, resolve_device
 from .protocol import Decision, Trajectory, decide, replay_patience
 from .runner import checkpoint, grid_data, load_results, run_grid, search_table
-from .spec import SPECS, GridSpec, get_spec, round_lr, run_key
+from .spec import GRIDS, SPECS, GridSpec, get_spec, round_lr, run_key, work_queue
 from .store import (
     HISTORY_TABLE_COLUMNS,
     LAYER_COLUMNS,
@@ -24,7 +25,8 @@ from .store import (
 )
 
 __all__ = [
-    "SPECS", "GridSpec", "get_spec", "round_lr", "run_key", "Decision", "Trajectory",
+    "GRIDS", "SPECS", "GridSpec", "get_spec", "work_queue", "round_lr", "run_key", "Decision",
+    "Trajectory",
     "decide", "replay_patience", "checkpoint", "grid_data", "load_results", "run_grid",
     "search_table", "HISTORY_TABLE_COLUMNS", "LAYER_COLUMNS", "RESULTS_ROOT", "RUN_COLUMNS",
     "GridResults", "results_dir", "device_name", "git_commit", "resolve_device",

@@ -1,8 +1,9 @@
 """``python -m helpers.grid run | plan | status``: the grid from the command line.
 
-``run --dataset all`` follows the anytime order: width 200 of MNIST, then of CIFAR-10,
-then MNIST 800, then CIFAR-10 800 (:meth:`GridSpec.work_order`), resumable, within
-``--time-budget`` minutes.
+``run --grid all --dataset all`` (``make grid``) follows :func:`~helpers.grid.spec.
+work_queue`: the paper grid's width 200 of MNIST, then of CIFAR-10, then MNIST 800, then
+the ``activations`` extension (both datasets), then CIFAR-10 800, resumable, within
+``--time-budget`` minutes. ``--grid paper`` runs the paper grid alone.
 """
 
 from __future__ import annotations
@@ -18,27 +19,31 @@ from ..profiles import PROFILES
 from ..runtime import resolve_device
 from . import store
 from .runner import load_results, request_stop, run_grid, stop_requested
-from .spec import get_spec
+from .spec import GRIDS, get_spec, work_queue
 
 
-def status(root=None, profiles: Sequence[str] = PROFILES) -> str:
-    """One line per profile and dataset: final runs done, source, time, device."""
+def status(root=None, profiles: Sequence[str] = PROFILES,
+           grids: Sequence[str] = tuple(GRIDS)) -> str:
+    """One line per profile, grid and dataset: final runs done, source, time, device."""
     lines = []
     for profile in profiles:
-        for dataset in DATASETS:
-            out = store.results_dir(profile, dataset, root)
-            if not out.exists():
-                lines.append(f"{profile:6} {dataset:8} no results")
-                continue
-            res = load_results(profile, dataset, root)
-            m = res.manifest
-            state = "complete" if m.get("complete") else "incomplete"
-            lines.append(
-                f"{profile:6} {dataset:8} {state:10} final runs {len(res.runs)}/"
-                f"{get_spec(profile).n_final()}; search runs {len(res.lr_search)}; source "
-                f"{m.get('source_label', '?')}; {m.get('wall_time_s', 0) / 3600:.2f} h; "
-                f"{m.get('device', '?')}")
+        for grid in grids:
+            for dataset in DATASETS:
+                lines.append(_status_line(profile, grid, dataset, root))
     return "\n".join(lines)
+
+
+def _status_line(profile: str, grid: str, dataset: str, root) -> str:
+    head = f"{profile:6} {grid:11} {dataset:8}"
+    if not store.results_dir(profile, dataset, root, grid).exists():
+        return f"{head} no results"
+    res = load_results(profile, dataset, root, grid=grid)
+    m = res.manifest
+    state = "complete" if m.get("complete") else "incomplete"
+    return (f"{head} {state:10} final runs {len(res.runs)}/"
+            f"{get_spec(profile, grid).n_final()}; search runs {len(res.lr_search)}; source "
+            f"{m.get('source_label', '?')}; {m.get('wall_time_s', 0) / 3600:.2f} h; "
+            f"{m.get('device', '?')}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = sub.add_parser("run", help="run or resume a grid")
     run.add_argument("--profile", required=True, choices=PROFILES)
     run.add_argument("--dataset", required=True, choices=[*DATASETS, "all"])
+    run.add_argument("--grid", default="paper", choices=[*GRIDS, "all"],
+                     help="the paper's grid, the activations extension, or all in "
+                          "make grid's order (default: paper)")
     run.add_argument("--device", default=None,
                      help="cpu, cuda or cuda:N (default: cuda when present)")
     run.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
@@ -60,16 +68,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--root", default=None, help=f"results root (default {store.RESULTS_ROOT})")
     pl = sub.add_parser("plan", help="the cost model: runs, model-epochs, TFLOP, hours")
     pl.add_argument("--profile", choices=PROFILES, default="paper")
+    pl.add_argument("--grid", choices=list(GRIDS), default="paper")
     pl.add_argument("--device", default="cpu", help="cpu or cuda (calibrated here)")
     pl.add_argument("--threads", type=int, default=None)
     pl.add_argument("--root", default=None)
     pl.add_argument("--no-save", action="store_true", help="do not write the manifests")
     st = sub.add_parser("status", help="show what is done")
     st.add_argument("--profile", choices=PROFILES, default=None)
+    st.add_argument("--grid", choices=list(GRIDS), default=None)
     st.add_argument("--root", default=None)
     args = parser.parse_args(argv)
     if args.command == "status":
-        print(status(args.root, [args.profile] if args.profile else PROFILES))
+        print(status(args.root, [args.profile] if args.profile else PROFILES,
+                     [args.grid] if args.grid else tuple(GRIDS)))
         return 0
     if getattr(args, "threads", None) is not None and args.threads < 1:
         parser.error(f"--threads {args.threads}: accepted: an integer >= 1")
@@ -80,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "plan":
         from .plan import plan_report
         print(plan_report(args.profile, dev, threads=args.threads, root=args.root,
-                          save=not args.no_save))
+                          save=not args.no_save, grid=args.grid))
         return 0
     if args.time_budget is not None and args.time_budget <= 0:
         parser.error(f"--time-budget {args.time_budget}: accepted: minutes > 0")
@@ -97,30 +108,26 @@ def main(argv: Sequence[str] | None = None) -> int:
               "at once)", file=sys.stderr, flush=True)
 
     signal.signal(signal.SIGTERM, interrupted)
-    spec = get_spec(args.profile)
     datasets = DATASETS if args.dataset == "all" else (args.dataset,)
+    grids = tuple(GRIDS) if args.grid == "all" else (args.grid,)
     start = time.perf_counter()
-    for width in sorted(spec.widths):
-        for dataset in datasets:
-            budget = None if args.time_budget is None else \
-                args.time_budget * 60 - (time.perf_counter() - start)
-            if stop_requested():
-                print("paused on request; run the same command again to resume",
-                      file=sys.stderr)
-                return 0
-            if budget is not None and budget <= 0:
-                print("time budget spent; run the same command again to resume",
-                      file=sys.stderr)
-                return 0
-            t0 = time.perf_counter()
-            res = run_grid(args.profile, dataset, args.device,
-                           progress=not args.no_progress, root=args.root,
-                           time_budget=budget, cuda_graph=args.cuda_graph,
-                           threads=args.threads, widths=(width,), log=print)
-            print(f"{args.profile}/{dataset} width {width} ({res.label}): {res.new_runs} new "
-                  f"final runs in {time.perf_counter() - t0:.0f} s; {len(res.runs)}/"
-                  f"{spec.n_final()} final runs, "
-                  f"{'complete' if res.complete else 'incomplete'} -> {res.path}", flush=True)
+    for grid, dataset, width in work_queue(args.profile, grids, datasets):
+        budget = None if args.time_budget is None else \
+            args.time_budget * 60 - (time.perf_counter() - start)
+        if stop_requested():
+            print("paused on request; run the same command again to resume", file=sys.stderr)
+            return 0
+        if budget is not None and budget <= 0:
+            print("time budget spent; run the same command again to resume", file=sys.stderr)
+            return 0
+        t0 = time.perf_counter()
+        res = run_grid(args.profile, dataset, args.device, progress=not args.no_progress,
+                       root=args.root, time_budget=budget, cuda_graph=args.cuda_graph,
+                       threads=args.threads, widths=(width,), log=print, grid=grid)
+        print(f"{args.profile}/{grid}/{dataset} width {width} ({res.label}): {res.new_runs} "
+              f"new final runs in {time.perf_counter() - t0:.0f} s; {len(res.runs)}/"
+              f"{get_spec(args.profile, grid).n_final()} final runs, "
+              f"{'complete' if res.complete else 'incomplete'} -> {res.path}", flush=True)
     return 0
 
 

@@ -106,16 +106,17 @@ def plan_table(spec: GridSpec, sizes: dict[str, tuple[int, int, int, int]],
 
 
 def plan_report(profile: str = "paper", device: str | torch.device = "cpu",
-                threads: int | None = None, root=None, save: bool = True) -> str:
-    """Calibrate, tabulate and (``save``) store the plan in the profile's manifests."""
-    spec = get_spec(profile)
+                threads: int | None = None, root=None, save: bool = True,
+                grid: str = "paper") -> str:
+    """Calibrate, tabulate and (``save``) store the plan of ``grid`` in its manifests."""
+    spec = get_spec(profile, grid)
     dev = torch.device(device)
     sizes, rates, records = {}, {}, {}
     with torch_threads(threads, dev):
         for ds in DATASETS:
             data = grid_data(spec, ds)
             sizes[ds] = (data.n_features, len(data.train), len(data.val), len(data.test))
-            out = store.results_dir(profile, ds, root)
+            out = store.results_dir(profile, ds, root, grid)
             if out.exists():
                 records[ds] = store.read_records(out)
             for w in spec.widths:
@@ -126,7 +127,7 @@ def plan_report(profile: str = "paper", device: str | torch.device = "cpu",
     total = table[["tflop", "hours", "hours_left"]].sum()
     w_min = min(spec.widths)
     narrow = table[table.width == w_min][["hours", "hours_left"]].sum()
-    lines = [f"Plan for the {profile} grid on {device_name(dev)} "
+    lines = [f"Plan for the {grid} grid ({profile} profile) on {device_name(dev)} "
              f"(calibrated now; seconds per TFLOP: "
              + ", ".join(f"{ds} w{w}: {r:.0f}" for (ds, w), r in rates.items()) + ")",
              by.round(2).to_string(), "",
@@ -135,7 +136,8 @@ def plan_report(profile: str = "paper", device: str | torch.device = "cpu",
              f"width {w_min} (both datasets): {narrow.hours:.1f} h; remaining "
              f"{narrow.hours_left:.1f} h"]
     if save:
-        summary_path = store.results_dir(profile, DATASETS[0], root).parent / "manifest.json"
+        summary_path = store.results_dir(profile, DATASETS[0], root, grid).parent / \
+            "manifest.json"
         summary = store.read_json(summary_path) or {"profile": profile, "datasets": {}}
         summary["plan"] = dict(
             device=device_name(dev), calibrated=time.strftime("%Y-%m-%d %H:%M UTC",

@@ -309,7 +309,7 @@ def _manifest(spec: GridSpec, dataset: str, data: Dataset, out: Path) -> dict:
     """The stored manifest, checked against this run, or a fresh one."""
     manifest = store.read_json(out / "manifest.json")
     if manifest:
-        if manifest.get("spec") != spec.to_dict():
+        if GridSpec.from_dict(manifest["spec"]) != spec:  # fields added later: defaults
             raise ValueError(f"{out} holds results of a different grid spec; accepted: the "
                              "same spec (move the folder away to start afresh)")
         if manifest.get("source") != data.source:
@@ -318,7 +318,8 @@ def _manifest(spec: GridSpec, dataset: str, data: Dataset, out: Path) -> dict:
         return manifest
     from . import protocol
     return dict(
-        profile=spec.profile, dataset=dataset, source=data.source, source_label=data.label,
+        profile=spec.profile, grid=spec.grid, dataset=dataset, source=data.source,
+        source_label=data.label,
         spec=spec.to_dict(), protocol=protocol.__doc__.strip(),
         precision=dict(weights="float32", matmul="float32",
                        note="no bf16 autocast: see benchmarks/results/bf16_matmul_cpu.json"),
@@ -381,30 +382,32 @@ def write_manifest(out: Path, manifest: dict, runner: Runner, complete: bool) ->
     return manifest
 
 
-def load_results(profile: str, dataset: str, root=None, missing_ok: bool = False
-                 ) -> store.GridResults:
-    """Read the results of ``profile``/``dataset`` (including runs not yet merged).
+def load_results(profile: str, dataset: str, root=None, missing_ok: bool = False,
+                 grid: str = "paper") -> store.GridResults:
+    """Read the results of ``grid`` in ``profile`` on ``dataset`` (including runs not yet
+    merged).
 
     ``missing_ok``: no results yet gives empty tables instead of ``FileNotFoundError``.
     """
-    out = store.results_dir(profile, dataset, root)
+    out = store.results_dir(profile, dataset, root, grid)
     if not out.exists() and missing_ok:
         empty = store.read_records(out)
         runs = empty.runs.reindex(columns=store.RUN_COLUMNS)
         search = search_table(runs.assign(finished=pd.Series(dtype=bool)), empty.histories,
-                              get_spec(profile))
+                              get_spec(profile, grid))
         return store.GridResults(profile, dataset, out, runs, empty.histories, search,
                                  empty.layers, {})
     if not out.exists():
         raise FileNotFoundError(
             f"no results in {out}; run: python -m helpers.grid run --profile {profile} "
-            f"--dataset {dataset}")
+            f"--grid {grid} --dataset {dataset}")
     rec = store.read_records(out)
     manifest = store.read_json(out / "manifest.json")
     runs = rec.runs
     final = runs[runs["phase"] == "final"].drop(columns="finished").reset_index(drop=True) \
         if len(runs) else runs.reindex(columns=store.RUN_COLUMNS)
-    spec = GridSpec.from_dict(manifest["spec"]) if "spec" in manifest else get_spec(profile)
+    spec = GridSpec.from_dict(manifest["spec"]) if "spec" in manifest else \
+        get_spec(profile, grid)
     return store.GridResults(profile, dataset, out, final, rec.histories,
                              search_table(runs, rec.histories, spec).reset_index(drop=True),
                              rec.layers, manifest)
@@ -425,10 +428,12 @@ def run_grid(
     threads: int | None = None,
     widths: tuple[int, ...] | None = None,
     log=None,
+    grid: str = "paper",
 ) -> store.GridResults:
-    """Run (or resume) the grid of ``profile`` on ``dataset``; return its results.
+    """Run (or resume) ``grid`` (``paper`` or ``activations``) of ``profile`` on
+    ``dataset``; return its results.
 
-    Runs already recorded under ``root/<profile>/<dataset>`` are skipped. ``time_budget``
+    Runs already recorded under :func:`helpers.grid.store.results_dir` are skipped. ``time_budget``
     (seconds) pauses cleanly between epochs (snapshots kept); a rerun resumes.
     ``spec``/``data`` override the profile's grid and dataset (tests, experiments).
     ``threads``: torch CPU threads (default: :func:`helpers.runtime.torch_threads`'s).
@@ -437,9 +442,10 @@ def run_grid(
     """
     check_profile(profile)
     check_dataset_name(dataset)
-    spec = (spec or get_spec(profile)).check()
+    spec = (spec or get_spec(profile, grid)).check()
     if spec.profile != profile:
         raise ValueError(f"spec.profile={spec.profile!r} does not match profile={profile!r}")
+    grid = spec.grid
     dev = resolve_device(device)
     if cuda_graph and dev.type != "cuda":
         raise ValueError(f"cuda_graph=True with device={str(dev)!r}; accepted: a CUDA device")
@@ -450,8 +456,8 @@ def run_grid(
     if widths is not None and any(w not in spec.widths for w in widths):
         raise ValueError(f"widths={widths!r}; accepted: a subset of {spec.widths}")
     data = data if data is not None else grid_data(spec, dataset)
-    out = store.results_dir(profile, dataset, root)
-    state_dir = Path(state_root or store.STATE_ROOT) / profile / dataset
+    out = store.results_dir(profile, dataset, root, grid)
+    state_dir = store.state_dir(profile, dataset, state_root, grid)
     manifest = _manifest(spec, dataset, data, out)
     out.mkdir(parents=True, exist_ok=True)
     deadline = None if time_budget is None else time.perf_counter() + time_budget
@@ -467,7 +473,7 @@ def run_grid(
             runner.consolidate()
             if runner.model_epochs or complete != manifest.get("complete"):
                 write_manifest(out, manifest, runner, complete)
-    results = load_results(profile, dataset, root)
+    results = load_results(profile, dataset, root, grid=grid)
     results.new_runs = runner.n_new
     return results
 

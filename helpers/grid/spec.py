@@ -6,12 +6,19 @@ each after a learning-rate search (:mod:`helpers.grid.protocol`). The order in w
 runner works through it is *anytime*: :meth:`GridSpec.work_order` lists width 200 of every
 dataset first (Fig 1, the 4x200 nets of Section 3 and Table 1, half of Fig 2), then the
 wider nets, MNIST before CIFAR-10.
+
+The ``activations`` grid extends it beyond the paper (chapter 9): tanh, leaky ReLU, ELU,
+SELU, GELU and SiLU on the 4x200 and 8x200 nets of both datasets, with and without batch
+norm (SELU only without: self-normalising nets are its own claim), under the same
+protocol; its sigmoid and ReLU comparators are the paper grid's runs. :func:`work_queue`
+orders both grids for ``make grid``: the paper's width-200 nets, MNIST 800, then the
+extension, then CIFAR-10 800.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from ..data import DATASETS, check_dataset_name
 from ..models import check_activation
@@ -58,10 +65,13 @@ class GridSpec:
     checkpoint_dtype: str = "float32"
     max_stack: int = 24
     unit_seconds: float = 600.0
+    grid: str = "paper"
+    bn_exempt: tuple[str, ...] = ()  # activations that run without batch norm only
 
     def combos(self) -> list[tuple[str, bool]]:
         """(activation, batch_norm) pairs, in stack order."""
-        return [(a, bn) for a in self.activations for bn in self.batch_norms]
+        return [(a, bn) for a in self.activations for bn in self.batch_norms
+                if not (bn and a in self.bn_exempt)]
 
     def shapes(self) -> list[tuple[int, int]]:
         """(depth, width) in anytime order within a dataset: narrow first, depth 4 first
@@ -95,6 +105,10 @@ class GridSpec:
     def check(self) -> GridSpec:
         """Raise ``ValueError`` naming the first bad field."""
         check_profile(self.profile)
+        check_grid(self.grid)
+        if not set(self.bn_exempt) <= set(self.activations):
+            raise ValueError(f"bn_exempt={self.bn_exempt!r}; accepted: a subset of "
+                             f"activations={self.activations!r}")
         for name in ("depths", "widths"):
             for v in getattr(self, name):
                 if not isinstance(v, int) or v < 1:
@@ -137,9 +151,44 @@ SPECS: dict[str, GridSpec] = {
 }
 
 
-def get_spec(profile: str) -> GridSpec:
-    """The grid of ``profile`` (``quick`` or ``paper``)."""
-    return SPECS[check_profile(profile)]
+EXTENSION_ACTIVATIONS = ("tanh", "leaky_relu", "elu", "selu", "gelu", "silu")
+EXTENSION_SPECS: dict[str, GridSpec] = {
+    profile: replace(
+        SPECS[profile], grid="activations", depths=(4, 8), widths=SPECS[profile].widths[:1],
+        activations=EXTENSION_ACTIVATIONS, bn_exempt=("selu",), full_length=(),
+        checkpoint_widths=())
+    for profile in SPECS}
+GRIDS: dict[str, dict[str, GridSpec]] = {"paper": SPECS, "activations": EXTENSION_SPECS}
+
+
+def check_grid(grid: str) -> str:
+    if grid not in GRIDS:
+        raise ValueError(f"grid={grid!r} is not supported; accepted values: {tuple(GRIDS)}")
+    return grid
+
+
+def get_spec(profile: str, grid: str = "paper") -> GridSpec:
+    """The spec of ``grid`` (``paper`` or ``activations``) in ``profile`` (``quick`` or
+    ``paper``)."""
+    return GRIDS[check_grid(grid)][check_profile(profile)]
+
+
+def work_queue(profile: str, grids: tuple[str, ...] = tuple(GRIDS),
+               datasets: tuple[str, ...] = DATASETS) -> list[tuple[str, str, int]]:
+    """(grid, dataset, width) in ``make grid``'s order: the paper grid's widths narrowest
+    first, MNIST before CIFAR-10 within a width; the extension grids (cheap, narrow) go in
+    just before the most expensive item, CIFAR-10 at the paper's widest width (at the end
+    when that is not queued)."""
+    for g in grids:
+        check_grid(g)
+    paper = get_spec(profile, "paper")
+    items = [("paper", ds, w) for w in sorted(paper.widths) for ds in datasets] \
+        if "paper" in grids else []
+    extras = [(g, ds, w) for g in grids if g != "paper"
+              for w in sorted(get_spec(profile, g).widths) for ds in datasets]
+    last = ("paper", "cifar10", max(paper.widths))
+    at = items.index(last) if last in items else len(items)
+    return items[:at] + extras + items[at:]
 
 
 def round_lr(lr: float) -> float:

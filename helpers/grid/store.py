@@ -52,15 +52,34 @@ RUN_COLUMNS = CONFIG_COLUMNS + [
 ]
 HISTORY_TABLE_COLUMNS = CONFIG_COLUMNS + ["epoch", "train_loss", "train_acc", "val_loss",
                                           "val_acc", "epoch_lr", "test_loss", "test_acc"]
-LAYER_COLUMNS = CONFIG_COLUMNS + ["layer", "sparsity", "saturation", "dead", "mean", "key"]
+LAYER_COLUMNS = CONFIG_COLUMNS + ["layer", "sparsity", "saturation", "grad_saturation", "dead",
+                                  "perplexity", "mean", "key"]
 _STR = ("dataset", "source", "phase", "activation", "device", "git_commit", "profile", "key")
 _INT = ("depth", "width", "seed", "best_epoch", "epochs", "epoch", "layer")
 _BOOL = ("batch_norm", "diverged", "selected", "extension", "finished")
 
 
-def results_dir(profile: str, dataset: str, root: str | os.PathLike | None = None) -> Path:
-    """``<root>/<profile>/<dataset>`` (root defaults to ``data/results``)."""
-    return Path(root or RESULTS_ROOT) / check_profile(profile) / check_dataset_name(dataset)
+def grid_folder(profile: str, grid: str = "paper") -> Path:
+    """Where ``grid``'s datasets live, relative to a results root: ``<profile>`` for the
+    paper grid, ``<profile>/<grid>`` for an extension (e.g. ``paper/activations``)."""
+    from .spec import check_grid
+    base = Path(check_profile(profile))
+    return base if check_grid(grid) == "paper" else base / grid
+
+
+def results_dir(profile: str, dataset: str, root: str | os.PathLike | None = None,
+                grid: str = "paper") -> Path:
+    """``<root>/<profile>/<dataset>``, or ``<root>/<profile>/<grid>/<dataset>`` for an
+    extension grid (root defaults to ``data/results``)."""
+    return Path(root or RESULTS_ROOT) / grid_folder(profile, grid) / \
+        check_dataset_name(dataset)
+
+
+def state_dir(profile: str, dataset: str, state_root: str | os.PathLike | None = None,
+              grid: str = "paper") -> Path:
+    """Where unfinished runs keep their snapshots (git-ignored)."""
+    return Path(state_root or STATE_ROOT) / grid_folder(profile, grid) / \
+        check_dataset_name(dataset)
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -152,7 +171,8 @@ def read_records(out: Path) -> Records:
     if (out / "histories.csv.gz").exists():
         hists.append(read_csv(out / "histories.csv.gz"))
     if (out / "layers.csv.gz").exists():
-        layers.append(read_csv(out / "layers.csv.gz"))
+        # tables written before grad_saturation and perplexity existed read as NaN there
+        layers.append(read_csv(out / "layers.csv.gz").reindex(columns=LAYER_COLUMNS))
     for part in sorted((out / "parts").glob("*.json")) if (out / "parts").exists() else []:
         rec = json.loads(part.read_text())
         runs.append(pd.DataFrame([rec["row"]]).reindex(columns=RUN_COLUMNS + ["finished"]))
