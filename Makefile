@@ -3,7 +3,8 @@
 #   make book PROFILE=quick   the same with small subsets (what CI builds)
 #   make test                 unit tests + nbval over every chapter (quick) + chapters 4- in the
 #                             paper profile without training + quick site + browser check
-#   make grid                 compute the paper grid (background, resumable; see below)
+#   make grid                 compute the paper grid and its activations extension
+#                             (background, resumable; see below)
 #   make results              compute the chapters' own paper experiments once (chapters 0-3)
 SHELL := /bin/bash
 PROFILE ?= paper
@@ -25,7 +26,9 @@ export TQDM_MININTERVAL ?= 2
 	results
 
 # --- the paper grid (computes; the book only reads its committed results) ----------------
-#   make grid                        resume the paper grid on the CPU, niced, in anytime order
+#   make grid                        resume the grids on the CPU, niced, in anytime order:
+#                                    the paper's width-200 nets, MNIST 800, the activations
+#                                    extension (chapter 9), CIFAR-10 800
 #   make grid DEVICE=cuda            the same on a GPU
 #   make grid GRID_BUDGET=90         stop cleanly after 90 minutes (rerun to resume)
 DEVICE ?= cpu

@@ -17,7 +17,8 @@ One package the notebooks call, so book and library never drift:
   ``python -m helpers.grid run|plan|status``).
 * :mod:`helpers.runtime` — device choice and naming, git commit, torch threads, the
   ``ACTFN_NO_TRAIN`` guard.
-* :mod:`helpers.metrics` — node-level metrics (sparsity, saturation, class medians...).
+* :mod:`helpers.metrics` — node-level metrics (sparsity, saturation, gradient saturation,
+  node perplexity, class medians...) and the per-layer statistics every grid run records.
 * :mod:`helpers.plots` — the book's figure style.
 * :mod:`helpers.profiles` — the ``quick`` / ``paper`` execution profiles.
 * :mod:`helpers.book` — headless execution and the site build (``python -m helpers.book``).
@@ -30,6 +31,8 @@ One package the notebooks call, so book and library never drift:
   tables, input gathering.
 * :mod:`helpers.class_information` — where class information lives: node selectivity,
   linear probes, update ratios, sparsity vs generalisation (ch. 8).
+* :mod:`helpers.newer_activations` — tanh, leaky ReLU, ELU, SELU, GELU, SiLU on the paper's
+  nets (the ``activations`` grid), and the literature's claims judged (ch. 9).
 """
 
 __version__ = "0.1.0"

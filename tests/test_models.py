@@ -90,3 +90,14 @@ def test_pre_activations_by_hand_and_with_bn():
     pre = pre_activations(bn, X4, batch_size=3)
     assert torch.allclose(pre[0], bn.norms[0](bn.linears[0](X4)), atol=1e-6)
     assert all(len(n._forward_hooks) == 0 for n in bn.norms)  # hooks removed
+
+
+def test_selu_gets_lecun_normal_and_silu_he():
+    from helpers.models import init_scheme
+    assert init_scheme("selu") == "lecun" and init_scheme("silu") == "he"
+    model = make_model(784, depth=2, width=400, activation="selu", seed=0)
+    w = model.linears[0].weight
+    assert w.mean().item() == pytest.approx(0.0, abs=2e-3)
+    assert w.std().item() == pytest.approx(1 / 784 ** 0.5, rel=0.02)  # std 1/sqrt(fan_in)
+    he = make_model(784, depth=2, width=400, activation="silu", seed=0).linears[0].weight
+    assert he.std().item() == pytest.approx((2 / 784) ** 0.5, rel=0.02)

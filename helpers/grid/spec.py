@@ -152,12 +152,15 @@ SPECS: dict[str, GridSpec] = {
 
 
 EXTENSION_ACTIVATIONS = ("tanh", "leaky_relu", "elu", "selu", "gelu", "silu")
+_EXTENSION = dict(grid="activations", depths=(4, 8), activations=EXTENSION_ACTIVATIONS,
+                  bn_exempt=("selu",), full_length=(), checkpoint_widths=())
 EXTENSION_SPECS: dict[str, GridSpec] = {
-    profile: replace(
-        SPECS[profile], grid="activations", depths=(4, 8), widths=SPECS[profile].widths[:1],
-        activations=EXTENSION_ACTIVATIONS, bn_exempt=("selu",), full_length=(),
-        checkpoint_widths=())
-    for profile in SPECS}
+    # the paper grid's protocol, on its narrowest width
+    "paper": replace(SPECS["paper"], widths=(200,), **_EXTENSION),
+    # CI: one rate (no search) and a few epochs, so that the chapter runs in seconds
+    "quick": replace(SPECS["quick"], widths=(16,), coarse_lrs=(3e-3,), rungs=(1, 1), keep=1,
+                     max_epochs=6, patience=3, **_EXTENSION),
+}
 GRIDS: dict[str, dict[str, GridSpec]] = {"paper": SPECS, "activations": EXTENSION_SPECS}
 
 

@@ -1,0 +1,346 @@
+"""Beyond the paper, part 2 (chapter 9): tanh and the newer activations on the paper's nets.
+
+The ``activations`` grid (:mod:`helpers.grid.spec`) trains tanh, leaky ReLU, ELU, SELU,
+GELU and SiLU on the 4x200 and 8x200 MLPs of both datasets, with and without batch norm
+(SELU only without), under the paper grid's protocol: the same learning-rate search, early
+stopping, best-on-validation state, 3 seeds. Its sigmoid and ReLU comparators are the paper
+grid's own runs of the same shapes (:func:`comparator_runs`). Initialisation follows
+:func:`helpers.models.init_scheme` (:func:`init_table`).
+
+Steps, one function each:
+
+* :func:`extension_results` — the extension grid as far as it exists (``paper``: committed
+  results only; ``quick``: loaded or run live on the quick subsets);
+* :func:`comparator_runs` — sigmoid and ReLU final runs from the paper grid. On MNIST width
+  200 the paper grid trains the full 300 epochs (Fig 1); their test accuracy is replaced by
+  the one early stopping would have kept (:func:`helpers.grid.replay_patience` with the
+  grid's patience), so that every net here stopped by the same rule;
+* :func:`activation_runs` — both, as one table of final runs and one of per-layer
+  statistics (sparsity, gradient saturation, node perplexity; see
+  :func:`helpers.metrics.layer_stats`);
+* :func:`accuracy_table`, :func:`layer_table` — mean and standard error over seeds;
+* :func:`claim_items`, :func:`claim_verdicts` — the literature's headline claims, judged
+  seed by seed with the scoreboard's rule (:func:`helpers.claims.judging.judge`: an item
+  holds only when every seed agrees and the mean clears the target by 2 SE);
+* figures ``plot_accuracy`` and ``plot_layer_profiles``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .claims.judging import Item, verdict_of
+from .grid import get_spec, load_results, replay_patience, run_grid
+from .grid.store import GridResults
+from .models import init_scheme
+from .plots import ACTIVATION_COLORS, ACTIVATION_NAMES, with_source
+
+ORDER = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "silu")
+PAPER_ACTIVATIONS = ("sigmoid", "relu")
+INIT_NAMES = {"xavier": "Xavier/Glorot uniform", "he": "He/Kaiming normal (fan-in)",
+              "lecun": "LeCun normal (fan-in)"}
+KEY = ["dataset", "depth", "width", "batch_norm", "activation"]
+SELU_TOLERANCE = 0.1  # points: "BN unnecessary" = SELU at most this far behind ReLU + BN
+
+CLAIMS = pd.DataFrame([
+    dict(id="elu_deep", activation="ELU", source="clevert2016fast",
+         claim="ELUs lead to significantly better generalization than ReLUs on networks "
+               "with more than 5 layers",
+         check="ELU minus ReLU test accuracy > 0 on the 8-layer nets (both datasets, "
+               "with and without BN)"),
+    dict(id="selu_no_bn", activation="SELU", source="klambauer2017self",
+         claim="self-normalising nets keep activations at zero mean and unit variance by "
+               "themselves, so MLPs need no batch norm",
+         check=f"SELU (no BN) minus ReLU + BN test accuracy > -{SELU_TOLERANCE} points, "
+               "every shape and dataset"),
+    dict(id="gelu_silu", activation="GELU, SiLU", source="hendrycks2016gaussian",
+         claim="GELU (and the Swish/SiLU family) outperform ReLU",
+         check="GELU minus ReLU and SiLU minus ReLU test accuracy > 0, same BN setting, "
+               "every shape and dataset"),
+])
+
+
+def init_table(activations: Sequence[str] = ORDER) -> pd.DataFrame:
+    """Per activation: display name, initial weights, whether it also runs with BN, and
+    which grid trains it."""
+    spec = get_spec("paper", "activations")
+    rows = []
+    for a in activations:
+        rows.append({"activation": ACTIVATION_NAMES[a],
+                     "initial weights": INIT_NAMES[init_scheme(a)],
+                     "with BN too": a not in spec.bn_exempt,
+                     "grid": "paper" if a in PAPER_ACTIVATIONS else "activations"})
+    return pd.DataFrame(rows).set_index("activation")
+
+
+def extension_results(profile: str, dataset: str, device: str | None = None,
+                      progress: bool = False) -> GridResults:
+    """The ``activations`` grid on ``dataset``: in ``paper`` the committed results only
+    (missing runs are absent, the book never trains); in ``quick`` loaded when complete,
+    else run (or resumed) live."""
+    if profile == "paper":
+        return load_results(profile, dataset, missing_ok=True, grid="activations")
+    try:
+        res = load_results(profile, dataset, grid="activations")
+        if res.complete:
+            return res
+    except FileNotFoundError:
+        pass
+    return run_grid(profile, dataset, device=device, progress=progress, grid="activations")
+
+
+def comparator_runs(paper: GridResults, depths: Sequence[int], width: int,
+                    patience: int) -> pd.DataFrame:
+    """The paper grid's sigmoid and ReLU final runs of ``depths`` x ``width``. Runs with
+    per-epoch test accuracy (full-length, MNIST width 200 in ``paper``) get the test
+    accuracy and best epoch that early stopping with ``patience`` would have kept;
+    ``replayed`` marks them."""
+    runs = paper.runs
+    if runs.empty:
+        return runs.assign(replayed=pd.Series(dtype=bool))
+    runs = runs[runs.depth.isin(depths) & (runs.width == width)
+                & runs.activation.isin(PAPER_ACTIVATIONS)].copy()
+    runs["replayed"] = False
+    h = paper.histories
+    if len(h) and "test_acc" in h:
+        h = h[(h.phase == "final") & h.test_acc.notna()]
+        for i, r in runs.iterrows():
+            run = h[(h.depth == r.depth) & (h.width == r.width) & (h.activation == r.activation)
+                    & (h.batch_norm == r.batch_norm) & (h.seed == r.seed)]
+            if len(run) > 1:
+                rep = replay_patience(run, patience)
+                runs.loc[i, ["test_acc", "best_epoch", "replayed"]] = (
+                    rep["halt_test_acc"], rep["halt_best_epoch"], True)
+    return runs
+
+
+def activation_runs(paper: GridResults, extension: GridResults, patience: int
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Final runs and their per-layer statistics, comparators and extension together."""
+    spec = get_spec(extension.profile, "activations")
+    width = spec.widths[0]
+    comp = comparator_runs(paper, spec.depths, width, patience)
+    ext = extension.runs.assign(replayed=False)
+    runs = pd.concat([r for r in (comp, ext) if len(r)], ignore_index=True) \
+        if len(comp) or len(ext) else ext
+    layers = pd.concat([lay for lay in (paper.layers, extension.layers) if len(lay)],
+                       ignore_index=True) if len(paper.layers) or len(extension.layers) \
+        else extension.layers
+    if len(layers):
+        layers = layers[(layers.phase == "final") & layers.key.isin(set(runs.key))
+                        & layers.depth.isin(spec.depths) & (layers.width == width)]
+    return runs.reset_index(drop=True), layers.reset_index(drop=True)
+
+
+def progress_table(runs: pd.DataFrame, profile: str, datasets: Sequence[str]) -> pd.DataFrame:
+    """Final runs found per dataset, against the plan (extension and comparators)."""
+    spec = get_spec(profile, "activations")
+    per_comp = len(spec.depths) * len(PAPER_ACTIVATIONS) * len(spec.batch_norms) * \
+        len(spec.seeds)
+    rows = []
+    for ds in datasets:
+        r = runs[runs.dataset == ds] if len(runs) else runs
+        n_comp = int(r.activation.isin(PAPER_ACTIVATIONS).sum()) if len(r) else 0
+        rows.append(dict(dataset=ds, extension_runs=len(r) - n_comp,
+                         extension_planned=spec.n_final(), comparator_runs=n_comp,
+                         comparator_planned=per_comp))
+    return pd.DataFrame(rows).set_index("dataset")
+
+
+def _se(x: pd.Series) -> float:
+    return float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else math.nan
+
+
+def accuracy_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Test accuracy (%) per configuration: seeds, mean, standard error."""
+    if runs.empty:
+        return pd.DataFrame(columns=KEY + ["seeds", "mean", "se"])
+    acc = runs.assign(acc=100 * runs.test_acc)
+    out = acc.groupby(KEY).acc.agg(seeds="count", mean="mean", se=_se).reset_index()
+    out["order"] = out.activation.map({a: i for i, a in enumerate(ORDER)})
+    return out.sort_values(["dataset", "depth", "batch_norm", "order"]).drop(
+        columns="order").reset_index(drop=True)
+
+
+def accuracy_matrix(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`accuracy_table` as text ``mean ± se`` (seeds), activations by row, (dataset,
+    depth, BN) by column."""
+    if table.empty:
+        return pd.DataFrame()
+    cell = [f"{m:.2f} ± {s:.2f} ({n})" if n > 1 else f"{m:.2f} ({n})"
+            for m, s, n in zip(table["mean"], table.se, table.seeds)]
+    t = table.assign(cell=cell, BN=np.where(table.batch_norm, "BN", "no BN"),
+                     name=table.activation.map(ACTIVATION_NAMES))
+    m = t.pivot_table(index="name", columns=["dataset", "depth", "BN"], values="cell",
+                      aggfunc="first")
+    names = [ACTIVATION_NAMES[a] for a in ORDER if ACTIVATION_NAMES[a] in m.index]
+    cols = sorted(m.columns, key=lambda c: (list(dict.fromkeys(table.dataset)).index(c[0]),
+                                            c[1], c[2] == "BN"))
+    return m.reindex(index=names, columns=cols).fillna("—")
+
+
+def layer_table(layers: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration: sparsity (% outputs <= 0), gradient saturation (%) and node
+    perplexity, each averaged over the hidden layers and then over seeds."""
+    cols = ["sparsity", "grad_saturation", "perplexity"]
+    if layers.empty:
+        return pd.DataFrame(columns=KEY + cols)
+    per_run = layers.groupby(KEY + ["seed"])[cols].mean()
+    out = per_run.groupby(KEY)[cols].mean().reset_index()
+    out["order"] = out.activation.map({a: i for i, a in enumerate(ORDER)})
+    return out.sort_values(["dataset", "depth", "batch_norm", "order"]).drop(
+        columns="order").reset_index(drop=True)
+
+
+def _per_seed(runs: pd.DataFrame, dataset: str, depth: int, bn: bool, act: str) -> pd.Series:
+    r = runs[(runs.dataset == dataset) & (runs.depth == depth) & (runs.batch_norm == bn)
+             & (runs.activation == act)]
+    return (100 * r.set_index("seed").test_acc).sort_index()
+
+
+def _difference(runs, dataset, depth, a, bn_a, b, bn_b) -> pd.Series | None:
+    x, y = _per_seed(runs, dataset, depth, bn_a, a), _per_seed(runs, dataset, depth, bn_b, b)
+    seeds = x.index.intersection(y.index)
+    return (x[seeds] - y[seeds]) if len(seeds) else None
+
+
+def claim_items(runs: pd.DataFrame, datasets: Sequence[str], depths: Sequence[int]
+                ) -> pd.DataFrame:
+    """One row per (claim, dataset, shape, BN) with the per-seed difference in test
+    accuracy (points), its mean and SE and the item's outcome; missing runs give
+    ``pending`` rows."""
+    deep = max(depths)
+    plans = []
+    for ds in datasets:
+        for bn in (False, True):
+            plans.append(("elu_deep", ds, deep, "elu", bn, "relu", bn, 0.0))
+        for d in depths:
+            plans.append(("selu_no_bn", ds, d, "selu", False, "relu", True, -SELU_TOLERANCE))
+            for act in ("gelu", "silu"):
+                for bn in (False, True):
+                    plans.append(("gelu_silu", ds, d, act, bn, "relu", bn, 0.0))
+    rows = []
+    for cid, ds, d, a, bn_a, b, bn_b, target in plans:
+        label = (f"{ACTIVATION_NAMES[a]}{' + BN' if bn_a else ''} − "
+                 f"{ACTIVATION_NAMES[b]}{' + BN' if bn_b else ''}")
+        diff = _difference(runs, ds, d, a, bn_a, b, bn_b) if len(runs) else None
+        row = dict(claim=cid, dataset=ds, depth=d, comparison=label, target=target)
+        if diff is None:
+            rows.append(row | dict(seeds=0, mean=math.nan, se=math.nan, outcome="pending"))
+            continue
+        item = Item(label, diff, target, ">")
+        rows.append(row | dict(seeds=item.n, mean=item.mean, se=item.se,
+                               outcome=item.why()))
+    return pd.DataFrame(rows)
+
+
+def claim_verdicts(items: pd.DataFrame) -> pd.DataFrame:
+    """Per claim: the verdict over its items (``agrees`` when every item holds,
+    ``disagrees`` when every item fails, ``mixed`` otherwise; ``pending`` while any item
+    lacks runs), with the counts behind it."""
+    rows = []
+    for cid, g in items.groupby("claim", sort=False):
+        outcomes = [o.split(" (")[0] for o in g.outcome]
+        verdict = "pending" if "pending" in outcomes else verdict_of(outcomes)
+        c = CLAIMS.set_index("id").loc[cid]
+        rows.append(dict(id=cid, claim=c.claim, source=c.source, check=c.check, verdict=verdict,
+                         holds=outcomes.count("holds"), fails=outcomes.count("fails"),
+                         within_noise=outcomes.count("within noise"),
+                         pending=outcomes.count("pending")))
+    return pd.DataFrame(rows)
+
+
+def plot_accuracy(table: pd.DataFrame, source_of: dict[str, str]) -> plt.Figure:
+    """Test accuracy (mean ± SE over seeds) per activation: one panel per dataset, depth
+    along the x axis offsets, filled markers without BN, open markers with BN."""
+    datasets = list(dict.fromkeys(table.dataset))
+    fig, axes = plt.subplots(1, max(len(datasets), 1), figsize=(5.2 * max(len(datasets), 1),
+                                                                 3.8), squeeze=False)
+    for ax, ds in zip(axes[0], datasets):
+        t = table[table.dataset == ds]
+        depths = sorted(set(t.depth))
+        acts = [a for a in ORDER if a in set(t.activation)]
+        for j, a in enumerate(acts):
+            for bn in (False, True):
+                s = t[(t.activation == a) & (t.batch_norm == bn)].set_index("depth")
+                if s.empty:
+                    continue
+                x = [depths.index(d) + (j - len(acts) / 2) * 0.07 + (0.03 if bn else 0)
+                     for d in s.index]
+                ax.errorbar(x, s["mean"], yerr=s.se.fillna(0), fmt="o" if not bn else "s",
+                            color=ACTIVATION_COLORS[a], mfc="white" if bn else
+                            ACTIVATION_COLORS[a], ms=5, capsize=2, lw=1,
+                            label=ACTIVATION_NAMES[a] if not bn else None)
+        ax.set_xticks(range(len(depths)), [f"{d} layers" for d in depths])
+        ax.set(ylabel="test accuracy (%)", title=with_source("Test accuracy", source_of[ds]))
+    axes[0][0].legend(fontsize=8, ncol=2, title="filled: no BN · open: BN", title_fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_layer_profiles(layers: pd.DataFrame, dataset: str, depth: int, source: str
+                        ) -> plt.Figure:
+    """Per hidden layer of the ``depth``-layer nets without BN: gradient saturation (%),
+    share of outputs <= 0 (%) and node perplexity, mean over seeds, one line per
+    activation."""
+    lay = layers[(layers.dataset == dataset) & (layers.depth == depth) & ~layers.batch_norm]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for ax, (col, label) in zip(axes, [("grad_saturation", "gradient-saturated (%)"),
+                                       ("sparsity", "outputs <= 0 (%)"),
+                                       ("perplexity", "node perplexity (classes)")]):
+        for a in ORDER:
+            s = lay[lay.activation == a].groupby("layer")[col].mean()
+            if len(s) and s.notna().any():
+                ax.plot(s.index, s.values, marker="o", ms=3, color=ACTIVATION_COLORS[a],
+                        label=ACTIVATION_NAMES[a])
+        ax.set(xlabel="hidden layer", ylabel=label)
+    axes[0].legend(fontsize=8, ncol=2)
+    fig.suptitle(with_source(f"Per-layer statistics, {depth}x{int(lay.width.iloc[0])} "
+                             "nets without BN" if len(lay) else "Per-layer statistics",
+                             source))
+    fig.tight_layout()
+    return fig
+
+
+def _fmt(value: float | None, spec: str = ".2f") -> str:
+    return "pending" if value is None or not np.isfinite(value) else format(value, spec)
+
+
+def headline_numbers(acc: pd.DataFrame, lay: pd.DataFrame, verdicts: pd.DataFrame,
+                     dataset: str, depth: int) -> dict[str, str]:
+    """The numbers the chapter's prose quotes, as text (``pending`` where runs are
+    missing): the best activation of the ``depth``-layer nets without BN on ``dataset``,
+    ReLU's and the sigmoid's accuracy there, gradient saturation of GELU, ReLU and leaky
+    ReLU, and each claim's verdict with its item counts."""
+    out: dict[str, str] = {}
+    t = acc[(acc.dataset == dataset) & (acc.depth == depth) & ~acc.batch_norm] \
+        if len(acc) else acc
+    best = t.loc[t["mean"].idxmax()] if len(t) else None
+    out["best"] = ACTIVATION_NAMES[best.activation] if best is not None else "pending"
+    out["best_acc"] = _fmt(best["mean"] if best is not None else None)
+    for a in ("relu", "sigmoid", "selu", "elu"):
+        row = t[t.activation == a] if len(t) else t
+        out[f"acc_{a}"] = _fmt(float(row["mean"].iloc[0]) if len(row) else None)
+    s = lay[(lay.dataset == dataset) & (lay.depth == depth) & ~lay.batch_norm] \
+        if len(lay) else lay
+    for a in ("gelu", "relu", "leaky_relu", "elu", "selu", "tanh"):
+        row = s[s.activation == a] if len(s) else s
+        out[f"gradsat_{a}"] = _fmt(float(row.grad_saturation.iloc[0]) if len(row) else None,
+                                   ".1f")
+        out[f"ppl_{a}"] = _fmt(float(row.perplexity.iloc[0]) if len(row) else None, ".2f")
+    for cid in CLAIMS.id:
+        row = verdicts[verdicts.id == cid] if len(verdicts) else verdicts
+        if not len(row):
+            out[f"verdict_{cid}"], out[f"items_{cid}"] = "pending", "no items yet"
+            continue
+        r = row.iloc[0]
+        n = r.holds + r.fails + r.within_noise + r.pending
+        out[f"verdict_{cid}"] = r.verdict
+        out[f"items_{cid}"] = (f"{r.holds} of {n} comparisons hold, {r.fails} fail, "
+                               f"{r.within_noise} within seed noise, {r.pending} pending")
+    return out

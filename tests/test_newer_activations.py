@@ -1,0 +1,91 @@
+"""Chapter 9's helpers: tables, the halting replay of the comparators, claim judging."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from helpers import newer_activations as na
+from helpers.grid.store import GridResults
+
+
+def _runs(rows):
+    """rows: (dataset, depth, bn, activation, seed, test_acc)."""
+    return pd.DataFrame(
+        [dict(dataset=d, depth=k, width=200, batch_norm=bn, activation=a, seed=s, test_acc=t,
+              best_epoch=5, key=f"final_d{k}_w200_{a}_{bn}_s{s}", phase="final")
+         for d, k, bn, a, s, t in rows])
+
+
+def test_init_table_follows_the_models_rule():
+    t = na.init_table()
+    assert t.loc["SELU", "initial weights"].startswith("LeCun")
+    assert not t.loc["SELU", "with BN too"] and t.loc["GELU", "with BN too"]
+    assert t.loc["tanh", "initial weights"].startswith("Xavier")
+    assert t.loc["SiLU", "initial weights"].startswith("He")
+    assert list(t.grid[t.grid == "paper"].index) == ["sigmoid", "ReLU"]
+
+
+def test_accuracy_table_by_hand():
+    runs = _runs([("mnist", 4, False, "relu", s, v) for s, v in enumerate([0.97, 0.98, 0.99])])
+    t = na.accuracy_table(runs)
+    assert t.loc[0, "seeds"] == 3 and t.loc[0, "mean"] == pytest.approx(98.0)
+    assert t.loc[0, "se"] == pytest.approx(1.0 / math.sqrt(3))  # sd 1 point, 3 seeds
+    assert na.accuracy_matrix(t).loc["ReLU", ("mnist", 4, "no BN")] == "98.00 ± 0.58 (3)"
+
+
+def test_claims_hold_fail_and_pending_by_hand():
+    rows = []
+    for s in range(3):
+        rows += [("mnist", 8, bn, "relu", s, 0.90 + 0.01 * s) for bn in (False, True)]
+        rows += [("mnist", 8, False, "elu", s, 0.95 + 0.01 * s)]  # +5 points every seed
+        rows += [("mnist", 8, True, "elu", s, 0.85 + 0.01 * s)]  # -5 points every seed
+    items = na.claim_items(_runs(rows), ["mnist"], (8,))
+    elu = items[items.claim == "elu_deep"].set_index("comparison")
+    assert elu.loc["ELU − ReLU", "outcome"] == "holds"
+    assert elu.loc["ELU − ReLU", "mean"] == pytest.approx(5.0)
+    assert elu.loc["ELU + BN − ReLU + BN", "outcome"] == "fails"
+    v = na.claim_verdicts(items).set_index("id")
+    assert v.loc["elu_deep", "verdict"] == "mixed"  # one holds, one fails
+    assert v.loc["selu_no_bn", "verdict"] == "pending"  # no SELU runs
+    nums = na.headline_numbers(na.accuracy_table(_runs(rows)), pd.DataFrame(),
+                               na.claim_verdicts(items), "mnist", 8)
+    assert nums["best"] == "ELU" and nums["best_acc"] == "96.00"
+    assert nums["verdict_elu_deep"] == "mixed" and nums["gradsat_relu"] == "pending"
+    assert nums["items_elu_deep"].startswith("1 of 2 comparisons hold, 1 fail")
+
+
+def test_selu_tolerance():
+    rows = []
+    for s in range(3):
+        rows += [("mnist", 4, True, "relu", s, 0.980 + 0.001 * s),
+                 ("mnist", 4, False, "selu", s, 0.9795 + 0.001 * s)]  # 0.05 points behind
+    items = na.claim_items(_runs(rows), ["mnist"], (4,))
+    selu = items[items.claim == "selu_no_bn"].iloc[0]
+    assert selu["mean"] == pytest.approx(-0.05) and selu.outcome == "holds"  # > -0.1, SE 0
+
+
+def test_comparators_are_rescored_at_the_replayed_halt():
+    runs = _runs([("mnist", 4, False, "relu", 0, 0.99), ("mnist", 4, False, "tanh", 0, 0.5),
+                  ("mnist", 2, False, "relu", 0, 0.5)])
+    # val acc peaks at epoch 1, then flat: patience 2 stops at epoch 3 keeping epoch 1;
+    # the full run's best (first maximum) is epoch 5
+    val = [0.5, 0.8, 0.8, 0.8, 0.8, 0.9]
+    test = [0.5, 0.7, 0.7, 0.7, 0.7, 0.99]
+    hist = pd.DataFrame(dict(phase="final", depth=4, width=200, activation="relu",
+                             batch_norm=False, seed=0, lr=1e-3, epoch=range(6), val_acc=val,
+                             test_acc=test))
+    res = GridResults("paper", "mnist", None, runs, hist, pd.DataFrame())
+    comp = na.comparator_runs(res, (4, 8), 200, patience=2)
+    assert list(comp.activation) == ["relu"]  # tanh is not a comparator, depth 2 not a shape
+    assert comp.iloc[0].test_acc == pytest.approx(0.7) and comp.iloc[0].best_epoch == 1
+    assert bool(comp.iloc[0].replayed)
+
+
+def test_progress_counts():
+    runs = _runs([("mnist", 4, False, a, s, 0.9) for a in ("relu", "elu") for s in range(3)])
+    p = na.progress_table(runs, "paper", ["mnist", "cifar10"])
+    assert p.loc["mnist"].tolist() == [3, 66, 3, 24]
+    assert p.loc["cifar10"].tolist() == [0, 66, 0, 24]
