@@ -357,3 +357,33 @@ def test_extension_grid_runs_in_its_own_folder(tmp_path, tiny):
     assert lay[["grad_saturation", "perplexity"]].notna().all().all()
     assert lay.perplexity.between(1, 10).all()
     assert "activations" in cli.status(tmp_path / "r", ["quick"], ["activations"])
+
+
+def test_backfill_adds_the_new_layer_statistics(tmp_path, reference, tiny):
+    import shutil
+    res, root = reference
+    src = res.path
+    out = tmp_path / "r" / "quick" / "mnist"
+    shutil.copytree(src, out)
+    lay = store.read_records(out).layers
+    lay.loc[lay.phase == "final", ["grad_saturation", "perplexity"]] = float("nan")
+    store.atomic_write(out / "layers.csv.gz",
+                       lambda p: lay.to_csv(p, index=False, compression="gzip"))
+    n = runner.backfill_layer_stats("quick", "mnist", tmp_path / "r", data=tiny,
+                                    log=lambda *a: None)
+    assert n == len(res.runs)  # every final run of this spec has a checkpoint
+    store.consolidate(out, lambda runs, hist: runner.search_table(runs, hist, SPEC))
+    after = grid.load_results("quick", "mnist", tmp_path / "r")
+    final = after.layers[after.layers.phase == "final"].set_index(["key", "layer"])
+    before = res.layers[res.layers.phase == "final"].set_index(["key", "layer"])
+    assert final.grad_saturation.notna().all()
+    # recomputed from the float16 checkpoints: close to what the run recorded (the sigmoid
+    # nets of this spec may select the absurd rate 1e30, whose weights overflow float16)
+    relu = [k for k in final.index.get_level_values("key") if "_relu_" in k]
+    assert final.loc[relu].perplexity.notna().all()
+    assert (final.loc[relu].perplexity - before.loc[relu].perplexity).abs().max() < 0.2
+    # the recorded statistics and the runs themselves are untouched
+    pd.testing.assert_series_equal(final.sparsity, before.sparsity)
+    pd.testing.assert_frame_equal(after.runs.drop(columns=TIMING),
+                                  res.runs.drop(columns=TIMING))
+    assert len(after.histories) == len(res.histories)

@@ -18,7 +18,13 @@ from ..data import DATASETS
 from ..profiles import PROFILES
 from ..runtime import resolve_device
 from . import store
-from .runner import load_results, request_stop, run_grid, stop_requested
+from .runner import (
+    backfill_layer_stats,
+    load_results,
+    request_stop,
+    run_grid,
+    stop_requested,
+)
 from .spec import GRIDS, get_spec, work_queue
 
 
@@ -73,6 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     pl.add_argument("--threads", type=int, default=None)
     pl.add_argument("--root", default=None)
     pl.add_argument("--no-save", action="store_true", help="do not write the manifests")
+    bf = sub.add_parser("backfill", help="add gradient saturation and node perplexity to "
+                        "runs recorded before they existed (from checkpoints)")
+    bf.add_argument("--profile", choices=PROFILES, default="paper")
+    bf.add_argument("--grid", choices=list(GRIDS), default="paper")
+    bf.add_argument("--dataset", required=True, choices=list(DATASETS))
+    bf.add_argument("--root", default=None)
     st = sub.add_parser("status", help="show what is done")
     st.add_argument("--profile", choices=PROFILES, default=None)
     st.add_argument("--grid", choices=list(GRIDS), default=None)
@@ -81,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "status":
         print(status(args.root, [args.profile] if args.profile else PROFILES,
                      [args.grid] if args.grid else tuple(GRIDS)))
+        return 0
+    if args.command == "backfill":
+        n = backfill_layer_stats(args.profile, args.dataset, args.root, args.grid)
+        print(f"{n} runs filled (merged into the tables by the next grid run)")
         return 0
     if getattr(args, "threads", None) is not None and args.threads < 1:
         parser.error(f"--threads {args.threads}: accepted: an integer >= 1")

@@ -16,6 +16,7 @@ loses a finished run, and a rerun skips everything already recorded.
 
 from __future__ import annotations
 
+import json
 import math
 import platform
 import threading
@@ -513,5 +514,49 @@ def checkpoint(profile: str, dataset: str, activation: str, batch_norm: bool, se
     return store.load_checkpoint(path)[0]
 
 
-__all__ = ["run_grid", "load_results", "checkpoint", "grid_data", "search_table",
+def backfill_layer_stats(profile: str, dataset: str, root=None, grid: str = "paper",
+                         data: Dataset | None = None, log=print) -> int:
+    """Add ``grad_saturation`` and ``perplexity`` to the final runs recorded before those
+    statistics existed, computed from their checkpoints on the test split (the stored
+    float16 state; the recorded sparsity, saturation, dead share and mean are kept). Runs
+    without a checkpoint stay NaN. Written as ``parts/``, which a running grid merges after
+    its next stack (and any later ``run_grid`` call merges at once), so this is safe beside
+    a running grid. Returns the number of runs filled."""
+    from ..metrics import layer_stats
+    from .spec import checkpoint_name
+    out = store.results_dir(profile, dataset, root, grid)
+    rec = store.read_records(out)
+    lay = rec.layers[rec.layers.phase == "final"] if len(rec.layers) else rec.layers
+    todo = lay[lay.grad_saturation.isna() | lay.perplexity.isna()].key.unique() \
+        if len(lay) else []
+    data = data if data is not None else load_dataset(check_dataset_name(dataset))
+    filled = 0
+    for key in todo:
+        row = rec.runs[rec.runs.key == key].iloc[0].to_dict() | {"finished": True}
+        path = out / "checkpoints" / checkpoint_name(row["depth"], row["width"],
+                                                     row["activation"], row["batch_norm"],
+                                                     row["seed"])
+        if not path.exists():
+            continue
+        model, _ = store.load_checkpoint(path)
+        new = pd.DataFrame(layer_stats(model, data.test.x, data.test.y)).set_index("layer")
+        old = lay[lay.key == key].set_index("layer")
+        kept = ["sparsity", "saturation", "dead", "mean"]
+        layers = old[kept].join(new[["grad_saturation", "perplexity"]]).reset_index()
+        h = rec.histories
+        h = h[(h.phase == "final") & (h.depth == row["depth"]) & (h.width == row["width"])
+              & (h.activation == row["activation"]) & (h.batch_norm == row["batch_norm"])
+              & (h.seed == row["seed"])]
+        history = h.drop(columns=store.CONFIG_COLUMNS).rename(columns={"epoch_lr": "lr"})
+        def plain(df: pd.DataFrame) -> list[dict]:  # numpy scalars -> JSON numbers
+            return json.loads(df.to_json(orient="records"))
+        store.save_part(out, {"row": plain(pd.DataFrame([row]))[0], "history": plain(history),
+                              "layers": plain(layers)})
+        filled += 1
+        log(f"{dataset} {key}: grad_saturation and perplexity from {path.name}")
+    return filled
+
+
+__all__ = ["run_grid", "load_results", "checkpoint", "backfill_layer_stats", "grid_data",
+           "search_table",
            "known_runs", "rank_key", "Runner"]
