@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from helpers import engine  # noqa: E402
+from helpers import stack_run as stack_loop  # noqa: E402
 from helpers.data import SPLIT_SEED, Split, load_dataset  # noqa: E402
 from helpers.engine import Layout  # noqa: E402
 from helpers.grid import device_name, get_spec  # noqa: E402
@@ -139,7 +140,7 @@ def stack_run(data, depth: int, width: int, k: int, device: torch.device, fused:
     cfg = engine.StackConfig(depth, width, ("relu",) * k, (True,) * k, tuple(range(k)),
                              (1e-3,) * k, batch_size=BATCH, max_epochs=1, device=device,
                              fused=fused)
-    return engine._StackRun(data, cfg)
+    return stack_loop._StackRun(data, cfg)
 
 
 def engine_times(data, depth: int, width: int, k: int, device: torch.device, steps: int,
@@ -156,7 +157,7 @@ def engine_times(data, depth: int, width: int, k: int, device: torch.device, ste
     new_batch()
     step = run._step
     if cuda_graph:
-        step = engine._capture(run._step, run._graph_state()).replay
+        step = stack_loop._capture(run._step, run._graph_state()).replay
     t_step = timed(step, device, steps)
     t_order = timed(lambda: torch.stack(
         [torch.stack(batch_order(n, BATCH, g)) for g in gens], 1).to(device),

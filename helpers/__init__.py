@@ -11,7 +11,9 @@ One package the notebooks call, so book and library never drift:
 * :mod:`helpers.train` — one model the paper's way (``train_model``, ``train_mlp``).
 * :mod:`helpers.training_probes` — per-layer probes after every epoch (``EpochProbe``,
   ``run_configs``; ch. 2–3).
-* :mod:`helpers.engine` — many same-shaped models at once (``train_stacked``).
+* :mod:`helpers.engine` — many same-shaped models at once (``train_stacked``), built on
+  :mod:`helpers.stacked_mlp` (the stack's math: layout, forward, Adam) and
+  :mod:`helpers.stack_run` (the loop, its results and snapshots).
 * :mod:`helpers.grid` — the paper's grid: spec, protocol (LR search, halting replay), store,
   runner, cost plan (``run_grid``, ``load_results``, ``checkpoint``; CLI
   ``python -m helpers.grid run|plan|status``).
@@ -22,7 +24,9 @@ One package the notebooks call, so book and library never drift:
 * :mod:`helpers.plots` — the book's figure style.
 * :mod:`helpers.profiles` — the ``quick`` / ``paper`` execution profiles.
 * :mod:`helpers.book` — headless execution and the site build (``python -m helpers.book``).
-* Chapter topics: :mod:`helpers.activations` (ch. 1), :mod:`helpers.dynamics` (ch. 1–3:
+* Chapter topics: :mod:`helpers.activations` (ch. 1: the registry of hand-written
+  activations, the sigmoid's window), :mod:`helpers.activation_cost` (ch. 1: timings),
+  :mod:`helpers.zero_centring` (ch. 1: per-sample gradients), :mod:`helpers.dynamics` (ch. 1–3:
   before training, dead versus sparse units, the figures), :mod:`helpers.section2`
   (ch. 4), :mod:`helpers.nodes` and :mod:`helpers.section3_nets` (ch. 5–6).
 * :mod:`helpers.claims` — every claim of the paper with a seed-aware verdict, shared by

@@ -11,39 +11,43 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from helpers.activation_cost import (
+    device_label,
+    plot_timings,
+    time_activations,
+    time_per_epoch,
+    time_sparse_matmul,
+    time_to_target,
+)
 from helpers.activations import (
     BOOK_ACTIVATIONS,
     REGISTRY,
     HandWritten,
     autograd_derivative,
-    busiest_weights,
     closed_form,
     collapse_linear,
     derivative_check,
     derivative_product_bound,
-    device_label,
     function_table,
-    per_sample_weight_grads,
     plot_functions,
-    plot_gradient_quadrants,
     plot_saturation_map,
     plot_sparsity,
-    plot_timings,
-    quadrant_table,
-    same_sign_rows,
     saturation_eps,
     sigmoid_window,
     spec,
-    time_activations,
-    time_per_epoch,
-    time_sparse_matmul,
-    time_to_target,
     window_fraction,
     window_table,
-    zero_centring_example,
 )
 from helpers.models import ACTIVATIONS, MLP
 from helpers.train import TrainResult
+from helpers.zero_centring import (
+    busiest_weights,
+    per_sample_weight_grads,
+    plot_gradient_quadrants,
+    quadrant_table,
+    same_sign_rows,
+    zero_centring_example,
+)
 
 matplotlib.use("Agg")
 

@@ -26,11 +26,11 @@ from helpers.engine import (
     StackedAdam,
     StackedMLP,
     StackedResult,
-    _batch_norm,
     train_stacked,
 )
 from helpers.grid import store
 from helpers.models import make_model
+from helpers.stacked_mlp import _batch_norm
 from helpers.train import batch_order, evaluate, train_model
 
 TOL = {torch.float64: 1e-9, torch.float32: 1e-5}
