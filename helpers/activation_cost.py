@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils import benchmark
 
-from .activations import NAMES, spec
+from .activation_registry import NAMES
+from .activations import spec
 from .runtime import cpu_model
 from .train import TrainResult
 

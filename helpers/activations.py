@@ -26,12 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .plots import ACTIVATION_COLORS, ACTIVATION_NAMES, with_source
+from .activation_registry import COLORS, LEAKY_SLOPE, NAMES, SIGMOID_SCALE
+from .plots import with_source
 
-LEAKY_SLOPE = 0.01  # as in helpers.models
 SELU_ALPHA = 1.6732632423543772848170429916717  # Klambauer et al. (2017), as in torch.nn.SELU
 SELU_SCALE = 1.0507009873554804934193349852946
-SIGMOID_SCALE = 4.0  # the "rescaled sigmoid" sigma(4x) asked about in the Q&A thread
 SQRT_2PI = math.sqrt(2 * math.pi)
 
 
@@ -158,10 +157,6 @@ REGISTRY: dict[str, ActivationSpec] = {s.name: s for s in [
     ActivationSpec("linear", "linear", "x", _linear, _linear_d, lambda x: x * 1.0),
 ]}
 BOOK_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu")
-EXTRA_COLORS = {"sigmoid4": "#e377c2", "linear": "#7f7f7f", "prelu": "#17becf"}
-EXTRA_NAMES = {"sigmoid4": "sigmoid(4x)", "linear": "linear", "prelu": "PReLU"}
-COLORS = ACTIVATION_COLORS | EXTRA_COLORS
-NAMES = ACTIVATION_NAMES | EXTRA_NAMES
 
 
 def spec(name: str) -> ActivationSpec:

@@ -28,7 +28,8 @@ from matplotlib.colors import to_rgb
 from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 from torch import Tensor, nn
 
-from .activations import COLORS, NAMES, saturation_eps
+from .activation_registry import COLORS, NAMES
+from .activations import saturation_eps
 from .metrics import (
     dead_units,
     gradient_norms,

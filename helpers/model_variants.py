@@ -22,12 +22,13 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor, nn
 
-from .activations import NAMES, HandWritten, spec
+from .activation_registry import NAMES, REGISTRY, VARIANTS
+from .activations import HandWritten, spec
 from .models import ACTIVATIONS, MLP, init_scheme, init_weight, make_model, pre_activations
 
 INITS = ("default", "xavier", "he", "standard")
-EXTRA_ACTIVATIONS = {"linear": "relu", "sigmoid4": "sigmoid", "prelu": "relu"}
-VARIANT_ACTIVATIONS = tuple(ACTIVATIONS) + tuple(EXTRA_ACTIVATIONS)
+EXTRA_ACTIVATIONS = {n: REGISTRY[n].base for n in VARIANTS}  # variant -> its network base
+VARIANT_ACTIVATIONS = tuple(ACTIVATIONS) + VARIANTS
 INIT_NAMES = {"xavier": "Xavier", "he": "He", "standard": "standard"}
 
 
@@ -44,9 +45,7 @@ def resolved_init(activation: str, init: str = "default") -> str:
     _check("init", init, INITS)
     if init != "default":
         return init
-    if activation == "linear":
-        return "xavier"
-    return init_scheme(EXTRA_ACTIVATIONS.get(activation, activation))
+    return REGISTRY[activation].init
 
 
 @torch.no_grad()

@@ -21,22 +21,15 @@ Variants with other initialisations and activations are in :mod:`helpers.model_v
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
-ACTIVATIONS: dict[str, type[nn.Module] | object] = {
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "relu": nn.ReLU,
-    "leaky_relu": lambda: nn.LeakyReLU(0.01),
-    "elu": nn.ELU,
-    "gelu": nn.GELU,
-    "selu": nn.SELU,
-    "silu": nn.SiLU,
-}
-XAVIER_ACTIVATIONS = ("sigmoid", "tanh")
-LECUN_ACTIVATIONS = ("selu",)
-INIT_SCHEMES = ("xavier", "he", "lecun")
+from .activation_registry import INIT_SCHEMES, NETWORK_ACTIVATIONS, REGISTRY
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    n: REGISTRY[n].module for n in NETWORK_ACTIVATIONS}  # the registry's network activations
 
 
 def check_activation(activation: str) -> str:
@@ -48,10 +41,9 @@ def check_activation(activation: str) -> str:
 
 
 def init_scheme(activation: str) -> str:
-    """``"xavier"`` for sigmoid/tanh, ``"lecun"`` for SELU, ``"he"`` for the ReLU family."""
-    activation = check_activation(activation)
-    return ("xavier" if activation in XAVIER_ACTIVATIONS
-            else "lecun" if activation in LECUN_ACTIVATIONS else "he")
+    """The registry's initial weights: ``"xavier"`` for sigmoid/tanh, ``"lecun"`` for SELU,
+    ``"he"`` for the ReLU family."""
+    return REGISTRY[check_activation(activation)].init
 
 
 def init_weight(weight: Tensor, scheme: str) -> None:

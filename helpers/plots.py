@@ -10,23 +10,12 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from .activation_registry import COLORS, NAMES
 from .data import source_label
 
-ACTIVATION_COLORS = {
-    "relu": "#1f77b4",
-    "sigmoid": "#d62728",
-    "tanh": "#ff7f0e",
-    "leaky_relu": "#2ca02c",
-    "elu": "#9467bd",
-    "gelu": "#8c564b",
-    "selu": "#bcbd22",
-    "silu": "#393b79",
-}
-ACTIVATION_NAMES = {
-    "relu": "ReLU", "sigmoid": "sigmoid", "tanh": "tanh",
-    "leaky_relu": "leaky ReLU", "elu": "ELU", "gelu": "GELU",
-    "selu": "SELU", "silu": "SiLU",
-}
+# the registry's colours and display names (every activation, variants included)
+ACTIVATION_COLORS = COLORS
+ACTIVATION_NAMES = NAMES
 
 
 def set_theme() -> None:

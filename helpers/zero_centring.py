@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
-from .activations import COLORS, NAMES
+from .activation_registry import COLORS, NAMES
 from .plots import with_source
 
 
