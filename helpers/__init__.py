@@ -24,6 +24,7 @@ One package the notebooks call, so book and library never drift:
 * :mod:`helpers.plots` — the book's figure style.
 * :mod:`helpers.profiles` — the ``quick`` / ``paper`` execution profiles.
 * :mod:`helpers.book` — headless execution and the site build (``python -m helpers.book``).
+* :mod:`helpers.chapter_setup` — ``helpers.setup()``, the one call at the head of a chapter.
 * Chapter topics: :mod:`helpers.activations` (ch. 1: the registry of hand-written
   activations, the sigmoid's window), :mod:`helpers.activation_cost` (ch. 1: timings),
   :mod:`helpers.zero_centring` (ch. 1: per-sample gradients), :mod:`helpers.dynamics` (ch. 1–3:
@@ -40,3 +41,9 @@ One package the notebooks call, so book and library never drift:
 """
 
 __version__ = "0.1.0"
+
+
+def setup(*args, **kwargs):
+    """The one call at the head of every chapter: see :func:`helpers.chapter_setup.setup`."""
+    from .chapter_setup import setup as _setup
+    return _setup(*args, **kwargs)
