@@ -1,4 +1,4 @@
-"""helpers.setup(): the one call at the head of a chapter."""
+"""helpers.setup(): the one call at the head of a chapter (conftest restores the threads)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,6 @@ import pytest
 import torch
 
 import helpers
-
-
-@pytest.fixture(autouse=True)
-def keep_threads():
-    n = torch.get_num_threads()
-    yield
-    torch.set_num_threads(n)
 
 
 def test_setup_resolves_profile_settings_device_and_threads(monkeypatch, capsys):
