@@ -39,7 +39,7 @@ from .metrics import (
 )
 from .model_variants import config_label, make_variant, resolved_init
 from .models import pre_activations
-from .plots import learning_curves, with_source
+from .plots import with_source
 
 # --- at initialisation --------------------------------------------------------------------
 
@@ -371,17 +371,4 @@ def plot_dead_vs_accuracy(summary: pd.DataFrame, source: str) -> plt.Figure:
            ylabel="training accuracy at the end (%)", xlim=(-3, 103), ylim=(0, 102))
     ax.set_title(with_source("Do dead units cost accuracy?", source))
     fig.tight_layout()
-    return fig
-
-
-def plot_learning_curves(history: pd.DataFrame, source: str, hue: str, title: str
-                         ) -> plt.Figure:
-    """:func:`helpers.plots.learning_curves` with the legend outside the axes (for many
-    runs whose curves would hide under it)."""
-    fig = learning_curves(history, source, hue=hue, title=title)
-    handles, labels = fig.axes[0].get_legend_handles_labels()
-    fig.axes[0].get_legend().remove()
-    fig.tight_layout()
-    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False,
-               fontsize=9)
     return fig

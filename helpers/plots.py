@@ -30,12 +30,15 @@ def with_source(title: str, source: str) -> str:
     return f"{title} — {source_label(source)}"
 
 
-def learning_curves(history: pd.DataFrame, source: str, hue: str = "activation",
-                    title: str = "Learning curves") -> plt.Figure:
+def plot_learning_curves(history: pd.DataFrame, source: str, hue: str = "activation",
+                         title: str = "Learning curves", legend_outside: bool = False
+                         ) -> plt.Figure:
     """Accuracy (%) and loss against epoch for the runs in a tidy ``history`` table.
 
     ``history`` holds the columns of :data:`helpers.train.HISTORY_COLUMNS` plus ``hue``
     (e.g. ``activation``); training curves are solid, validation curves dashed.
+    ``legend_outside``: the legend to the right of the axes (for many runs, whose curves
+    would hide under it).
     """
     long = history.melt(
         id_vars=["epoch", hue],
@@ -58,4 +61,10 @@ def learning_curves(history: pd.DataFrame, source: str, hue: str = "activation",
     axes[1].get_legend().remove()
     fig.suptitle(with_source(title, source))
     fig.tight_layout()
+    if legend_outside:
+        handles, labels = axes[0].get_legend_handles_labels()
+        axes[0].get_legend().remove()
+        fig.tight_layout()
+        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5),
+                   frameon=False, fontsize=9)
     return fig

@@ -21,12 +21,12 @@ from helpers.dynamics import (
     plot_gradient_ratio,
     plot_init_gradients,
     plot_layer_metric,
-    plot_learning_curves,
     plot_off_fractions,
     sparsity_by_condition,
 )
 from helpers.metrics import gradient_norms
 from helpers.model_variants import make_variant
+from helpers.plots import plot_learning_curves
 from helpers.training_probes import configs_product, run_configs
 
 matplotlib.use("Agg")
@@ -106,7 +106,8 @@ def test_figures_build(mnist_small):
     plot_dead_fraction(long, mnist_small.source, col="lr", title="dead")
     plot_dead_vs_accuracy(summary, mnist_small.source)
     hist = pd.concat([r.result.history.assign(run=k) for k, r in runs.items()])
-    plot_learning_curves(hist, mnist_small.source, hue="run", title="curves")
+    plot_learning_curves(hist, mnist_small.source, hue="run", title="curves",
+                         legend_outside=True)
     _, units = dead_vs_sparse({"a": hand_model()}, X4)
     plot_off_fractions(units, mnist_small.source)
     matplotlib.pyplot.close("all")
