@@ -28,8 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +49,7 @@ from .grid import checkpoint, load_results
 from .metrics import hidden_activations, layer_sparsity
 from .models import MLP, check_activation, default_device, make_model
 from .profiles import check_profile
+from .runtime import torch_threads
 from .train import evaluate, train_mlp
 
 SECTION3_SETTINGS: dict[str, dict] = {
@@ -60,9 +60,7 @@ SECTION3_SETTINGS: dict[str, dict] = {
                   subset_seed=0, lr=1e-3, batch_size=128, max_epochs=300, patience=20,
                   cpu_threads=None),
 }
-# cpu_threads: torch threads while training on a CPU (None: torch's default). Small nets on a
-# shared 2-core machine train many times faster on one thread than on two: with two, every
-# tiny operation waits for a thread that another process has taken.
+# cpu_threads: torch threads while training on a CPU (None: one, helpers.runtime says why).
 STATES = ("untrained", "trained")
 CACHE_FORMAT = 2  # bump when the cached blob changes shape
 ORIGINS = ("grid checkpoint", "cache", "trained now")
@@ -253,9 +251,8 @@ def section3_networks(
     configs = [(a, b, seed) for a in activations for b in batch_norms for seed in seeds]
     nets: dict[tuple[str, bool, int], Section3Net] = {}
     bar = tqdm(configs, desc=f"{data.label} 4x{s['width']} nets", disable=not progress)
-    threads = s["cpu_threads"] if str(device) == "cpu" else None
     rates = grid_learning_rates(profile, data.name, s["depth"], s["width"])
-    with torch_threads(threads):
+    with torch_threads(s["cpu_threads"], device):  # one thread on CPU: helpers.runtime
         for activation, batch_norm, seed in bar:
             bar.set_postfix(net=f"{activation}{' BN' if batch_norm else ''} seed {seed}")
             try:
@@ -278,18 +275,6 @@ def missing_report(nets: dict, data: Dataset, activations: Sequence[str],
         line += (" available; pending (computed by `make grid`): "
                  + ", ".join(f"{a}{' BN' if b else ''} seed {s}" for a, b, s in missing))
     return line
-
-
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` torch CPU threads (``None``: leave as is), then restore."""
-    previous = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _sparsity_monitor(data: Dataset) -> Callable[[nn.Module, int], dict]:
