@@ -1,43 +1,40 @@
 """Helpers for the *Activation Functions* book.
 
-One package the notebooks call, so book and library never drift:
+One package the notebooks call, so book and library never drift. One line per module, as
+``ls helpers/`` lists them:
 
-* :mod:`helpers.data` — MNIST / CIFAR-10 as normalised tensors (``load_dataset``).
-* :mod:`helpers.models` — the paper's MLPs (``MLP``, ``make_model``, ``pre_activations``).
-* :mod:`helpers.model_variants` — the MLP with other initialisations, weight gains and
-  activations (``make_variant``; ch. 1–3).
-* :mod:`helpers.training_steps` — what both trainers share: batch order, evaluation,
-  early stopping, argument checks.
-* :mod:`helpers.train` — one model the paper's way (``train_model``, ``train_mlp``).
-* :mod:`helpers.training_probes` — per-layer probes after every epoch (``EpochProbe``,
-  ``run_configs``; ch. 2–3).
-* :mod:`helpers.engine` — many same-shaped models at once (``train_stacked``), built on
-  :mod:`helpers.stacked_mlp` (the stack's math: layout, forward, Adam) and
-  :mod:`helpers.stack_run` (the loop, its results and snapshots).
-* :mod:`helpers.grid` — the paper's grid: spec, protocol (LR search, halting replay), store,
-  runner, cost plan (``run_grid``, ``load_results``, ``checkpoint``; CLI
-  ``python -m helpers.grid run|plan|status``).
-* :mod:`helpers.runtime` — device choice and naming, git commit, torch threads, the
-  ``ACTFN_NO_TRAIN`` guard.
-* :mod:`helpers.metrics` — node-level metrics (sparsity, saturation, gradient saturation,
-  node perplexity, class medians...) and the per-layer statistics every grid run records.
-* :mod:`helpers.plots` — the book's figure style.
-* :mod:`helpers.profiles` — the ``quick`` / ``paper`` execution profiles.
+* :mod:`helpers.activation_cost` — ch. 1: what activations cost to compute (timings).
+* :mod:`helpers.activation_distributions` — ch. 5: typical nodes, layer summaries, Figs 3-4.
+* :mod:`helpers.activation_registry` — the one registry of activations: names, colours, init.
+* :mod:`helpers.activations` — ch. 1: activation functions by hand, closed-form derivatives.
 * :mod:`helpers.book` — headless execution and the site build (``python -m helpers.book``).
+* :mod:`helpers.chapter_results` — train once, commit, load: ``paper`` results of chapters.
 * :mod:`helpers.chapter_setup` — ``helpers.setup()``, the one call at the head of a chapter.
-* Chapter topics: :mod:`helpers.activations` (ch. 1: the registry of hand-written
-  activations, the sigmoid's window), :mod:`helpers.activation_cost` (ch. 1: timings),
-  :mod:`helpers.zero_centring` (ch. 1: per-sample gradients), :mod:`helpers.dynamics` (ch. 1–3:
-  before training, dead versus sparse units, the figures), :mod:`helpers.section2`
-  (ch. 4), :mod:`helpers.nodes` and :mod:`helpers.section3_nets` (ch. 5–6).
-* :mod:`helpers.claims` — every claim of the paper with a seed-aware verdict, shared by
-  chapters 4–6 and the scoreboard (ch. 7, ``data/results/<profile>/claims.csv``): judging
-  core, input views, Section 2 and Section 3 rules, the catalogue of claims, scoreboard
-  tables, input gathering.
-* :mod:`helpers.class_information` — where class information lives: node selectivity,
-  linear probes, update ratios, sparsity vs generalisation (ch. 8).
-* :mod:`helpers.newer_activations` — tanh, leaky ReLU, ELU, SELU, GELU, SiLU on the paper's
-  nets (the ``activations`` grid), and the literature's claims judged (ch. 9).
+* :mod:`helpers.claims` — every claim of the paper with a seed-aware verdict (ch. 4-7).
+* :mod:`helpers.class_information` — ch. 8: the chapter's nets, node selectivity, linear probes.
+* :mod:`helpers.class_medians` — ch. 6: class medians and their overlap, Table 1, Figs 5-7.
+* :mod:`helpers.class_probes` — ch. 8: linear probes, update-to-data ratio, ``ClassInfoProbe``.
+* :mod:`helpers.data` — MNIST / CIFAR-10 as normalised tensors (``load_dataset``).
+* :mod:`helpers.dynamics` — ch. 1-3: before training, dead versus sparse units, the figures.
+* :mod:`helpers.engine` — many same-shaped models at once (``train_stacked``).
+* :mod:`helpers.grid` — the paper's grid (``run_grid``, ``load_results``, ``checkpoint``; CLI).
+* :mod:`helpers.metrics` — node-level metrics and the per-layer statistics of every grid run.
+* :mod:`helpers.model_variants` — ch. 1-3: the MLP with other inits, gains, activations.
+* :mod:`helpers.models` — the paper's MLPs (``MLP``, ``make_model``, ``pre_activations``).
+* :mod:`helpers.newer_activations` — ch. 9: tanh, ELU, SELU, GELU, SiLU... on the paper's nets.
+* :mod:`helpers.plots` — the book's figure style and shared figure helpers.
+* :mod:`helpers.profiles` — the ``quick`` / ``paper`` execution profiles.
+* :mod:`helpers.runtime` — device, git commit, torch threads, the ``ACTFN_NO_TRAIN`` guard.
+* :mod:`helpers.section2` — ch. 4: learning curves, test accuracy, the configuration table.
+* :mod:`helpers.section3_nets` — ch. 5-6: the 4-layer nets (train or load), per-net tables.
+* :mod:`helpers.sparsity_generalisation` — ch. 8: sparsity versus test accuracy across the grid.
+* :mod:`helpers.stack_run` — the engine's loop: live stack, best states, results, snapshots.
+* :mod:`helpers.stacked_mlp` — the engine's math: K MLPs in one matrix, forward, Adam.
+* :mod:`helpers.train` — one model the paper's way (``train_model``, ``train_mlp``).
+* :mod:`helpers.training_dynamics` — ch. 8: per-epoch tables, the Table 1 gap (CLI ``dynamics``).
+* :mod:`helpers.training_probes` — ch. 2-3: per-layer probes after every epoch (``EpochProbe``).
+* :mod:`helpers.training_steps` — what both trainers share: batch order, evaluation, stopping.
+* :mod:`helpers.zero_centring` — ch. 1: why zero-centred outputs matter (per-sample grads).
 """
 
 __version__ = "0.1.0"

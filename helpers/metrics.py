@@ -62,6 +62,15 @@ def class_medians(hidden: list[Tensor], y: Tensor, n_classes: int) -> Tensor:
     return class_activation_stats(hidden, y, n_classes)["median"].flatten(1)
 
 
+def median_spread(medians: Tensor) -> Tensor:
+    """``[classes, layers, width]`` class medians -> ``[layers, width]``: the range
+    (largest minus smallest class median) at every node."""
+    if medians.ndim != 3:
+        raise ValueError(f"medians has shape {tuple(medians.shape)}; "
+                         "accepted: [classes, layers, width]")
+    return medians.amax(dim=0) - medians.amin(dim=0)
+
+
 def layer_sparsity(hidden: list[Tensor]) -> Tensor:
     """Per layer, in %: for each node the percentage of samples with output ``<= 0``,
     averaged over the layer's nodes (the paper's Table 1)."""

@@ -16,6 +16,15 @@ from .data import source_label
 # the registry's colours and display names (every activation, variants included)
 ACTIVATION_COLORS = COLORS
 ACTIVATION_NAMES = NAMES
+CLASS_PALETTE = sns.color_palette("tab10", 10)  # one colour per class (Figs 3-7)
+
+
+def class_legend(fig: plt.Figure, ax: plt.Axes, right: float, **kwargs) -> None:
+    """One legend of the classes, just right of the panels."""
+    fig.tight_layout(rect=(0, 0, right, 1))
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, title="class", loc="center left", fontsize=8,
+               bbox_to_anchor=(right, 0.5), **kwargs)
 
 
 def set_theme() -> None:

@@ -18,6 +18,10 @@ Where the trained nets come from, first match wins:
    it, else the profile's default rate; ``Section3Net.lr`` and ``lr_source`` say which.
    ``train=False`` raises :class:`FileNotFoundError` instead of training.
 
+:func:`summarise_nets` runs a per-layer summary of chapters 5-6
+(:mod:`helpers.activation_distributions`, :mod:`helpers.class_medians`) on every net and
+state; :func:`mean_sd` and :func:`accuracy_table` format what the chapters print.
+
 Profiles (:data:`SECTION3_SETTINGS`): ``quick`` trains 4x100 nets on seeded subsets for a
 few epochs (seconds on a CPU); ``paper`` is the paper's 4x200 nets on the full splits, up to
 300 epochs with patience 20 (GPU recommended; about an hour or more on two CPU cores).
@@ -27,8 +31,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -353,3 +358,54 @@ def accuracy_table(nets: dict[tuple[str, bool, int], Section3Net]) -> pd.DataFra
          "trained test acc (%)": 100 * n.test_acc}
         for n in nets.values()
     ])
+
+
+# ------------------------------------------------------------ per-layer tables over nets
+# Summary columns that only mean something for one activation (NaN for other nets).
+ACTIVATION_ONLY_COLUMNS = {"|median - 0.5|": "sigmoid", "medians near 0 or 1 (%)": "sigmoid"}
+
+
+def summarise_nets(nets: Iterable[Section3Net], data: Dataset,
+                   summary: Callable[..., pd.DataFrame], states: Sequence[str] = STATES,
+                   **kwargs) -> pd.DataFrame:
+    """Run a per-layer ``summary(hidden, y, n_classes, **kwargs)`` on the test split for
+    every net and state; one long table with columns data, model, activation, batch norm,
+    seed, state and the summary's columns. Columns that only describe one activation
+    (:data:`ACTIVATION_ONLY_COLUMNS`) are NaN for nets with another."""
+    bad = [s for s in states if s not in STATES]
+    if bad or not states:
+        raise ValueError(f"states={states!r} is invalid; accepted values: {STATES}")
+    x, y = data.test.x.cpu(), data.test.y.cpu()
+    frames = []
+    for net in nets:
+        for state in states:
+            hidden = hidden_activations(net.model(state), x)
+            table = summary(hidden, y, data.n_classes, **kwargs)
+            for column, activation in ACTIVATION_ONLY_COLUMNS.items():
+                if column in table and net.activation != activation:
+                    table[column] = math.nan
+            frames.append(table.assign(
+                data=source_label(net.source), dataset=net.dataset, model=net.model_name,
+                activation=net.activation, batch_norm=net.batch_norm, seed=net.seed,
+                state=state))
+    front = ["data", "dataset", "model", "activation", "batch_norm", "seed", "state", "layer"]
+    table = pd.concat(frames, ignore_index=True)
+    return table[front + [c for c in table.columns if c not in front]]
+
+
+def mean_sd(table: pd.DataFrame, by: Sequence[str], values: Sequence[str] | None = None,
+            decimals: int = 1) -> pd.DataFrame:
+    """``"mean ± sd"`` strings over seeds (sample sd; only the mean when there is one seed;
+    ``—`` where there is no value)."""
+    values = list(values) if values is not None else [
+        c for c in table.select_dtypes("number").columns if c not in [*by, "seed"]]
+    grouped = table.groupby(list(by), sort=False)[values]
+    mean, sd, n = grouped.mean(), grouped.std(ddof=1), grouped.count()
+
+    def fmt(m: float, s: float, k: int) -> str:
+        if k == 0 or m != m:  # no value (e.g. a sigmoid-only column of a ReLU net)
+            return "—"
+        return f"{m:.{decimals}f}" if k < 2 else f"{m:.{decimals}f} ± {s:.{decimals}f}"
+
+    return pd.DataFrame({c: [fmt(m, s, k) for m, s, k in zip(mean[c], sd[c], n[c])]
+                         for c in values}, index=mean.index)

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from helpers import claims as C
-from helpers.nodes import PAPER_TABLE1_SPARSITY as T1
+from helpers.class_medians import PAPER_TABLE1_SPARSITY as T1
 
 PAPER_TEXT = Path(__file__).resolve().parents[2] / "shared" / "paper" / \
     "pretorius2019_relu_sigmoid.txt"
@@ -353,7 +353,8 @@ def test_csv_and_status_table(tmp_path, verdicts):
 
 
 def test_chapter_wrappers_show_their_own_rows(verdicts):
-    from helpers.nodes import distribution_claims, median_claims, sparsity_claims
+    from helpers.activation_distributions import distribution_claims
+    from helpers.class_medians import median_claims, sparsity_claims
     from helpers.section2 import claim_checks
 
     w = inputs("paper")

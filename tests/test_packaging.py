@@ -17,3 +17,17 @@ def test_every_helpers_subpackage_is_installed():
     on_disk = {".".join(p.parent.relative_to(ROOT).parts)
                for p in (ROOT / "helpers").rglob("__init__.py")}
     assert on_disk == found, f"installed: {sorted(found)}; on disk: {sorted(on_disk)}"
+
+
+def test_module_map_lists_every_module_once():
+    """The package docstring's map is one line per module and matches ``ls helpers/``."""
+    import re
+    from pathlib import Path
+
+    import helpers
+    root = Path(helpers.__file__).parent
+    on_disk = sorted(p.stem for p in root.glob("*.py") if p.stem != "__init__") + sorted(
+        p.name for p in root.iterdir() if p.is_dir() and (p / "__init__.py").exists())
+    mapped = re.findall(r"^\* :mod:`helpers\.(\w+)`", helpers.__doc__, re.M)
+    assert sorted(mapped) == sorted(on_disk)
+    assert len(mapped) == len(set(mapped))

@@ -112,7 +112,7 @@ def _fmt_paper(values: Sequence[float]) -> str:
 
 
 def _specs() -> list[ClaimSpec]:
-    from ..nodes import PAPER_TABLE1_SPARSITY as T1
+    from ..class_medians import PAPER_TABLE1_SPARSITY as T1
 
     s = [
         ClaimSpec("fig1-training-alike", "2", "Fig 1", 4, Q_FIG1,

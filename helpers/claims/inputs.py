@@ -22,14 +22,9 @@ def section3_inputs(nets: Mapping[tuple, object], datasets: Mapping[str, object]
                     min_active: float = 0.5) -> dict[str, pd.DataFrame]:
     """The Section-3 input tables from ``nets`` keyed ``(dataset, activation, batch_norm,
     seed)`` (as chapter 6 builds them) and the :class:`helpers.data.Dataset` of each name."""
-    from ..nodes import (
-        median_layer_summary,
-        relu_layer_summary,
-        sigmoid_layer_summary,
-        sparsity_summary,
-        summarise_nets,
-    )
-    from ..section3_nets import accuracy_table
+    from ..activation_distributions import relu_layer_summary, sigmoid_layer_summary
+    from ..class_medians import median_layer_summary, sparsity_summary
+    from ..section3_nets import accuracy_table, summarise_nets
 
     def pick(ds: str, act: str | None = None, bn: bool | None = None) -> list:
         return [n for (d, a, b, _), n in nets.items() if d == ds

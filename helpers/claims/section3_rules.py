@@ -2,10 +2,10 @@
 
 Each public function here takes a :class:`~.views.Context` and returns the
 :class:`~.judging.Item` list of one claim, read per seed and per layer from the node tables
-of :mod:`helpers.nodes` (``sigmoid``, ``relu``, ``medians``, ``sparsity``) and the
-``accuracy`` table of :mod:`helpers.section3_nets`; the ``_name(ds)`` factories build one rule
-per dataset. The tolerances these rules share are module constants, also printed in each
-claim's ``rule``.
+of :mod:`helpers.activation_distributions` and :mod:`helpers.class_medians` (``sigmoid``,
+``relu``, ``medians``, ``sparsity``) and the ``accuracy`` table of :mod:`helpers.section3_nets`;
+the ``_name(ds)`` factories build one rule per dataset. The tolerances these rules share are
+module constants, also printed in each claim's ``rule``.
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ def _table1_untrained(ds: str) -> Callable[[Context], list[Item]]:
 
 
 def _table1_trained(ds: str) -> Callable[[Context], list[Item]]:
-    from ..nodes import PAPER_TABLE1_SPARSITY
+    from ..class_medians import PAPER_TABLE1_SPARSITY
 
     def table1_trained_values(ctx: Context) -> list[Item]:
         items = []

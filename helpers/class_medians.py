@@ -1,0 +1,276 @@
+"""Chapter 6, class medians and sparsity: where the classes sit at each hidden node.
+
+Builds Figs 5-7 and Table 1 of Section 3 on the class medians of
+:func:`helpers.metrics.class_activation_stats`:
+
+* the overlap of class medians (:func:`layer_std`, :func:`relative_median_spread`,
+  :func:`overlap_fraction`, on :func:`helpers.metrics.median_spread`) and its per-layer
+  summary (:func:`median_layer_summary`);
+* Table 1 beside the paper's values (:data:`PAPER_TABLE1_SPARSITY`, :func:`sparsity_summary`,
+  :func:`table1`, :func:`format_table1`) and sparsity during training
+  (:func:`training_sparsity`, :func:`plot_sparsity_training`);
+* Figs 5-7 (:func:`net_medians`, :func:`plot_class_medians`);
+* the paper's claims about Figs 5-7 and Table 1, judged by :mod:`helpers.claims`
+  (:func:`median_claims`, :func:`sparsity_claims` are thin calls into it).
+
+The activation distributions of chapter 5 are in :mod:`helpers.activation_distributions`;
+the nets and the per-net tables (``summarise_nets``, ``mean_sd``) in
+:mod:`helpers.section3_nets`. Tensors index nodes from 0; tables and figures number layers
+and nodes from 1, as the paper does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+from torch import Tensor
+
+from .data import Dataset, source_label
+from .metrics import (
+    class_activation_stats,
+    class_medians,
+    hidden_activations,
+    layer_sparsity,
+    median_spread,
+    saturation_fraction,
+)
+from .plots import CLASS_PALETTE, class_legend, with_source
+from .section3_nets import STATES, Section3Net
+
+# Pretorius, Barnard & Davel (2019), Table 1: layer sparsity (%) of layers 1-4 of one 4x200
+# ReLU network per cell, without and with batch normalisation. Reference values, not ours.
+PAPER_TABLE1_SPARSITY: dict[tuple[str, str, str], tuple[float, float, float, float]] = {
+    ("mnist", "ReLU", "untrained"): (49.22, 48.85, 48.45, 48.74),
+    ("mnist", "ReLU", "trained"): (80.40, 79.33, 81.93, 81.90),
+    ("mnist", "ReLU BN", "untrained"): (49.08, 49.70, 49.81, 49.15),
+    ("mnist", "ReLU BN", "trained"): (65.76, 56.67, 68.77, 69.12),
+    ("cifar10", "ReLU", "untrained"): (51.07, 50.96, 50.73, 50.85),
+    ("cifar10", "ReLU", "trained"): (77.56, 76.55, 77.54, 77.14),
+    ("cifar10", "ReLU BN", "untrained"): (51.06, 50.75, 50.95, 50.81),
+    ("cifar10", "ReLU BN", "trained"): (58.53, 59.41, 57.43, 57.37),
+}
+
+
+# ------------------------------------------------------------------------- overlap metric
+def layer_std(hidden: list[Tensor]) -> Tensor:
+    """``[layers]``: the std of all outputs of each layer (every node, every sample), the
+    scale at which a reader sees a layer in Figs 5-7."""
+    if not hidden or any(h.ndim != 2 for h in hidden):
+        raise ValueError("hidden must be a non-empty list of [samples, nodes] tensors")
+    return torch.stack([h.float().std(unbiased=False) for h in hidden])
+
+
+def relative_median_spread(medians: Tensor, scale: Tensor) -> Tensor:
+    """:func:`~helpers.metrics.median_spread` in units of each layer's ``scale`` (``[layers]``, e.g.
+    :func:`layer_std`). A layer of scale 0 is constant: its spread is 0 and scores 0."""
+    rng = median_spread(medians)
+    if scale.shape != rng.shape[:1]:
+        raise ValueError(f"scale has shape {tuple(scale.shape)}; accepted: ({rng.shape[0]},)")
+    scale = scale[:, None].expand_as(rng)
+    return torch.where(scale > 0, rng / scale.clamp_min(1e-12), torch.zeros_like(rng))
+
+
+def overlap_fraction(medians: Tensor, scale: Tensor, delta: float = 0.5) -> Tensor:
+    """The overlap metric, per layer: the fraction of nodes whose class medians all lie
+    within ``delta`` x ``scale`` of one another (``scale``: ``[layers]``, normally
+    :func:`layer_std`), i.e. nodes at which the classes' medians sit on top of each other
+    at the scale the layer works at."""
+    if not delta > 0:
+        raise ValueError(f"delta={delta!r} is invalid; accepted: a float > 0")
+    return (relative_median_spread(medians, scale) <= delta).float().mean(dim=1)
+
+
+# ------------------------------------------------------------------- per-layer summaries
+def median_layer_summary(hidden: list[Tensor], y: Tensor, n_classes: int, delta: float = 0.5,
+                         eps: float = 0.05) -> pd.DataFrame:
+    """Per layer (Figs 5-7 in numbers): the mean range of class medians per node, that range
+    in units of the layer's std (:func:`layer_std`), the overlap metric
+    (:func:`overlap_fraction`, in %), the mean distance of class medians from 0.5, the share
+    of class medians within ``eps`` of 0 or 1, the share of class medians <= 0, the mean
+    class median, and how far each class's mean is from its median in units of the class's
+    std (averaged over class distributions with std > 0). The two 0.5 / 0-or-1 columns
+    describe sigmoid outputs; :func:`~helpers.section3_nets.summarise_nets` blanks them for
+    other activations."""
+    stats = class_activation_stats(hidden, y, n_classes)
+    medians = stats["median"]
+    scale = layer_std(hidden)
+    per_layer = [medians[:, i] for i in range(medians.shape[1])]
+    spread = stats["std"] > 0
+    gap = torch.where(spread, (stats["mean"] - medians).abs() / stats["std"].clamp_min(1e-12),
+                      torch.zeros_like(medians))
+    n_spread = spread.float().sum(dim=(0, 2))
+    return pd.DataFrame({
+        "layer": range(1, len(hidden) + 1),
+        "median range": median_spread(medians).mean(dim=1).tolist(),
+        "median range / layer std": relative_median_spread(medians, scale).mean(dim=1).tolist(),
+        "overlap (%)": (100 * overlap_fraction(medians, scale, delta)).tolist(),
+        "|median - 0.5|": (medians - 0.5).abs().mean(dim=(0, 2)).tolist(),
+        "medians near 0 or 1 (%)": (100 * saturation_fraction(per_layer, eps)).tolist(),
+        "zero medians (%)": (100 * (medians <= 0).float().mean(dim=(0, 2))).tolist(),
+        "mean class median": medians.mean(dim=(0, 2)).tolist(),
+        "|mean - median| / class std": torch.where(
+            n_spread > 0, gap.sum(dim=(0, 2)) / n_spread.clamp_min(1),
+            torch.full_like(n_spread, math.nan)).tolist(),
+    })
+
+
+def sparsity_summary(hidden: list[Tensor], y: Tensor, n_classes: int) -> pd.DataFrame:
+    """Per layer: Table 1's sparsity (%), :func:`helpers.metrics.layer_sparsity`."""
+    return pd.DataFrame({"layer": range(1, len(hidden) + 1),
+                         "sparsity (%)": layer_sparsity(hidden).tolist()})
+
+
+# -------------------------------------------------------------------------------- Table 1
+def table1(sparsity: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 in numbers: per dataset, model, state and layer our mean and sd of
+    sparsity (%) over seeds, the number of seeds, the paper's value and ours minus the
+    paper's. ``sparsity`` is :func:`~helpers.section3_nets.summarise_nets` with
+    :func:`sparsity_summary`."""
+    g = sparsity.groupby(["dataset", "data", "model", "state", "layer"], sort=False)
+    out = g["sparsity (%)"].agg(["mean", "std", "count"]).reset_index()
+    out = out.rename(columns={"mean": "ours", "std": "sd", "count": "seeds"})
+    out["paper"] = [
+        PAPER_TABLE1_SPARSITY.get((d, m, s), (math.nan,) * 4)[layer - 1]
+        if layer <= 4 else math.nan
+        for d, m, s, layer in zip(out["dataset"], out["model"], out["state"], out["layer"])
+    ]
+    out["ours - paper"] = out["ours"] - out["paper"]
+    return out
+
+
+def format_table1(numbers: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
+    """The paper's layout: rows data x layer, columns model x state x (ours, paper)."""
+    t = numbers.copy()
+    t["ours"] = [f"{m:.{decimals}f}" + ("" if k < 2 else f" ± {s:.{decimals}f}")
+                 for m, s, k in zip(t["ours"], t["sd"], t["seeds"])]
+    t["paper"] = t["paper"].map(lambda v: "" if math.isnan(v) else f"{v:.2f}")
+    wide = t.pivot_table(index=["data", "layer"], columns=["model", "state"],
+                         values=["ours", "paper"], aggfunc="first", sort=False)
+    wide = wide.reorder_levels([1, 2, 0], axis=1)
+    models = list(dict.fromkeys(t["model"]))
+    states = [s for s in STATES if s in set(t["state"])]
+    cols = [(m, s, w) for m in models for s in states for w in ("ours", "paper")]
+    wide = wide[[c for c in cols if c in wide.columns]]
+    wide.columns.names = ["model", "state", "sparsity (%)"]
+    return wide
+
+
+def training_sparsity(nets: Iterable[Section3Net]) -> pd.DataFrame:
+    """Layer sparsity (%) on the validation split after every training epoch (epoch 0 =
+    untrained), from the histories of nets trained by
+    :func:`helpers.section3_nets.section3_networks`; nets without one (grid checkpoints)
+    are skipped. Long table: data, dataset, model, seed, epoch, layer, sparsity (%)."""
+    frames = []
+    for net in nets:
+        cols = [] if net.history is None else [
+            c for c in net.history.columns if c.startswith("val sparsity L")]
+        if not cols:
+            continue
+        long = net.history.melt(id_vars="epoch", value_vars=cols, var_name="layer",
+                                value_name="sparsity (%)")
+        long["layer"] = long["layer"].str.extract(r"L(\d+)", expand=False).astype(int)
+        frames.append(long.assign(data=source_label(net.source), dataset=net.dataset,
+                                  model=net.model_name, seed=net.seed))
+    columns = ["data", "dataset", "model", "seed", "epoch", "layer", "sparsity (%)"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(
+        columns=columns)
+
+
+# -------------------------------------------------------------------------------- figures
+def net_medians(net: Section3Net, data: Dataset, state: str = "trained") -> Tensor:
+    """``[classes, layers * width]``: :func:`helpers.metrics.class_medians` of one net's
+    hidden outputs on the test split (the y-values of Figs 5-7)."""
+    hidden = hidden_activations(net.model(state), data.test.x.cpu())
+    return class_medians(hidden, data.test.y.cpu(), data.n_classes)
+
+
+def plot_class_medians(panels: dict[str, Tensor], width: int, classes: Sequence[str],
+                         source: str, title: str, ylabel: str = "class median (output units)",
+                         sharey: bool = False) -> plt.Figure:
+    """Figs 5-7: the median of every class (colour) at every node, nodes numbered layer
+    after layer on the x-axis (dashed lines mark layer boundaries). ``panels`` maps a
+    panel title to ``[classes, layers * width]`` medians (:func:`net_medians`)."""
+    if not panels:
+        raise ValueError("panels is empty; accepted: {panel title: [classes, layers * width]}")
+    fig, axes = plt.subplots(len(panels), 1, figsize=(11, 3.0 * len(panels)), sharey=sharey,
+                             squeeze=False)
+    for ax, (name, medians) in zip(axes[:, 0], panels.items()):
+        n_classes, n_nodes = medians.shape
+        if n_nodes % width:
+            raise ValueError(f"width={width!r} does not divide the {n_nodes} nodes of {name!r}")
+        n_layers = n_nodes // width
+        nodes = np.arange(1, n_nodes + 1)
+        for c in range(n_classes):
+            ax.scatter(nodes, medians[c].cpu().numpy(), s=3, alpha=0.7,
+                       color=CLASS_PALETTE[c % 10], label=classes[c], linewidths=0)
+        for i in range(1, n_layers):
+            ax.axvline(i * width + 0.5, color="0.4", ls="--", lw=0.8)
+        for i in range(n_layers):
+            ax.text((i + 0.5) * width, 1.01, f"layer {i + 1}", transform=ax.get_xaxis_transform(),
+                    ha="center", va="bottom", fontsize=8)
+        ax.set_xlim(0.5, n_nodes + 0.5)
+        ax.set(xlabel="node index (layer after layer)", ylabel=ylabel)
+        ax.set_title(name, pad=14)
+    fig.suptitle(with_source(title, source))
+    class_legend(fig, axes[0, 0], right=0.9, markerscale=3)
+    return fig
+
+
+def plot_sparsity_training(trajectory: pd.DataFrame, title: str) -> plt.Figure:
+    """Mean layer sparsity (%) against epoch, one panel per dataset, one colour per model
+    (line: mean over seeds, band: sd over seeds), with the paper's trained values (Table 1,
+    mean over layers) as dashed lines. ``trajectory``: :func:`training_sparsity`."""
+    if trajectory.empty:
+        raise ValueError("trajectory is empty; accepted: training_sparsity() of trained nets")
+    per_seed = trajectory.groupby(["data", "dataset", "model", "seed", "epoch"], sort=False)[
+        "sparsity (%)"].mean().reset_index()
+    panels = list(dict.fromkeys(per_seed["data"]))
+    models = list(dict.fromkeys(per_seed["model"]))
+    palette = dict(zip(models, sns.color_palette("deep", len(models))))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), squeeze=False)
+    for ax, label in zip(axes[0], panels):
+        rows = per_seed[per_seed["data"] == label]
+        sns.lineplot(data=rows, x="epoch", y="sparsity (%)", hue="model", palette=palette,
+                     errorbar="sd", ax=ax)
+        dataset = rows["dataset"].iloc[0]
+        for model in models:
+            paper = PAPER_TABLE1_SPARSITY.get((dataset, model, "trained"))
+            if paper is not None:
+                ax.axhline(float(np.mean(paper)), color=palette[model], ls="--", lw=1,
+                           label=f"{model}, paper (trained)")
+        ax.axhline(50, color="0.5", ls=":", lw=1, label="50 %")
+        ax.set(title=label, xlabel="epoch", ylabel="mean layer sparsity, validation (%)")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    for ax in axes[0]:
+        ax.get_legend().remove()
+    fig.suptitle(f"{title} — {' and '.join(panels)}")
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8,
+               frameon=False)
+    return fig
+
+
+# ------------------------------------------------------------------------- claim checks
+def median_claims(medians: pd.DataFrame) -> pd.DataFrame:
+    """Figs 5-7: the paper's claims about class medians, judged by :mod:`helpers.claims`
+    on :func:`~helpers.section3_nets.summarise_nets` with :func:`median_layer_summary`
+    (sigmoid and ReLU nets, untrained and trained, ``mnist`` and ``cifar10``; the CIFAR-10
+    row is pending without CIFAR-10 rows)."""
+    from .claims import claims_table
+
+    return claims_table(figures=("Fig 5", "Fig 6", "Fig 7"), medians=medians)
+
+
+def sparsity_claims(sparsity: pd.DataFrame, accuracy: pd.DataFrame) -> pd.DataFrame:
+    """Table 1: the paper's claims judged by :mod:`helpers.claims` on
+    :func:`~helpers.section3_nets.summarise_nets` with :func:`sparsity_summary` and
+    :func:`helpers.section3_nets.accuracy_table`."""
+    from .claims import claims_table
+
+    return claims_table(figures=("Table 1",), sparsity=sparsity, accuracy=accuracy)

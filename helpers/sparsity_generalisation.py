@@ -1,0 +1,197 @@
+"""Sparsity versus generalisation across the grid (chapter 8, "Where class information
+lives"): is a sparser ReLU net a better one?
+
+* :func:`grid_for_sparsity` — the grid results of a profile (``quick`` runs its small grid
+  when allowed, ``paper`` only reads what is committed); :func:`planned_relu_runs`.
+* :func:`sparsity_accuracy_table` — every final ReLU net of a grid: mean hidden-layer
+  sparsity and test accuracy.
+* :func:`spearman`, :func:`bootstrap_ci`, :func:`rank_correlations` — rank correlation with
+  a percentile bootstrap interval, per dataset and batch norm; :func:`bn_pairs`,
+  :func:`bn_pair_summary` — the same net with and without BN.
+* Figure: ``plot_sparsity_vs_accuracy``.
+
+Percentages are 0-100.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .class_information import MODEL_COLORS
+from .data import source_label
+from .runtime import training_allowed
+
+# --- the grid's ReLU nets ------------------------------------------------------------
+
+def grid_for_sparsity(profile: str, dataset: str, progress: bool = False):
+    """The grid results of ``profile``/``dataset`` for the sparsity analysis, or None.
+    ``quick`` runs (or resumes) its small grid when allowed
+    (:func:`helpers.section2.grid_results`); ``paper`` only reads what is committed."""
+    from .grid import load_results
+
+    if profile == "quick" and training_allowed():
+        from .section2 import grid_results
+        return grid_results(profile, dataset, progress=progress)
+    try:
+        return load_results(profile, dataset)
+    except FileNotFoundError:
+        return None
+
+
+def planned_relu_runs(profile: str) -> int:
+    """How many final ReLU runs the grid of ``profile`` plans per dataset."""
+    from .grid import get_spec
+
+    spec = get_spec(profile)
+    return len(spec.depths) * len(spec.widths) * len(spec.batch_norms) * len(spec.seeds)
+
+
+# --- sparsity vs generalisation ------------------------------------------------------
+
+def sparsity_accuracy_table(runs: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
+    """One row per final ReLU run of a grid: its mean hidden-layer sparsity (%) on the test
+    split at the best state and its test accuracy (%)."""
+    cols = ["dataset", "source", "depth", "width", "batch_norm", "seed", "lr", "key"]
+    relu = runs[(runs["activation"] == "relu")]
+    if "phase" in relu:
+        relu = relu[relu["phase"] == "final"]
+    if relu.empty or layers.empty:
+        return pd.DataFrame(columns=[*cols, "sparsity (%)", "test acc (%)"])
+    mean_sparsity = (layers[layers["activation"] == "relu"].groupby(["dataset", "key"])
+                     ["sparsity"].mean().rename("sparsity (%)").reset_index())
+    table = relu[cols + ["test_acc"]].merge(mean_sparsity, on=["dataset", "key"])
+    table["test acc (%)"] = 100 * table.pop("test_acc")
+    table["batch_norm"] = table["batch_norm"].astype(bool)
+    return table.reset_index(drop=True)
+
+
+def _ranks(a: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties get the mean of their ranks."""
+    order = np.argsort(a, kind="mergesort")
+    ranks = np.empty(len(a))
+    ranks[order] = np.arange(1, len(a) + 1)
+    _, inverse, counts = np.unique(a, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=ranks)
+    return (sums / counts)[inverse]
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation (Pearson correlation of the tie-averaged ranks); NaN
+    when either variable is constant."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1 or len(x) < 2:
+        raise ValueError(f"x and y have shapes {x.shape} and {y.shape}; accepted: two 1-d "
+                         "sequences of equal length >= 2")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError("x and y must be finite; accepted: no NaN or inf")
+    rx, ry = _ranks(x) - (len(x) + 1) / 2, _ranks(y) - (len(y) + 1) / 2
+    denom = math.sqrt((rx ** 2).sum() * (ry ** 2).sum())
+    return float((rx * ry).sum() / denom) if denom > 0 else math.nan
+
+
+def bootstrap_ci(x: Sequence[float], y: Sequence[float], n_boot: int = 2000,
+                 level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of :func:`spearman` (pairs resampled with
+    replacement; resamples with a constant variable are skipped)."""
+    if not isinstance(n_boot, int) or n_boot < 1:
+        raise ValueError(f"n_boot={n_boot!r} is invalid; accepted: an int >= 1")
+    if not 0 < level < 1:
+        raise ValueError(f"level={level!r} is invalid; accepted: a float in (0, 1)")
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    spearman(x, y)  # validates
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(x), size=(n_boot, len(x)))
+    stats = np.array([spearman(x[i], y[i]) for i in idx])
+    stats = stats[np.isfinite(stats)]
+    if not len(stats):
+        return math.nan, math.nan
+    lo, hi = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def rank_correlations(table: pd.DataFrame, by: Sequence[str] = ("dataset",),
+                      n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Spearman rho of sparsity vs test accuracy with a 95 % bootstrap CI, per ``by`` group
+    (and per group x batch norm)."""
+    rows = []
+    for keys, g in table.groupby(list(by), sort=False):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        for bn_label, sub in [("all", g), ("without BN", g[~g["batch_norm"]]),
+                              ("with BN", g[g["batch_norm"]])]:
+            row = dict(zip(by, keys), nets=bn_label, n=len(sub))
+            if len(sub) >= 3:
+                x, y = sub["sparsity (%)"].to_numpy(), sub["test acc (%)"].to_numpy()
+                lo, hi = bootstrap_ci(x, y, n_boot=n_boot, seed=seed)
+                row |= {"spearman rho": spearman(x, y), "CI low": lo, "CI high": hi}
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def bn_pairs(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, depth, width, seed) with and without BN: the BN-minus-plain
+    difference of sparsity and test accuracy (percentage points)."""
+    keys = ["dataset", "depth", "width", "seed"]
+    wide = table.pivot_table(index=keys, columns="batch_norm",
+                             values=["sparsity (%)", "test acc (%)"])
+    both = {(v, bn) for v in ("sparsity (%)", "test acc (%)") for bn in (True, False)}
+    if not both <= set(wide.columns):  # only one side of every pair exists so far
+        wide = wide.iloc[0:0]
+    wide = wide.dropna()
+    if wide.empty:
+        return pd.DataFrame(columns=[*keys, "d sparsity (pp)", "d test acc (pp)"])
+    out = pd.DataFrame({
+        "d sparsity (pp)": wide[("sparsity (%)", True)] - wide[("sparsity (%)", False)],
+        "d test acc (pp)": wide[("test acc (%)", True)] - wide[("test acc (%)", False)],
+    }).reset_index()
+    return out
+
+
+def bn_pair_summary(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset: pairs, share with lower sparsity under BN, share with higher accuracy,
+    share with both ("BN lowers sparsity yet generalises better"), median differences."""
+    def one(g: pd.DataFrame) -> pd.Series:
+        lower, better = g["d sparsity (pp)"] < 0, g["d test acc (pp)"] > 0
+        return pd.Series({"pairs": len(g), "BN lower sparsity (%)": 100 * lower.mean(),
+                          "BN more accurate (%)": 100 * better.mean(),
+                          "both (%)": 100 * (lower & better).mean(),
+                          "median d sparsity (pp)": g["d sparsity (pp)"].median(),
+                          "median d test acc (pp)": g["d test acc (pp)"].median()})
+    if pairs.empty:
+        return pd.DataFrame()
+    return (pairs.groupby("dataset", sort=False)[["d sparsity (pp)", "d test acc (pp)"]]
+            .apply(one).reset_index())
+
+
+# --- figures -------------------------------------------------------------------------
+
+def plot_sparsity_vs_accuracy(table: pd.DataFrame, title: str) -> plt.Figure:
+    """Every ReLU net: mean hidden sparsity (x) vs test accuracy (y); rows = data source,
+    columns = width, colour = BN, marker = depth."""
+    sources = list(dict.fromkeys(table["source"]))
+    widths = sorted(table["width"].unique())
+    fig, axes = plt.subplots(len(sources), len(widths), figsize=(4.2 * len(widths),
+                                                                 3.4 * len(sources)),
+                             squeeze=False)
+    pal = {False: MODEL_COLORS["ReLU"], True: MODEL_COLORS["ReLU BN"]}
+    markers = dict(zip(sorted(table["depth"].unique()), "osD^vP*X"))
+    for i, src in enumerate(sources):
+        for j, width in enumerate(widths):
+            ax = axes[i][j]
+            sub = table[(table["source"] == src) & (table["width"] == width)]
+            for (bn, depth), g in sub.groupby(["batch_norm", "depth"]):
+                ax.scatter(g["sparsity (%)"], g["test acc (%)"], color=pal[bool(bn)],
+                           marker=markers[depth], s=28, alpha=0.8, edgecolor="white",
+                           lw=0.4, label=f"{'BN' if bn else 'no BN'}, depth {depth}")
+            ax.set(title=f"{source_label(src)}, width {width}",
+                   xlabel="mean hidden-layer sparsity (%)", ylabel="test accuracy (%)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="center right", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0, 0.84, 1))
+    return fig

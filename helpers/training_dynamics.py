@@ -1,0 +1,389 @@
+"""Dynamics over training and the Table 1 gap (chapter 8, "Where class information lives").
+
+* **Per-epoch tables** — :func:`run_dynamics` trains every configuration x seed x learning
+  rate with :class:`helpers.class_probes.ClassInfoProbe` on the full splits and appends the
+  per-epoch probe records to :func:`dynamics_path` (``paper``: committed under
+  ``data/results/paper/class_information/``); :func:`load_dynamics` reads them,
+  :func:`main_runs` keeps the main runs (:func:`searched_rates`), :func:`epoch_long` makes
+  them tidy, :func:`fit_point` finds when a net first fits its training split.
+* **The Table 1 gap** — :func:`table1_gap`: our ReLU layer sparsity against the paper's
+  Table 1; :func:`gap_verdicts`: could training length or learning rate explain the gap?
+* Figures: ``plot_dynamics``, ``plot_update_ratio``, ``plot_table1_gap``.
+* Command line: :func:`main` (``python -m helpers.training_dynamics dynamics --profile paper
+  --dataset mnist``; ``python -m helpers.class_information`` forwards here).
+
+The nets and their settings come from :mod:`helpers.class_information`. Training guard:
+with ``ACTFN_NO_TRAIN=1``, :func:`run_dynamics` raises ``RuntimeError``. Layers are
+numbered from 1. Percentages are 0-100.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from .class_information import (
+    CONFIGS,
+    SETTINGS,
+    model_name,
+    model_palette,
+    settings,
+    train_probed,
+)
+from .class_probes import check_choice
+from .plots import with_source
+from .runtime import check_training_allowed, device_name
+
+RESULTS_SUBDIR = "class_information"  # data/results/<profile>/class_information/ (committed)
+
+
+def epoch_long(history: pd.DataFrame) -> pd.DataFrame:
+    """Tidy per-epoch probe columns: one row per (epoch, metric, layer), other history
+    columns kept as identifiers."""
+    cols = [c for c in history.columns if "/" in c]
+    ids = [c for c in history.columns if c not in cols]
+    long = history.melt(id_vars=ids, value_vars=cols, var_name="probe")
+    split = long.pop("probe").str.split("/", expand=True)
+    return long.assign(metric=split[0], layer=split[1].astype(int))
+
+
+# --- per-epoch tables (paper profile: computed by ``python -m helpers.class_information``)
+
+def dynamics_path(profile: str, dataset: str, root: str | os.PathLike | None = None) -> Path:
+    """Where the per-epoch probe table of ``profile``/``dataset`` is committed."""
+    from .grid.store import RESULTS_ROOT
+    return Path(root or RESULTS_ROOT) / profile / RESULTS_SUBDIR / f"{dataset}_dynamics.csv.gz"
+
+
+def load_dynamics(profile: str, dataset: str, root=None) -> pd.DataFrame | None:
+    """The committed per-epoch table, or None when it has not been computed yet."""
+    path = dynamics_path(profile, dataset, root)
+    return pd.read_csv(path) if path.exists() else None
+
+
+def run_dynamics(profile: str, dataset: str, seeds: Sequence[int] = (0, 1, 2),
+                 configs: Sequence[tuple[str, bool]] = CONFIGS,
+                 lrs: Sequence[float] | None = None, patience: int | None = None,
+                 max_epochs: int | None = None, root=None, progress: bool = True
+                 ) -> pd.DataFrame:
+    """Train every config x seed x lr with :class:`ClassInfoProbe` on the full splits and
+    write the per-epoch table to :func:`dynamics_path` (rows appended per finished net, so a
+    rerun skips them). ``lrs=None``: the grid's searched rate of each config (else 1e-3);
+    ``patience`` larger than ``max_epochs`` disables early stopping."""
+    from .section3_nets import grid_learning_rates, section3_data
+
+    check_training_allowed("run_dynamics")
+    s = settings(profile)
+    s |= {k: v for k, v in (("patience", patience), ("max_epochs", max_epochs)) if v is not None}
+    data = section3_data(dataset, profile)
+    rates = grid_learning_rates(profile, dataset, s["depth"], s["width"])
+    path = dynamics_path(profile, dataset, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for activation, batch_norm in configs:
+        for lr in (lrs or [rates.get((activation, batch_norm), s["lr"])]):
+            for seed in seeds:
+                name = model_name(activation, batch_norm)
+                done = pd.read_csv(path) if path.exists() else pd.DataFrame()
+                if len(done) and ((done["model"] == name) & (done["seed"] == seed)
+                                  & np.isclose(done["run_lr"], lr)
+                                  & (done["patience"] == s["patience"])).any():
+                    continue
+                start = time.perf_counter()
+                net = train_probed(data, activation, batch_norm, seed, s, lr=lr,
+                                   progress=progress)
+                table = net.history.assign(run_lr=lr, patience=s["patience"],
+                                           max_epochs=s["max_epochs"], source=data.source,
+                                           test_acc=net.test_acc, device=device_name("cpu"),
+                                           compute_s=round(time.perf_counter() - start, 1))
+                _append_rows(path, table)
+    return pd.read_csv(path)
+
+
+def _append_rows(path: Path, table: pd.DataFrame) -> None:
+    """Add ``table`` to the CSV at ``path`` under an exclusive lock, written atomically, so
+    that several ``dynamics`` processes (e.g. one per seed) can share the file."""
+    import fcntl
+
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = pd.read_csv(path) if path.exists() else pd.DataFrame()
+        tmp = path.with_name(".tmp-" + path.name)  # same suffix: same compression
+        pd.concat([done, table], ignore_index=True).to_csv(tmp, index=False)
+        os.replace(tmp, path)
+
+
+def fit_point(history: pd.DataFrame, window: int = 5) -> pd.DataFrame:
+    """Per (model, seed[, run_lr, patience]) of a per-epoch table: the first epoch at which the
+    net classifies every training image correctly (NaN if never), the training loss then and
+    at the last epoch, and the update ratio (mean over layers) averaged over the ``window``
+    epochs before that epoch and over the ``window`` epochs from it on."""
+    keys = [k for k in ("model", "seed", "run_lr", "patience") if k in history]
+    upd = [c for c in history.columns if c.startswith("update/")]
+    rows = []
+    for key, g in history.groupby(keys, sort=False):
+        g = g.sort_values("epoch")
+        ratio = g[upd].mean(axis=1)
+        fitted = g.loc[g["train_acc"] >= 1.0, "epoch"]
+        row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        row["last epoch"] = int(g["epoch"].max())
+        row["last train loss"] = float(g["train_loss"].iloc[-1])
+        if len(fitted):
+            e = int(fitted.iloc[0])
+            before = ratio[(g["epoch"] >= e - window) & (g["epoch"] < e)]
+            after = ratio[(g["epoch"] >= e) & (g["epoch"] < e + window)]
+            row |= {"fit epoch": e,
+                    "train loss at fit": float(g.loc[g["epoch"] == e, "train_loss"].iloc[0]),
+                    "update before": float(before.mean()), "update after": float(after.mean())}
+        else:
+            row |= {"fit epoch": math.nan, "train loss at fit": math.nan,
+                    "update before": math.nan, "update after": math.nan}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --- the Table 1 gap ----------------------------------------------------------------
+
+def table1_gap(dynamics: pd.DataFrame, dataset: str = "mnist") -> pd.DataFrame:
+    """The ReLU nets of a per-epoch table (:func:`run_dynamics`): per run (model, learning
+    rate, patience, seed) the layer sparsity (%, validation images) at the best epoch and at
+    the last, their mean over layers, the paper's Table 1 mean for that net and the gap
+    (ours minus the paper's, percentage points)."""
+    from .class_medians import PAPER_TABLE1_SPARSITY
+
+    cols = ["model", "run_lr", "patience", "seed", "at", "epoch"]
+    if dynamics is None or dynamics.empty:
+        return pd.DataFrame(columns=[*cols, "mean sparsity (%)", "paper (%)", "gap (pp)"])
+    relu = dynamics[dynamics["model"].isin(["ReLU", "ReLU BN"])]
+    layer_cols = sorted((c for c in dynamics.columns if c.startswith("sparsity/")),
+                        key=lambda c: int(c.split("/")[1]))
+    rows = []
+    for (model, lr, patience, seed), g in relu.groupby(["model", "run_lr", "patience", "seed"]):
+        paper = PAPER_TABLE1_SPARSITY.get((dataset, model, "trained"))
+        for at, epoch in (("best", int(g["best_epoch"].iloc[0])), ("last", int(g["epoch"].max()))):
+            row = g[g["epoch"] == epoch].iloc[0]
+            values = {f"layer {c.split('/')[1]}": float(row[c]) for c in layer_cols}
+            mean = float(np.mean(list(values.values())))
+            paper_mean = float(np.mean(paper)) if paper else math.nan
+            rows.append(dict(model=model, run_lr=lr, patience=patience, seed=seed, at=at,
+                             epoch=epoch, **values, **{"mean sparsity (%)": mean,
+                             "paper (%)": paper_mean, "gap (pp)": mean - paper_mean}))
+    if not rows:
+        return pd.DataFrame(columns=[*cols, "mean sparsity (%)", "paper (%)", "gap (pp)"])
+    return pd.DataFrame(rows)
+
+
+def main_runs(history: pd.DataFrame | None, profile: str, dataset: str
+              ) -> pd.DataFrame | None:
+    """The rows of a per-epoch table that belong to the main dynamics runs: each model at
+    its grid-searched learning rate, with the chapter's patience (the extra runs of the
+    Table 1 study, other rates or no early stopping, left out)."""
+    if history is None or history.empty or "run_lr" not in history:
+        return history
+    s = settings(profile)
+    lr = history["model"].map(searched_rates(profile, dataset)).astype(float)
+    keep = np.isclose(history["run_lr"], lr) & (history["patience"] == s["patience"])
+    return history[keep]
+
+
+def searched_rates(profile: str, dataset: str) -> dict[str, float]:
+    """Model name -> the learning rate :func:`run_dynamics` uses by default: the grid's
+    searched rate for the 4-layer net, else the chapter's ``lr``."""
+    from .section3_nets import grid_learning_rates
+
+    s = settings(profile)
+    rates = grid_learning_rates(profile, dataset, s["depth"], s["width"])
+    return {model_name(a, b): rates.get((a, b), s["lr"]) for a, b in CONFIGS}
+
+
+def gap_verdicts(gap: pd.DataFrame, main_lr: dict[str, float], patience: int,
+                 full_length: int) -> pd.DataFrame:
+    """Per ReLU model, could a candidate explain the Table 1 gap? Compares the main runs
+    (rate ``main_lr[model]``, ``patience``; mean layer sparsity at the best epoch, mean and sd
+    over seeds) with
+
+    * ``length``: the runs without early stopping (``full_length``) at their last epoch; it
+      *explains* the gap when it closes at least half of it and moves the sparsity by more
+      than twice the seed sd of the main runs;
+    * ``lr``: the learning-rate sweep (best-epoch sparsity per rate, seeds averaged); it *can
+      explain* the gap when the paper's value lies within the span of sparsities the rates
+      reach and that span is wider than twice the seed sd: some rate in the swept range then
+      matches the paper's sparsity.
+
+    A candidate without runs has no columns (pending)."""
+    rows = []
+    best = gap[gap["at"] == "best"]
+    for model, lr in main_lr.items():
+        g = best[(best["model"] == model)]
+        main = g[np.isclose(g["run_lr"], lr) & (g["patience"] == patience)]
+        if main.empty:
+            continue
+        ours, sd = main["mean sparsity (%)"].mean(), main["mean sparsity (%)"].std()
+        noise = 2 * (sd if np.isfinite(sd) else 0.0)
+        paper = main["paper (%)"].iloc[0]
+        row = {"model": model, "main lr": lr, "seeds": len(main), "ours (%)": ours,
+               "seed sd (pp)": sd, "paper (%)": paper, "gap (pp)": ours - paper}
+        longest = gap[(gap["model"] == model) & (gap["at"] == "last")
+                      & (gap["patience"] == full_length)]
+        if len(longest):
+            value = longest["mean sparsity (%)"].mean()
+            closed = (value - ours) / (paper - ours) if paper != ours else math.nan
+            row |= {"length: sparsity (%)": value, "length: share closed": closed,
+                    "length: explains": bool(closed >= 0.5 and abs(value - ours) > noise)}
+        sweep = g[(g["patience"] == patience)].groupby("run_lr")["mean sparsity (%)"].mean()
+        if len(sweep) > 1:
+            lo, hi = sweep.min(), sweep.max()
+            row |= {"lrs tried": ", ".join(f"{r:g}" for r in sweep.index),
+                    "lr: lowest (%)": lo, "lr: highest (%)": hi,
+                    "lr: lowest at": sweep.idxmin(), "lr: highest at": sweep.idxmax(),
+                    "lr: explains": bool(lo <= paper <= hi and hi - lo > noise)}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot_table1_gap(dynamics: pd.DataFrame, gap: pd.DataFrame, source: str,
+                    full_length: int) -> plt.Figure:
+    """Left: mean ReLU layer sparsity per epoch of the runs trained without early stopping
+    (patience ``full_length``), best epoch marked. Right: mean sparsity at the best epoch
+    against the learning rate (runs with early stopping), one point per seed. Dashed: the
+    paper's Table 1 value of each net."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    colors = model_palette(["ReLU", "ReLU BN"])
+    long_runs = dynamics[(dynamics["patience"] == full_length)
+                         & dynamics["model"].isin(list(colors))]
+    layer_cols = [c for c in dynamics.columns if c.startswith("sparsity/")]
+    for model, g in long_runs.groupby("model"):
+        for _, run in g.groupby(["seed", "run_lr"]):
+            mean = run[layer_cols].mean(axis=1)
+            left.plot(run["epoch"], mean, color=colors[model], label=model)
+            best = int(run["best_epoch"].iloc[0])
+            left.plot(best, mean[run["epoch"] == best].iloc[0], "o", color=colors[model])
+    sweep = gap[(gap["at"] == "best") & (gap["patience"] != full_length)]
+    for model, g in sweep.groupby("model"):
+        right.plot(g["run_lr"], g["mean sparsity (%)"], "o", color=colors[model], label=model)
+        means = g.groupby("run_lr")["mean sparsity (%)"].mean()
+        right.plot(means.index, means.values, "-", color=colors[model], alpha=0.6)
+    for model in colors:
+        paper = gap.loc[gap["model"] == model, "paper (%)"]
+        for ax in (left, right):
+            if len(paper):
+                ax.axhline(paper.iloc[0], ls="--", color=colors[model], lw=1)
+    left.set(xlabel="epoch", ylabel="mean layer sparsity (%)",
+             title=f"no early stopping ({full_length - 1} epochs); dot: best epoch")
+    right.set(xscale="log", xlabel="learning rate", ylabel="mean layer sparsity (%)",
+              title="at the best epoch, by learning rate")
+    for ax in (left, right):
+        handles, labels = ax.get_legend_handles_labels()
+        if handles:
+            uniq = dict(zip(labels, handles))
+            ax.legend(uniq.values(), uniq.keys(), fontsize=8)
+    fig.suptitle(with_source("ReLU sparsity against training length and learning rate "
+                             "(dashed: the paper's Table 1)", source))
+    fig.tight_layout()
+    return fig
+
+
+# --- figures -------------------------------------------------------------------------
+
+DYNAMICS_LABELS = {"sparsity": "sparsity (%)", "saturation": "saturation (%)",
+                   "dead": "dead nodes (%)", "perplexity": "mean node perplexity"}
+
+
+def plot_dynamics(long: pd.DataFrame, source: str, title: str,
+                  metrics: Sequence[str] = ("sparsity", "dead", "saturation", "perplexity")
+                  ) -> plt.Figure:
+    """Per-epoch probe metrics (rows) for each model (columns), one line per layer (mean over
+    seeds). ``long`` comes from :func:`epoch_long`."""
+    models = list(dict.fromkeys(long["model"]))
+    fig, axes = plt.subplots(len(metrics), len(models), figsize=(3.6 * len(models),
+                                                                 2.3 * len(metrics)),
+                             sharex=True, squeeze=False)
+    layers = sorted(long["layer"].unique())
+    colors = sns.color_palette("viridis", len(layers))
+    for i, metric in enumerate(metrics):
+        for j, model in enumerate(models):
+            ax = axes[i][j]
+            sub = long[(long["metric"] == metric) & (long["model"] == model)]
+            mean = sub.groupby(["layer", "epoch"])["value"].mean()
+            if mean.notna().any():
+                for c, layer in zip(colors, layers):
+                    if layer in mean.index.get_level_values(0):
+                        ax.plot(mean[layer].index, mean[layer].values, color=c, marker=".",
+                                label=f"layer {layer}")
+            else:
+                ax.text(0.5, 0.5, "not defined", ha="center", va="center",
+                        transform=ax.transAxes, color="grey")
+            if i == 0:
+                ax.set_title(model)
+            if j == 0:
+                ax.set_ylabel(DYNAMICS_LABELS.get(metric, metric))
+            if i == len(metrics) - 1:
+                ax.set_xlabel("epoch")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", fontsize=8, ncol=len(layers))
+    fig.suptitle(with_source(title, source))
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig
+
+
+def plot_update_ratio(steps: pd.DataFrame, source: str, title: str, x: str = "step",
+                      reference: float = -3.0) -> plt.Figure:
+    """Update-to-data ratio (log10) per layer against ``x`` (``step`` or ``epoch``), one
+    panel per model, mean over seeds; dashed line at ``reference``."""
+    check_choice("x", x, ("step", "epoch"))
+    models = list(dict.fromkeys(steps["model"]))
+    fig, axes = plt.subplots(1, len(models), figsize=(3.8 * len(models), 3.4), sharey=True,
+                             squeeze=False)
+    layers = sorted(steps["layer"].unique())
+    colors = sns.color_palette("viridis", len(layers))
+    finite = steps[np.isfinite(steps["update"])]
+    for ax, model in zip(axes[0], models):
+        sub = finite[finite["model"] == model].groupby(["layer", x])["update"].mean()
+        for c, layer in zip(colors, layers):
+            if layer in sub.index.get_level_values(0):
+                ax.plot(sub[layer].index, sub[layer].values, color=c, lw=1,
+                        label=f"layer {layer}")
+        ax.axhline(reference, color="black", ls="--", lw=1, label=f"{reference:g}")
+        ax.set(title=model, xlabel=f"optimiser {x}" if x == "step" else "epoch")
+    axes[0][0].set_ylabel("log10 update / weight std")
+    axes[0][-1].legend(fontsize=8, loc="upper right")
+    fig.suptitle(with_source(title, source))
+    fig.tight_layout()
+    return fig
+
+
+# --- command line --------------------------------------------------------------------
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m helpers.class_information dynamics --profile paper --dataset mnist``."""
+    p = argparse.ArgumentParser(prog="python -m helpers.class_information")
+    sub = p.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("dynamics", help="per-epoch probe tables (writes data/results/...)")
+    d.add_argument("--profile", default="paper", choices=tuple(SETTINGS))
+    d.add_argument("--dataset", default="mnist")
+    d.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    d.add_argument("--lrs", type=float, nargs="+", default=None)
+    d.add_argument("--patience", type=int, default=None)
+    d.add_argument("--max-epochs", type=int, default=None)
+    names = {model_name(a, b): (a, b) for a, b in CONFIGS}
+    d.add_argument("--models", nargs="+", choices=tuple(names), default=tuple(names),
+                   help="which nets (default: all three)")
+    args = p.parse_args(argv)
+    table = run_dynamics(args.profile, args.dataset, args.seeds,
+                         configs=[names[m] for m in args.models], lrs=args.lrs,
+                         patience=args.patience, max_epochs=args.max_epochs)
+    print(f"{len(table)} epoch rows in {dynamics_path(args.profile, args.dataset)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
