@@ -347,3 +347,15 @@ def test_glue_value_formats_or_says_pending(monkeypatch):
     assert glued == {"a": "98.5", "b": "pending", "c": "pending", "d": "pending", "e": "3"}
     with pytest.raises(ZeroDivisionError):  # real bugs are not hidden
         book.glue_value("f", lambda: 1 / 0)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_chapter_head_is_one_setup_call(chapter: Path):
+    """After the parameters cell, the chapter's first code cell calls ``helpers.setup`` and
+    sets no threads or theme by hand."""
+    cells = _code_cells(_read(chapter))
+    i = next(k for k, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+    head = cells[i + 1].source
+    assert "from helpers import setup" in head and re.search(r"\bsetup\(\s*profile", head)
+    for by_hand in ("set_num_threads", "set_theme()", "resolve_profile("):
+        assert by_hand not in head, f"{by_hand} belongs to helpers.setup()"
