@@ -1,7 +1,10 @@
 """Helpers for the *Activation Functions* book.
 
-One package the notebooks call, so book and library never drift. One line per module, as
-``ls helpers/`` lists them:
+One package the notebooks call, so book and library never drift. Core modules are named
+after what they do (``data``, ``models``, ``train``, ``engine``, ``grid``, ``metrics``,
+``plots``, ``book``); chapter modules after the chapter's subject (``activations``,
+``learning_curves``, ``class_medians``...). One line per module, as ``ls helpers/`` lists
+them:
 
 * :mod:`helpers.activation_cost` — ch. 1: what activations cost to compute (timings).
 * :mod:`helpers.activation_distributions` — ch. 5: typical nodes, layer summaries, Figs 3-4.
@@ -18,6 +21,8 @@ One package the notebooks call, so book and library never drift. One line per mo
 * :mod:`helpers.dynamics` — ch. 1-3: before training, dead versus sparse units, the figures.
 * :mod:`helpers.engine` — many same-shaped models at once (``train_stacked``).
 * :mod:`helpers.grid` — the paper's grid (``run_grid``, ``load_results``, ``checkpoint``; CLI).
+* :mod:`helpers.inspected_nets` — ch. 5-7 (paper Section 3): the 4x200 nets it inspects.
+* :mod:`helpers.learning_curves` — ch. 4 (paper Section 2): Figs 1-2, test accuracy, halting.
 * :mod:`helpers.metrics` — node-level metrics and the per-layer statistics of every grid run.
 * :mod:`helpers.model_variants` — ch. 1-3: the MLP with other inits, gains, activations.
 * :mod:`helpers.models` — the paper's MLPs (``MLP``, ``make_model``, ``pre_activations``).
@@ -25,8 +30,6 @@ One package the notebooks call, so book and library never drift. One line per mo
 * :mod:`helpers.plots` — the book's figure style and shared figure helpers.
 * :mod:`helpers.profiles` — the ``quick`` / ``paper`` execution profiles.
 * :mod:`helpers.runtime` — device, git commit, torch threads, the ``ACTFN_NO_TRAIN`` guard.
-* :mod:`helpers.section2` — ch. 4: learning curves, test accuracy, the configuration table.
-* :mod:`helpers.section3_nets` — ch. 5-6: the 4-layer nets (train or load), per-net tables.
 * :mod:`helpers.sparsity_generalisation` — ch. 8: sparsity versus test accuracy across the grid.
 * :mod:`helpers.stack_run` — the engine's loop: live stack, best states, results, snapshots.
 * :mod:`helpers.stacked_mlp` — the engine's math: K MLPs in one matrix, forward, Adam.

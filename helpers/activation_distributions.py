@@ -16,7 +16,7 @@ tensors, and this module builds Figs 3-4 of Section 3 on top of them:
 
 The class medians, overlap and sparsity of chapter 6 are in :mod:`helpers.class_medians`;
 the nets and the per-net tables (``summarise_nets``, ``mean_sd``) in
-:mod:`helpers.section3_nets`. Tensors index nodes from 0; tables and figures number layers
+:mod:`helpers.inspected_nets`. Tensors index nodes from 0; tables and figures number layers
 and nodes from 1, as the paper does (nodes 1-200 are layer 1 of a 4x200 net, 201-400
 layer 2, ...).
 """
@@ -187,7 +187,7 @@ def distribution_claims(sigmoid: pd.DataFrame, relu: pd.DataFrame,
                         medians: pd.DataFrame | None = None, eps: float = 0.05
                         ) -> pd.DataFrame:
     """Figs 3-4: the paper's claims judged by :mod:`helpers.claims` on the tables of
-    :func:`~helpers.section3_nets.summarise_nets` with :func:`sigmoid_layer_summary` and
+    :func:`~helpers.inspected_nets.summarise_nets` with :func:`sigmoid_layer_summary` and
     :func:`relu_layer_summary` (``medians``, with
     :func:`~helpers.class_medians.median_layer_summary`, for the ReLU-vs-sigmoid overlap row;
     without it that row is pending)."""

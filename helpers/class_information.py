@@ -134,7 +134,7 @@ def train_probed(data: Dataset, activation: str, batch_norm: bool, seed: int, s:
                  threshold: float = 0.5) -> ProbedNet:
     """Train one seeded net with :class:`ClassInfoProbe` (probe samples: the validation
     split). Refused under ``ACTFN_NO_TRAIN=1``."""
-    from .section3_nets import torch_threads
+    from .inspected_nets import torch_threads
     from .train import train_model
 
     check_training_allowed(f"training {model_name(activation, batch_norm)} seed {seed}")
@@ -269,7 +269,7 @@ def chapter_nets(profile: str, dataset: str, seeds: Sequence[int] = (0, 1, 2),
     """``(data, nets, missing)`` for the chapter. ``quick``: trains every config x seed
     live with :func:`train_probed` (refused under ``ACTFN_NO_TRAIN=1``). ``paper``: only
     the grid's checkpoints, never training; ``data`` is None when none exists yet."""
-    from .section3_nets import section3_data
+    from .inspected_nets import section3_data
 
     check_choice("profile", profile, tuple(SETTINGS))
     keys = [(a, b, seed) for a, b in configs for seed in seeds]

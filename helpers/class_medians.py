@@ -15,7 +15,7 @@ Builds Figs 5-7 and Table 1 of Section 3 on the class medians of
 
 The activation distributions of chapter 5 are in :mod:`helpers.activation_distributions`;
 the nets and the per-net tables (``summarise_nets``, ``mean_sd``) in
-:mod:`helpers.section3_nets`. Tensors index nodes from 0; tables and figures number layers
+:mod:`helpers.inspected_nets`. Tensors index nodes from 0; tables and figures number layers
 and nodes from 1, as the paper does.
 """
 
@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from .data import Dataset, source_label
+from .inspected_nets import STATES, Section3Net
 from .metrics import (
     class_activation_stats,
     class_medians,
@@ -41,7 +42,6 @@ from .metrics import (
     saturation_fraction,
 )
 from .plots import CLASS_PALETTE, class_legend, with_source
-from .section3_nets import STATES, Section3Net
 
 # Pretorius, Barnard & Davel (2019), Table 1: layer sparsity (%) of layers 1-4 of one 4x200
 # ReLU network per cell, without and with batch normalisation. Reference values, not ours.
@@ -95,7 +95,7 @@ def median_layer_summary(hidden: list[Tensor], y: Tensor, n_classes: int, delta:
     of class medians within ``eps`` of 0 or 1, the share of class medians <= 0, the mean
     class median, and how far each class's mean is from its median in units of the class's
     std (averaged over class distributions with std > 0). The two 0.5 / 0-or-1 columns
-    describe sigmoid outputs; :func:`~helpers.section3_nets.summarise_nets` blanks them for
+    describe sigmoid outputs; :func:`~helpers.inspected_nets.summarise_nets` blanks them for
     other activations."""
     stats = class_activation_stats(hidden, y, n_classes)
     medians = stats["median"]
@@ -130,7 +130,7 @@ def sparsity_summary(hidden: list[Tensor], y: Tensor, n_classes: int) -> pd.Data
 def table1(sparsity: pd.DataFrame) -> pd.DataFrame:
     """Table 1 in numbers: per dataset, model, state and layer our mean and sd of
     sparsity (%) over seeds, the number of seeds, the paper's value and ours minus the
-    paper's. ``sparsity`` is :func:`~helpers.section3_nets.summarise_nets` with
+    paper's. ``sparsity`` is :func:`~helpers.inspected_nets.summarise_nets` with
     :func:`sparsity_summary`."""
     g = sparsity.groupby(["dataset", "data", "model", "state", "layer"], sort=False)
     out = g["sparsity (%)"].agg(["mean", "std", "count"]).reset_index()
@@ -164,7 +164,7 @@ def format_table1(numbers: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
 def training_sparsity(nets: Iterable[Section3Net]) -> pd.DataFrame:
     """Layer sparsity (%) on the validation split after every training epoch (epoch 0 =
     untrained), from the histories of nets trained by
-    :func:`helpers.section3_nets.section3_networks`; nets without one (grid checkpoints)
+    :func:`helpers.inspected_nets.section3_networks`; nets without one (grid checkpoints)
     are skipped. Long table: data, dataset, model, seed, epoch, layer, sparsity (%)."""
     frames = []
     for net in nets:
@@ -259,7 +259,7 @@ def plot_sparsity_training(trajectory: pd.DataFrame, title: str) -> plt.Figure:
 # ------------------------------------------------------------------------- claim checks
 def median_claims(medians: pd.DataFrame) -> pd.DataFrame:
     """Figs 5-7: the paper's claims about class medians, judged by :mod:`helpers.claims`
-    on :func:`~helpers.section3_nets.summarise_nets` with :func:`median_layer_summary`
+    on :func:`~helpers.inspected_nets.summarise_nets` with :func:`median_layer_summary`
     (sigmoid and ReLU nets, untrained and trained, ``mnist`` and ``cifar10``; the CIFAR-10
     row is pending without CIFAR-10 rows)."""
     from .claims import claims_table
@@ -269,8 +269,8 @@ def median_claims(medians: pd.DataFrame) -> pd.DataFrame:
 
 def sparsity_claims(sparsity: pd.DataFrame, accuracy: pd.DataFrame) -> pd.DataFrame:
     """Table 1: the paper's claims judged by :mod:`helpers.claims` on
-    :func:`~helpers.section3_nets.summarise_nets` with :func:`sparsity_summary` and
-    :func:`helpers.section3_nets.accuracy_table`."""
+    :func:`~helpers.inspected_nets.summarise_nets` with :func:`sparsity_summary` and
+    :func:`helpers.inspected_nets.accuracy_table`."""
     from .claims import claims_table
 
     return claims_table(figures=("Table 1",), sparsity=sparsity, accuracy=accuracy)

@@ -31,11 +31,11 @@ from .runtime import training_allowed
 def grid_for_sparsity(profile: str, dataset: str, progress: bool = False):
     """The grid results of ``profile``/``dataset`` for the sparsity analysis, or None.
     ``quick`` runs (or resumes) its small grid when allowed
-    (:func:`helpers.section2.grid_results`); ``paper`` only reads what is committed."""
+    (:func:`helpers.learning_curves.grid_results`); ``paper`` only reads what is committed."""
     from .grid import load_results
 
     if profile == "quick" and training_allowed():
-        from .section2 import grid_results
+        from .learning_curves import grid_results
         return grid_results(profile, dataset, progress=progress)
     try:
         return load_results(profile, dataset)

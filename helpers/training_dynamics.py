@@ -79,7 +79,7 @@ def run_dynamics(profile: str, dataset: str, seeds: Sequence[int] = (0, 1, 2),
     write the per-epoch table to :func:`dynamics_path` (rows appended per finished net, so a
     rerun skips them). ``lrs=None``: the grid's searched rate of each config (else 1e-3);
     ``patience`` larger than ``max_epochs`` disables early stopping."""
-    from .section3_nets import grid_learning_rates, section3_data
+    from .inspected_nets import grid_learning_rates, section3_data
 
     check_training_allowed("run_dynamics")
     s = settings(profile)
@@ -197,7 +197,7 @@ def main_runs(history: pd.DataFrame | None, profile: str, dataset: str
 def searched_rates(profile: str, dataset: str) -> dict[str, float]:
     """Model name -> the learning rate :func:`run_dynamics` uses by default: the grid's
     searched rate for the 4-layer net, else the chapter's ``lr``."""
-    from .section3_nets import grid_learning_rates
+    from .inspected_nets import grid_learning_rates
 
     s = settings(profile)
     rates = grid_learning_rates(profile, dataset, s["depth"], s["width"])

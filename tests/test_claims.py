@@ -355,7 +355,7 @@ def test_csv_and_status_table(tmp_path, verdicts):
 def test_chapter_wrappers_show_their_own_rows(verdicts):
     from helpers.activation_distributions import distribution_claims
     from helpers.class_medians import median_claims, sparsity_claims
-    from helpers.section2 import claim_checks
+    from helpers.learning_curves import claim_checks
 
     w = inputs("paper")
     ch4 = claim_checks(w["runs"], w["histories"])

@@ -26,9 +26,9 @@ from helpers.class_medians import (
     table1,
     training_sparsity,
 )
+from helpers.inspected_nets import Section3Net, mean_sd, summarise_nets
 from helpers.metrics import median_spread
 from helpers.models import make_model
-from helpers.section3_nets import Section3Net, mean_sd, summarise_nets
 
 # ------------------------------------------------------------------------- overlap metric
 MEDIANS = torch.tensor([[[0.5, 0.0, 0.3]],    # class 0, layer 1

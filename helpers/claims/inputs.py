@@ -24,7 +24,7 @@ def section3_inputs(nets: Mapping[tuple, object], datasets: Mapping[str, object]
     seed)`` (as chapter 6 builds them) and the :class:`helpers.data.Dataset` of each name."""
     from ..activation_distributions import relu_layer_summary, sigmoid_layer_summary
     from ..class_medians import median_layer_summary, sparsity_summary
-    from ..section3_nets import accuracy_table, summarise_nets
+    from ..inspected_nets import accuracy_table, summarise_nets
 
     def pick(ds: str, act: str | None = None, bn: bool | None = None) -> list:
         return [n for (d, a, b, _), n in nets.items() if d == ds
@@ -58,8 +58,8 @@ def gather_inputs(profile: str, seeds: Sequence[int] = (0, 1, 2),
     import warnings
 
     from ..grid import get_spec, load_results
-    from ..section2 import grid_results
-    from ..section3_nets import section3_data, section3_networks
+    from ..inspected_nets import section3_data, section3_networks
+    from ..learning_curves import grid_results
 
     live = profile == "quick"
     spec = get_spec(profile)

@@ -3,7 +3,7 @@
 Each public function here takes a :class:`~.views.Context` and returns the
 :class:`~.judging.Item` list of one claim, read per seed and per layer from the node tables
 of :mod:`helpers.activation_distributions` and :mod:`helpers.class_medians` (``sigmoid``,
-``relu``, ``medians``, ``sparsity``) and the ``accuracy`` table of :mod:`helpers.section3_nets`;
+``relu``, ``medians``, ``sparsity``) and the ``accuracy`` table of :mod:`helpers.inspected_nets`;
 the ``_name(ds)`` factories build one rule per dataset. The tolerances these rules share are
 module constants, also printed in each claim's ``rule``.
 """

@@ -10,12 +10,12 @@ Inputs (any may be missing; the claims that need it are then *pending*):
 * ``runs``, ``histories``: the grid's tables (:func:`helpers.grid.load_results`), both
   datasets concatenated; ``layout`` optionally fixes the expected depths, widths and seeds
   (from the grid spec) so that a partial grid makes claims pending instead of smaller;
-* ``sigmoid``, ``relu``, ``medians``, ``sparsity``: :func:`helpers.section3_nets.summarise_nets`
+* ``sigmoid``, ``relu``, ``medians``, ``sparsity``: :func:`helpers.inspected_nets.summarise_nets`
   tables with :func:`~helpers.activation_distributions.sigmoid_layer_summary`,
   :func:`~helpers.activation_distributions.relu_layer_summary`,
   :func:`~helpers.class_medians.median_layer_summary` and
   :func:`~helpers.class_medians.sparsity_summary`; ``accuracy``:
-  :func:`helpers.section3_nets.accuracy_table`; ``eps``: the saturation band of ``sigmoid``.
+  :func:`helpers.inspected_nets.accuracy_table`; ``eps``: the saturation band of ``sigmoid``.
 """
 
 from __future__ import annotations

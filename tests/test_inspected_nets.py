@@ -4,16 +4,16 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers import section3_nets
-from helpers.metrics import hidden_activations, layer_sparsity
-from helpers.models import make_model
-from helpers.section3_nets import (
+from helpers import inspected_nets
+from helpers.inspected_nets import (
     accuracy_table,
     cache_path,
     section3_networks,
     section3_settings,
     torch_threads,
 )
+from helpers.metrics import hidden_activations, layer_sparsity
+from helpers.models import make_model
 
 TINY = dict(depth=4, width=8, n_train=None, n_val=None, n_test=None, subset_seed=0, lr=5e-3,
             batch_size=128, max_epochs=2, patience=5, cpu_threads=1)
@@ -22,8 +22,8 @@ TINY = dict(depth=4, width=8, n_train=None, n_val=None, n_test=None, subset_seed
 @pytest.fixture
 def tiny(monkeypatch):
     """Both profiles shrunk to 4x8 nets and 2 epochs, so the tests take seconds."""
-    monkeypatch.setitem(section3_nets.SECTION3_SETTINGS, "quick", dict(TINY))
-    monkeypatch.setitem(section3_nets.SECTION3_SETTINGS, "paper", dict(TINY, width=10))
+    monkeypatch.setitem(inspected_nets.SECTION3_SETTINGS, "quick", dict(TINY))
+    monkeypatch.setitem(inspected_nets.SECTION3_SETTINGS, "paper", dict(TINY, width=10))
 
 
 def _same_weights(a, b) -> bool:
@@ -72,7 +72,7 @@ def test_cache_key_depends_on_settings_and_data(tiny, mnist_small, monkeypatch):
     assert "mnist_relu_seed0_4x8_" in a.name
     assert cache_path(mnist_small, "quick", "relu", True, 0) != a
     assert cache_path(mnist_small.subset(1_000), "quick", "relu", False, 0) != a
-    monkeypatch.setitem(section3_nets.SECTION3_SETTINGS, "quick", dict(TINY, max_epochs=3))
+    monkeypatch.setitem(inspected_nets.SECTION3_SETTINGS, "quick", dict(TINY, max_epochs=3))
     assert cache_path(mnist_small, "quick", "relu", False, 0) != a
 
 
@@ -86,7 +86,7 @@ def test_paper_profile_prefers_grid_checkpoints(tiny, mnist_small, tmp_path, mon
             raise FileNotFoundError("no untrained checkpoint")
         return make_model(784, depth, width, activation, batch_norm, seed=seed + 100)
 
-    monkeypatch.setattr(section3_nets, "checkpoint", checkpoint)
+    monkeypatch.setattr(inspected_nets, "checkpoint", checkpoint)
     nets = section3_networks(mnist_small, "paper", activations=("relu",), batch_norms=(False,),
                              seeds=(1,), progress=False, cache_dir=tmp_path)
     net = nets[("relu", False, 1)]
@@ -107,14 +107,14 @@ def test_missing_or_mismatched_grid_falls_back_to_training(tiny, mnist_small, tm
                    depth=4):
         return make_model(784, 2, 10, activation, batch_norm, seed=seed)  # 2 layers, not 4
 
-    monkeypatch.setattr(section3_nets, "checkpoint", checkpoint)
+    monkeypatch.setattr(inspected_nets, "checkpoint", checkpoint)
     nets = section3_networks(mnist_small, "paper", activations=("relu",), batch_norms=(False,),
                              seeds=(0,), progress=False, cache_dir=tmp_path, device="cpu")
     assert nets[("relu", False, 0)].origin == "trained now"
     def missing(*args, **kwargs):
         raise FileNotFoundError("no grid results")
 
-    monkeypatch.setattr(section3_nets, "checkpoint", missing)  # no checkpoint at all
+    monkeypatch.setattr(inspected_nets, "checkpoint", missing)  # no checkpoint at all
     nets = section3_networks(mnist_small, "paper", activations=("relu",), batch_norms=(False,),
                              seeds=(0,), progress=False, cache_dir=tmp_path, device="cpu")
     assert nets[("relu", False, 0)].origin == "cache"
@@ -123,7 +123,7 @@ def test_missing_or_mismatched_grid_falls_back_to_training(tiny, mnist_small, tm
                      depth=4):
         raise ValueError(f"seed={seed!r} is not in the grid")
 
-    monkeypatch.setattr(section3_nets, "checkpoint", no_such_seed)
+    monkeypatch.setattr(inspected_nets, "checkpoint", no_such_seed)
     nets = section3_networks(mnist_small, "paper", activations=("relu",), batch_norms=(False,),
                              seeds=(0,), progress=False, cache_dir=tmp_path, device="cpu")
     assert nets[("relu", False, 0)].origin == "cache"
@@ -133,7 +133,7 @@ def test_fallback_nets_use_the_grids_rate(tiny, mnist_small, tmp_path, monkeypat
     runs = pd.DataFrame({"phase": "final", "depth": [4, 4, 2], "width": [10, 10, 10],
                          "activation": ["relu", "relu", "sigmoid"], "batch_norm": False,
                          "seed": [0, 1, 0], "lr": [3e-3, 3e-3, 1e-4]})
-    monkeypatch.setattr(section3_nets, "load_results", lambda profile, dataset, missing_ok=False:
+    monkeypatch.setattr(inspected_nets, "load_results", lambda profile, dataset, missing_ok=False:
                         types.SimpleNamespace(runs=runs))  # a grid without checkpoints
 
     kwargs = dict(activations=("relu", "sigmoid"), batch_norms=(False,), seeds=(0,),

@@ -6,7 +6,7 @@ import matplotlib
 import pandas as pd
 import pytest
 
-from helpers.section2 import (
+from helpers.learning_curves import (
     claim_checks,
     config_table,
     depth_slope,
