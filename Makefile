@@ -39,6 +39,7 @@ grid: $(STAMP)
 
 plan: $(STAMP)
 	$(PY) -m helpers.grid plan --profile paper --device $(DEVICE)
+	$(PY) -m helpers.grid plan --profile paper --grid activations --device $(DEVICE)
 
 # --- the chapters' own paper experiments (helpers/chapter_results.py) -----------------------
 # Chapters 0-3 train small experiments of their own (learning curves, sweeps, timings), and
