@@ -4,6 +4,7 @@ One package the notebooks call, so book and library never drift:
 
 * :mod:`helpers.data` — MNIST / CIFAR-10 as normalised tensors (``load_dataset``).
 * :mod:`helpers.models` — the paper's MLPs (``MLP``, ``make_model``, ``pre_activations``).
+  It also holds the small vanilla CNN of chapter 10 (``CNN``, ``make_cnn``).
 * :mod:`helpers.model_variants` — the MLP with other initialisations, weight gains and
   activations (``make_variant``; ch. 1–3).
 * :mod:`helpers.training_steps` — what both trainers share: batch order, evaluation,
@@ -30,6 +31,8 @@ One package the notebooks call, so book and library never drift:
   tables, input gathering.
 * :mod:`helpers.class_information` — where class information lives: node selectivity,
   linear probes, update ratios, sparsity vs generalisation (ch. 8).
+* :mod:`helpers.cnn_sigmoid_vs_relu` — the W&B report's CIFAR-10 CNN experiment, measured:
+  time per epoch, convergence, overfitting, activation-alone time, verdicts (ch. 10).
 """
 
 __version__ = "0.1.0"
