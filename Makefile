@@ -5,7 +5,8 @@
 #                             paper profile without training + quick site + browser check
 #   make grid                 compute the paper grid and its activations extension
 #                             (background, resumable; see below)
-#   make results              compute the chapters' own paper experiments once (chapters 0-3)
+#   make results              compute the chapters' own paper experiments once (chapters 0-3,
+#                             8 and 10)
 SHELL := /bin/bash
 PROFILE ?= paper
 VENV ?= .venv
@@ -42,11 +43,12 @@ plan: $(STAMP)
 	$(PY) -m helpers.grid plan --profile paper --grid activations --device $(DEVICE)
 
 # --- the chapters' own paper experiments (helpers/chapter_results.py) -----------------------
-# Chapters 0-3 train small experiments of their own (learning curves, sweeps, timings), and
-# chapter 8 fits linear probes to the grid's nets. In the paper profile each runs once, here,
+# Chapters 0-3 train small experiments of their own (learning curves, sweeps, timings),
+# chapter 8 fits linear probes to the grid's nets, and chapter 10 trains the small CIFAR-10
+# CNNs of its sigmoid-versus-ReLU comparison. In the paper profile each runs once, here,
 # and is committed under data/results/paper/chapters/; `make book` then only loads them.
 # Results already there are loaded, not recomputed. Rerun after `make grid` adds 4x200 nets.
-RESULTS_CHAPTERS := $(wildcard chapters/0[0-3]_*.ipynb chapters/08_*.ipynb)
+RESULTS_CHAPTERS := $(wildcard chapters/0[0-3]_*.ipynb chapters/08_*.ipynb chapters/10_*.ipynb)
 results: $(STAMP) cachedirs
 	nice -n 19 $(PY) -m helpers.book execute --profile paper \
 		$(addprefix --chapter ,$(RESULTS_CHAPTERS))

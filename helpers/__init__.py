@@ -17,6 +17,7 @@ them:
 * :mod:`helpers.class_information` — ch. 8: the chapter's nets, node selectivity, linear probes.
 * :mod:`helpers.class_medians` — ch. 6: class medians and their overlap, Table 1, Figs 5-7.
 * :mod:`helpers.class_probes` — ch. 8: linear probes, update-to-data ratio, ``ClassInfoProbe``.
+* :mod:`helpers.cnn_sigmoid_vs_relu` — ch. 10: the W&B report's CIFAR-10 CNN experiment.
 * :mod:`helpers.data` — MNIST / CIFAR-10 as normalised tensors (``load_dataset``).
 * :mod:`helpers.dynamics` — ch. 1-3: before training, dead versus sparse units, the figures.
 * :mod:`helpers.engine` — many same-shaped models at once (``train_stacked``).
@@ -25,7 +26,7 @@ them:
 * :mod:`helpers.learning_curves` — ch. 4 (paper Section 2): Figs 1-2, test accuracy, halting.
 * :mod:`helpers.metrics` — node-level metrics and the per-layer statistics of every grid run.
 * :mod:`helpers.model_variants` — ch. 1-3: the MLP with other inits, gains, activations.
-* :mod:`helpers.models` — the paper's MLPs (``MLP``, ``make_model``, ``pre_activations``).
+* :mod:`helpers.models` — the paper's MLPs (``MLP``, ``make_model``) and ch. 10's ``CNN``.
 * :mod:`helpers.newer_activations` — ch. 9: tanh, ELU, SELU, GELU, SiLU... on the paper's nets.
 * :mod:`helpers.plots` — the book's figure style and shared figure helpers.
 * :mod:`helpers.profiles` — the ``quick`` / ``paper`` execution profiles.

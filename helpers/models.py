@@ -153,3 +153,96 @@ def pre_activations(model: MLP, x: Tensor, batch_size: int = 10_000) -> list[Ten
 def default_device() -> str:
     """``"cuda"`` when a GPU is visible, else ``"cpu"``."""
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# --- a small vanilla CNN (chapter 10: the W&B report's CIFAR-10 experiment) ----------------
+# The report trains "a vanilla CNN" without giving its architecture; this is ours:
+# ``len(channels)`` blocks of conv3x3 (padding 1) -> [BatchNorm2d] -> activation ->
+# maxpool 2x2, then flatten -> dense ``hidden`` -> activation -> linear ``n_classes``.
+# Default 32/64/64 channels and 128 hidden units on 3x32x32 images: 188 810 parameters.
+# Initialisation follows :func:`init_scheme`: conv and hidden dense weights Xavier-uniform
+# for sigmoid/tanh, He-normal for the ReLU family; output layer Xavier-uniform; biases 0.
+
+
+class CNN(nn.Module):
+    """A small vanilla CNN for ``in_channels x image_size x image_size`` images."""
+
+    def __init__(
+        self,
+        activation: str = "relu",
+        channels: tuple[int, ...] = (32, 64, 64),
+        hidden: int = 128,
+        in_channels: int = 3,
+        image_size: int = 32,
+        n_classes: int = 10,
+        batch_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        check_activation(activation)
+        for pname, value in (("hidden", hidden), ("in_channels", in_channels),
+                             ("image_size", image_size), ("n_classes", n_classes)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{pname}={value!r} is invalid; it must be an integer >= 1")
+        channels = tuple(channels) if isinstance(channels, (list, tuple)) else channels
+        if (not isinstance(channels, tuple) or not channels
+                or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 1
+                           for c in channels)):
+            raise ValueError(f"channels={channels!r} is invalid; it must be a non-empty "
+                             "tuple of integers >= 1, e.g. (32, 64, 64)")
+        if image_size % 2 ** len(channels):
+            raise ValueError(f"image_size={image_size} is invalid for {len(channels)} "
+                             f"blocks; it must be divisible by {2 ** len(channels)}")
+        if not isinstance(batch_norm, bool):
+            raise ValueError(f"batch_norm={batch_norm!r} is invalid; accepted: True, False")
+        self.config = dict(activation=activation, channels=channels, hidden=hidden,
+                           in_channels=in_channels, image_size=image_size,
+                           n_classes=n_classes, batch_norm=batch_norm)
+        sizes = (in_channels,) + channels
+        self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1)
+                                   for a, b in zip(sizes[:-1], sizes[1:]))
+        self.norms = nn.ModuleList((nn.BatchNorm2d(c) if batch_norm else nn.Identity())
+                                   for c in channels)
+        self.act = ACTIVATIONS[activation]()
+        self.pool = nn.MaxPool2d(2)
+        side = image_size // 2 ** len(channels)
+        self.dense = nn.Linear(channels[-1] * side * side, hidden)
+        self.out = nn.Linear(hidden, n_classes)
+        self.reset_parameters()
+
+    @property
+    def activation(self) -> str:
+        return self.config["activation"]
+
+    def reset_parameters(self) -> None:
+        scheme = init_scheme(self.activation)
+        for layer in (*self.convs, self.dense):
+            init_weight(layer.weight, scheme)
+            nn.init.zeros_(layer.bias)
+        nn.init.xavier_uniform_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: Tensor, return_hidden: bool = False):
+        """Logits for ``x`` ``[batch, C, H, W]`` (a flattened ``[batch, C*H*W]`` is reshaped);
+        with ``return_hidden`` also the activation outputs of every block (before pooling)
+        and of the dense layer."""
+        c, s = self.config["in_channels"], self.config["image_size"]
+        if x.dim() == 2:
+            x = x.view(len(x), c, s, s)
+        hidden = []
+        for conv, norm in zip(self.convs, self.norms):
+            x = self.act(norm(conv(x)))
+            hidden.append(x)
+            x = self.pool(x)
+        x = self.act(self.dense(x.flatten(1)))
+        hidden.append(x)
+        logits = self.out(x)
+        return (logits, hidden) if return_hidden else logits
+
+
+def make_cnn(activation: str = "relu", seed: int = 0, device: str | torch.device = "cpu",
+             **kwargs) -> CNN:
+    """A :class:`CNN` whose initial weights depend only on ``seed`` (global RNG untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = CNN(activation, **kwargs)
+    return model.to(device)

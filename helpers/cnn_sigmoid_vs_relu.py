@@ -1,0 +1,416 @@
+"""Chapter 10: the W&B report's CNN experiment (sigmoid versus ReLU on CIFAR-10), measured.
+
+The report (Thakur 2022) trains "a vanilla CNN" on CIFAR-10 with sigmoid and then with ReLU
+and observes that sigmoid "took more than double" the training time, that ReLU converged
+faster, and that ReLU overfit. It gives no architecture; ours is :class:`helpers.models.CNN`
+(three blocks conv3x3 -> activation -> maxpool with 32/64/64 channels, a dense layer of 128,
+a linear output; no batch norm, no dropout, no augmentation).
+
+Semantics of every number:
+
+* **Training.** Both activations of a seed train side by side, epoch by epoch in
+  alternating order, so that load from other processes hits both alike. Adam (lr ``lr``,
+  PyTorch defaults otherwise), cross-entropy, mini-batches of
+  ``batch_size`` from a permutation seeded by ``seed`` (the last, smaller batch is kept),
+  a fixed number of ``epochs`` (no early stopping). The initial weights depend only on
+  ``seed``; the same seed gives both activations the same batch order.
+* **History** (one row per run and epoch, epochs counted from 1): ``train_loss`` /
+  ``train_acc`` are running means over the epoch's batches (train mode, weights changing);
+  ``val_loss`` / ``val_acc`` are measured after the epoch in eval mode. Accuracies are
+  fractions in [0, 1]. ``epoch_s``: wall seconds of the epoch's forward + backward + step
+  loop (batch slicing included, evaluation excluded).
+* **Test accuracy**: of the state with the best validation accuracy (first best on ties).
+* **Activation alone**: the activation's forward + backward, timed in isolation on tensors of
+  the exact shapes it sees in one training batch (:func:`activation_shapes`), sigmoid and
+  ReLU interleaved in alternating order, median over repeats; multiplied by the number of
+  batches per epoch it estimates the activation's seconds per epoch.
+* **Seed noise**: a difference counts only if it exceeds 2 standard errors over seeds
+  (paired by seed); see :func:`judge`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .chapter_results import train_or_load
+from .data import Dataset, load_dataset
+from .models import ACTIVATIONS, CNN, make_cnn
+from .plots import ACTIVATION_COLORS, ACTIVATION_NAMES, with_source
+from .profiles import check_profile
+from .runtime import check_training_allowed, device_name, torch_threads
+
+RESULT_NAME = "10_cnn_runs"
+CHAPTER_ACTIVATIONS = ("sigmoid", "relu")
+SETTINGS = {
+    "quick": dict(n_train=2_000, n_val=500, n_test=500, seeds=(0, 1), epochs=2,
+                  timing_repeats=5),
+    "paper": dict(n_train=None, n_val=None, n_test=None, seeds=(0, 1, 2), epochs=5,
+                  timing_repeats=30),
+}
+COMMON = dict(dataset="cifar10", activations=CHAPTER_ACTIVATIONS, channels=(32, 64, 64),
+              hidden=128, batch_norm=False, optimizer="adam", lr=1e-3, batch_size=128,
+              eval_batch=1_000, cpu_threads=1, device="cpu")
+HISTORY_COLUMNS = ["activation", "seed", "epoch", "train_loss", "train_acc", "val_loss",
+                   "val_acc", "epoch_s"]
+
+
+def settings(profile: str) -> dict:
+    """The chapter's settings for ``profile`` (``quick`` or ``paper``); a fresh copy."""
+    return dict(COMMON) | dict(SETTINGS[check_profile(profile)])
+
+
+def load_data(s: Mapping, root: str | os.PathLike | None = None) -> Dataset:
+    """CIFAR-10 (genuine if present, else the JPEG copy), subset as in ``s``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the JPEG-copy warning: every label says it
+        data = load_dataset(s["dataset"], root=root)
+    return data.subset(s["n_train"], s["n_val"], s["n_test"])
+
+
+def images(x: Tensor) -> Tensor:
+    """Flattened CIFAR-10 rows ``[N, 3072]`` as images ``[N, 3, 32, 32]`` (a view)."""
+    if x.dim() != 2 or x.shape[1] != 3 * 32 * 32:
+        raise ValueError(f"x has shape {tuple(x.shape)}; accepted: [N, 3072]")
+    return x.view(len(x), 3, 32, 32)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch: int = 1_000) -> tuple[float, float]:
+    """``(mean cross-entropy, accuracy)`` of ``model`` in eval mode (mode restored)."""
+    was_training = model.training
+    model.eval()
+    loss, correct = 0.0, 0
+    for i in range(0, len(y), batch):
+        logits = model(x[i:i + batch])
+        loss += F.cross_entropy(logits, y[i:i + batch], reduction="sum").item()
+        correct += (logits.argmax(1) == y[i:i + batch]).sum().item()
+    model.train(was_training)
+    return loss / len(y), correct / len(y)
+
+
+def train_runs(data: Dataset, activations: Sequence[str], seed: int, s: Mapping) -> list[dict]:
+    """Train one CNN per activation with the same ``seed``, epoch by epoch in alternating
+    order (so that a change in machine load hits all of them alike). Each result holds
+    ``history`` (a table, see the module docstring), ``best_epoch``, ``best_val_acc``,
+    ``test_acc``, ``train_s`` and the 1-minute load averages before and after. Refused
+    under ``ACTFN_NO_TRAIN=1``."""
+    check_training_allowed(f"training the CNNs {tuple(activations)}, seed {seed}")
+    x, y = images(data.train.x), data.train.y
+    xv, yv = images(data.val.x), data.val.y
+    runs = []
+    for a in activations:
+        model = make_cnn(a, seed=seed, channels=tuple(s["channels"]), hidden=s["hidden"],
+                         batch_norm=s["batch_norm"])
+        runs.append(dict(activation=a, model=model, rows=[], best=-1.0, best_epoch=0,
+                         state=None, opt=torch.optim.Adam(model.parameters(), lr=s["lr"]),
+                         gen=torch.Generator().manual_seed(seed),
+                         load_before=os.getloadavg()[0]))
+    for epoch in range(1, s["epochs"] + 1):
+        for run in runs if epoch % 2 else runs[::-1]:
+            model, opt = run["model"], run["opt"]
+            order = torch.randperm(len(y), generator=run["gen"])
+            model.train()
+            loss_sum, correct = 0.0, 0
+            start = time.perf_counter()
+            for i in range(0, len(y), s["batch_size"]):
+                idx = order[i:i + s["batch_size"]]
+                xb, yb = x[idx], y[idx]
+                opt.zero_grad(set_to_none=True)
+                logits = model(xb)
+                loss = F.cross_entropy(logits, yb)
+                loss.backward()
+                opt.step()
+                loss_sum += loss.item() * len(yb)
+                correct += (logits.argmax(1) == yb).sum().item()
+            epoch_s = time.perf_counter() - start
+            val_loss, val_acc = evaluate(model, xv, yv, s["eval_batch"])
+            run["rows"].append(dict(activation=run["activation"], seed=seed, epoch=epoch,
+                                    train_loss=loss_sum / len(y), train_acc=correct / len(y),
+                                    val_loss=val_loss, val_acc=val_acc, epoch_s=epoch_s))
+            if val_acc > run["best"]:
+                run["best"], run["best_epoch"] = val_acc, epoch
+                run["state"] = copy.deepcopy(model.state_dict())
+    out = []
+    for run in runs:
+        run["model"].load_state_dict(run["state"])
+        _, test_acc = evaluate(run["model"], images(data.test.x), data.test.y, s["eval_batch"])
+        history = pd.DataFrame(run["rows"], columns=HISTORY_COLUMNS)
+        out.append(dict(history=history, best_epoch=run["best_epoch"],
+                        best_val_acc=run["best"], test_acc=test_acc,
+                        train_s=float(history["epoch_s"].sum()),
+                        load_before=run["load_before"], load_after=os.getloadavg()[0]))
+    return out
+
+
+def activation_shapes(s: Mapping, batch: int | None = None) -> list[tuple[int, ...]]:
+    """The shapes of the tensors the activation sees in one training batch (every block's
+    conv output, then the dense layer), for the CNN of ``s``."""
+    model = CNN("relu", channels=tuple(s["channels"]), hidden=s["hidden"],
+                batch_norm=s["batch_norm"])
+    with torch.no_grad():
+        _, hidden = model(torch.zeros(batch or s["batch_size"], 3, 32, 32), return_hidden=True)
+    return [tuple(h.shape) for h in hidden]
+
+
+def time_activations(shapes: Sequence[tuple[int, ...]], repeats: int = 30,
+                     activations: Sequence[str] = CHAPTER_ACTIVATIONS, seed: int = 0
+                     ) -> pd.DataFrame:
+    """Seconds of each activation's forward + backward over all ``shapes`` (one batch),
+    one row per activation and repeat; the order alternates between repeats and one
+    warm-up round is discarded."""
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats={repeats!r} is invalid; it must be an integer >= 1")
+    for a in activations:
+        if a not in ACTIVATIONS:
+            raise ValueError(f"activation={a!r} is not supported; accepted values: "
+                             f"{tuple(ACTIVATIONS)}")
+    g = torch.Generator().manual_seed(seed)
+    inputs = [torch.randn(shape, generator=g) for shape in shapes]
+    grads = [torch.ones(shape) for shape in shapes]
+    modules = {a: ACTIVATIONS[a]() for a in activations}
+    rows = []
+    for r in range(repeats + 1):
+        order = list(activations) if r % 2 else list(reversed(activations))
+        for a in order:
+            xs = [x.clone().requires_grad_(True) for x in inputs]
+            start = time.perf_counter()
+            for x, grad in zip(xs, grads):
+                modules[a](x).backward(grad)
+            seconds = time.perf_counter() - start
+            if r:  # round 0 is the warm-up
+                rows.append(dict(activation=a, repeat=r, seconds=seconds))
+    return pd.DataFrame(rows)
+
+
+def run_experiment(s: Mapping, root: str | os.PathLike | None = None,
+                   progress: bool = True) -> dict:
+    """Every (activation, seed) run of ``s`` (the activations of a seed trained side by
+    side, :func:`train_runs`) plus the activation timings (one timing per seed, after that
+    seed's runs). Returns plain tables and strings (storable)."""
+    check_training_allowed("the CNN experiment")
+    data = load_data(s, root)
+    histories, runs, timings = [], [], []
+    shapes = activation_shapes(s)
+    with torch_threads(s["cpu_threads"]):
+        for seed in s["seeds"]:
+            for activation, out in zip(s["activations"],
+                                       train_runs(data, s["activations"], seed, s)):
+                histories.append(out.pop("history"))
+                runs.append(dict(activation=activation, seed=seed, **out))
+                if progress:
+                    print(f"{activation} seed {seed}: {out['train_s']:.0f} s, "
+                          f"test acc {out['test_acc']:.3f}", flush=True)
+            timings.append(time_activations(shapes, s["timing_repeats"], s["activations"],
+                                            seed).assign(seed=seed))
+    return dict(history=pd.concat(histories, ignore_index=True), runs=pd.DataFrame(runs),
+                activation_timing=pd.concat(timings, ignore_index=True),
+                shapes=[list(sh) for sh in shapes], device=device_name(s["device"]),
+                source=data.source, label=data.label,
+                sizes=dict(train=len(data.train), val=len(data.val), test=len(data.test)),
+                batches_per_epoch=math.ceil(len(data.train) / s["batch_size"]),
+                torch_threads=s["cpu_threads"])
+
+
+def results(profile: str, root: str | os.PathLike | None = None,
+            store: Path | None = None) -> dict:
+    """The chapter's runs: live in ``quick``; committed (trained once) in ``paper``."""
+    s = settings(profile)
+    return train_or_load(RESULT_NAME, lambda: run_experiment(s, root), profile, s,
+                         device=s["device"], root=store)
+
+
+# --- metrics ---------------------------------------------------------------------------
+
+
+def epochs_to_reach(history: pd.DataFrame, target_val_acc: float) -> int | None:
+    """The first epoch whose ``val_acc`` is at least ``target_val_acc`` (a fraction), or
+    None if no epoch reaches it. ``history``: one run's rows with ``epoch`` and ``val_acc``."""
+    if not 0 < target_val_acc <= 1:
+        raise ValueError(f"target_val_acc={target_val_acc!r} is invalid; accepted: a "
+                         "fraction in (0, 1]")
+    reached = history.sort_values("epoch")
+    reached = reached[reached["val_acc"] >= target_val_acc]
+    return int(reached["epoch"].iloc[0]) if len(reached) else None
+
+
+def train_val_gap(history: pd.DataFrame) -> pd.DataFrame:
+    """``history`` with a column ``gap`` = ``train_acc`` − ``val_acc`` (fractions)."""
+    return history.assign(gap=history["train_acc"] - history["val_acc"])
+
+
+def mean_se(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and standard error (sample sd / sqrt(n); NaN for n = 1)."""
+    v = np.asarray(values, dtype=float)
+    if not len(v):
+        raise ValueError("values is empty; accepted: at least one number")
+    se = v.std(ddof=1) / math.sqrt(len(v)) if len(v) > 1 else float("nan")
+    return float(v.mean()), float(se)
+
+
+def per_seed(table: pd.DataFrame, column: str) -> pd.DataFrame:
+    """``column`` as a seeds x activations table."""
+    return table.pivot_table(index="seed", columns="activation", values=column)
+
+
+def time_ratio(history: pd.DataFrame, numerator: str = "sigmoid",
+               denominator: str = "relu") -> dict:
+    """Seconds per epoch of ``numerator`` / ``denominator``, paired by seed (each seed's mean
+    over epochs); ``mean``, ``se`` over seeds and the ``per_seed`` ratios."""
+    secs = per_seed(history.groupby(["activation", "seed"], as_index=False)["epoch_s"].mean(),
+                    "epoch_s")
+    ratios = secs[numerator] / secs[denominator]
+    mean, se = mean_se(ratios)
+    return dict(mean=mean, se=se, per_seed=ratios.tolist())
+
+
+def convergence_table(history: pd.DataFrame, target_val_acc: float) -> pd.DataFrame:
+    """Epochs to reach ``target_val_acc`` per activation and seed; ``censored`` is True
+    where the run never reached it (``epochs`` is then the run's length + 1, a lower bound)."""
+    rows = []
+    for (a, seed), h in history.groupby(["activation", "seed"]):
+        e = epochs_to_reach(h, target_val_acc)
+        rows.append(dict(activation=a, seed=seed, epochs=e if e is not None
+                         else int(h["epoch"].max()) + 1, censored=e is None))
+    return pd.DataFrame(rows)
+
+
+def activation_share(result: Mapping) -> pd.DataFrame:
+    """Per activation: median activation-alone seconds per batch, its estimate per epoch,
+    the measured seconds per epoch and the share (%) of the step time it accounts for."""
+    timing = result["activation_timing"].groupby("activation")["seconds"].median()
+    epoch_s = result["history"].groupby("activation")["epoch_s"].mean()
+    out = pd.DataFrame({"activation s/batch": timing,
+                        "activation s/epoch": timing * result["batches_per_epoch"],
+                        "step s/epoch": epoch_s})
+    out["share (%)"] = 100 * out["activation s/epoch"] / out["step s/epoch"]
+    return out
+
+
+def judge(difference: float, se: float, threshold: float = 0.0) -> str:
+    """``supported`` when ``difference`` exceeds ``threshold`` by more than 2 ``se``;
+    ``not supported`` when it falls short of it by more than 2 ``se``; otherwise
+    ``inconclusive`` (within seed noise). A NaN ``se`` (one seed) is always inconclusive."""
+    if math.isnan(se) or math.isnan(difference):
+        return "inconclusive"
+    if difference - threshold > 2 * se:
+        return "supported"
+    if threshold - difference > 2 * se:
+        return "not supported"
+    return "inconclusive"
+
+
+def verdicts(result: Mapping, target_val_acc: float) -> pd.DataFrame:
+    """The report's claims, each with our number, its seed SE and :func:`judge`'s verdict."""
+    history = result["history"]
+    ratio = time_ratio(history)
+    conv = per_seed(convergence_table(history, target_val_acc), "epochs")
+    conv_d = mean_se(conv["sigmoid"] - conv["relu"])
+    last = history[history["epoch"] == history["epoch"].max()]
+    gaps = per_seed(train_val_gap(last), "gap")
+    gap_d = mean_se(100 * (gaps["relu"] - gaps["sigmoid"]))
+    tests = per_seed(result["runs"], "test_acc")
+    test_d = mean_se(100 * (tests["relu"] - tests["sigmoid"]))
+    rows = [
+        ("sigmoid takes more than double the time per epoch", "sigmoid / ReLU s per epoch",
+         ratio["mean"], ratio["se"], judge(ratio["mean"], ratio["se"], 2.0)),
+        ("ReLU converges faster", "epochs to target, sigmoid − ReLU", *conv_d,
+         judge(*conv_d)),
+        ("ReLU overfits more", "train−val gap at the last epoch, ReLU − sigmoid (points)",
+         *gap_d, judge(*gap_d)),
+        ("ReLU performs better", "test accuracy, ReLU − sigmoid (points)", *test_d,
+         judge(*test_d)),
+    ]
+    return pd.DataFrame(rows, columns=["claim", "measured as", "ours", "SE over seeds",
+                                       "verdict"])
+
+
+# --- figures ---------------------------------------------------------------------------
+
+
+def _palette(names: Sequence[str]) -> dict[str, str]:
+    return {ACTIVATION_NAMES[a]: ACTIVATION_COLORS[a] for a in names}
+
+
+def _named(table: pd.DataFrame) -> pd.DataFrame:
+    return table.assign(activation=table["activation"].map(ACTIVATION_NAMES))
+
+
+def plot_epoch_times(result: Mapping) -> plt.Figure:
+    """Bars: training seconds per epoch per activation (mean over seeds and epochs, SE
+    error bars over seeds), with the activation-alone estimate drawn inside each bar."""
+    secs = result["history"].groupby(["activation", "seed"], as_index=False)["epoch_s"].mean()
+    share = activation_share(result)
+    acts = [a for a in CHAPTER_ACTIVATIONS if a in set(secs["activation"])]
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for i, a in enumerate(acts):
+        mean, se = mean_se(secs.loc[secs["activation"] == a, "epoch_s"])
+        ax.bar(i, mean, yerr=0 if math.isnan(se) else se, color=ACTIVATION_COLORS[a],
+               capsize=4, width=0.6, label=f"{ACTIVATION_NAMES[a]}: whole step")
+        ax.bar(i, share.loc[a, "activation s/epoch"], color="black", alpha=0.45, width=0.6,
+               label="activation alone (estimate)" if i == 0 else None)
+    ax.set_xticks(range(len(acts)), [ACTIVATION_NAMES[a] for a in acts])
+    ax.set(ylabel="seconds per epoch", xlabel="hidden activation")
+    ax.legend(fontsize=8)
+    ax.set_title(with_source(f"Training time per epoch ({result['device'].split(' (')[0]})",
+                             result["source"]), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_val_curves(result: Mapping, target_val_acc: float) -> plt.Figure:
+    """Validation accuracy (%) per epoch, one thin line per seed and the seed mean in bold,
+    with the convergence target dashed."""
+    h = _named(result["history"])
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    palette = _palette([a for a in CHAPTER_ACTIVATIONS
+                        if a in set(result["history"]["activation"])])
+    for name, colour in palette.items():
+        one = h[h["activation"] == name]
+        for _, run in one.groupby("seed"):
+            ax.plot(run["epoch"], 100 * run["val_acc"], color=colour, alpha=0.35, linewidth=1)
+        mean = one.groupby("epoch")["val_acc"].mean()
+        ax.plot(mean.index, 100 * mean.values, color=colour, linewidth=2.2, marker="o",
+                label=f"{name} (mean of seeds)")
+    ax.axhline(100 * target_val_acc, color="black", linestyle="--", linewidth=1,
+               label=f"target {100 * target_val_acc:.0f} %")
+    ax.set(xlabel="epoch", ylabel="validation accuracy (%)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(with_source("Validation accuracy per epoch", result["source"]))
+    fig.tight_layout()
+    return fig
+
+
+def plot_gap_curves(result: Mapping) -> plt.Figure:
+    """Train − validation accuracy (percentage points) per epoch, per seed and mean."""
+    h = _named(train_val_gap(result["history"]))
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    palette = _palette([a for a in CHAPTER_ACTIVATIONS
+                        if a in set(result["history"]["activation"])])
+    for name, colour in palette.items():
+        one = h[h["activation"] == name]
+        for _, run in one.groupby("seed"):
+            ax.plot(run["epoch"], 100 * run["gap"], color=colour, alpha=0.35, linewidth=1)
+        mean = one.groupby("epoch")["gap"].mean()
+        ax.plot(mean.index, 100 * mean.values, color=colour, linewidth=2.2, marker="o",
+                label=f"{name} (mean of seeds)")
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set(xlabel="epoch", ylabel="train − validation accuracy (points)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(fontsize=8)
+    ax.set_title(with_source("Overfitting: train − validation accuracy", result["source"]))
+    fig.tight_layout()
+    return fig

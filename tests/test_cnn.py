@@ -1,0 +1,244 @@
+"""The vanilla CNN (helpers.models.CNN) and the chapter-10 metrics, verdicts and training."""
+
+import math
+import warnings
+
+import pandas as pd
+import pytest
+import torch
+
+from helpers import cnn_sigmoid_vs_relu as cnn
+from helpers.models import CNN, make_cnn
+
+# --- the network ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("activation", ["sigmoid", "relu"])
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_cnn_output_and_hidden_shapes(activation, batch_norm):
+    model = CNN(activation, batch_norm=batch_norm)
+    logits, hidden = model(torch.randn(5, 3, 32, 32), return_hidden=True)
+    assert logits.shape == (5, 10)
+    assert [tuple(h.shape) for h in hidden] == [(5, 32, 32, 32), (5, 64, 16, 16),
+                                                (5, 64, 8, 8), (5, 128)]
+    assert model(torch.randn(5, 3 * 32 * 32)).shape == (5, 10)  # flattened rows work too
+
+
+def test_cnn_bn_free_by_default_and_activation_used():
+    model = CNN("sigmoid")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert isinstance(model.act, torch.nn.Sigmoid)
+    _, hidden = model(torch.randn(2, 3, 32, 32), return_hidden=True)
+    assert all(((h > 0) & (h < 1)).all() for h in hidden)  # sigmoid outputs
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in CNN("relu", batch_norm=True).modules())
+
+
+def test_cnn_parameter_count_and_small_config():
+    # convs 3*32*9+32, 32*64*9+64, 64*64*9+64; dense 1024*128+128; out 128*10+10
+    assert sum(p.numel() for p in CNN().parameters()) == 188_810
+    small = CNN("relu", channels=(8,), hidden=16, image_size=8)
+    assert small(torch.randn(3, 3, 8, 8)).shape == (3, 10)
+
+
+def test_cnn_init_follows_init_scheme():
+    torch.manual_seed(0)
+    relu, sig = CNN("relu"), CNN("sigmoid")
+    fan_in = 64 * 9
+    # He-normal: sd sqrt(2/fan_in); Xavier-uniform: sd sqrt(2/(fan_in+fan_out))
+    assert relu.convs[2].weight.std().item() == pytest.approx(math.sqrt(2 / fan_in), rel=0.05)
+    assert sig.convs[2].weight.std().item() == pytest.approx(
+        math.sqrt(2 / (fan_in + 64 * 9)), rel=0.05)
+    assert sig.convs[2].weight.abs().max() <= math.sqrt(6 / (fan_in + 64 * 9))
+    assert (relu.dense.bias == 0).all() and (sig.convs[0].bias == 0).all()
+
+
+def test_make_cnn_is_seeded_and_leaves_global_rng():
+    state = torch.get_rng_state()
+    a, b = make_cnn("relu", seed=3), make_cnn("relu", seed=3)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not torch.equal(a.dense.weight, make_cnn("relu", seed=4).dense.weight)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(activation="swish"), "activation"),
+    (dict(channels=()), "channels"),
+    (dict(channels=(32, 0)), "channels"),
+    (dict(channels=(32.5,)), "channels"),
+    (dict(hidden=0), "hidden"),
+    (dict(n_classes=True), "n_classes"),
+    (dict(image_size=30), "image_size"),
+    (dict(batch_norm="yes"), "batch_norm"),
+])
+def test_cnn_argument_errors_name_the_parameter(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        CNN(**kwargs)
+
+
+def test_chapter_argument_errors():
+    with pytest.raises(ValueError, match="profile"):
+        cnn.settings("slow")
+    with pytest.raises(ValueError, match="target_val_acc"):
+        cnn.epochs_to_reach(pd.DataFrame({"epoch": [1], "val_acc": [0.5]}), 50)
+    with pytest.raises(ValueError, match="repeats"):
+        cnn.time_activations([(2, 2)], repeats=0)
+    with pytest.raises(ValueError, match="activation"):
+        cnn.time_activations([(2, 2)], repeats=1, activations=("swish",))
+    with pytest.raises(ValueError, match="shape"):
+        cnn.images(torch.zeros(2, 784))
+
+
+# --- metrics by hand ----------------------------------------------------------------------
+
+def _history():
+    rows = []
+    for seed, (sig, rel) in enumerate([((0.2, 0.3, 0.45), (0.4, 0.55, 0.6)),
+                                       ((0.1, 0.35, 0.5), (0.5, 0.6, 0.62)),
+                                       ((0.15, 0.3, 0.4), (0.45, 0.52, 0.58))]):
+        for a, vals, secs, train in (("sigmoid", sig, 2.0 + seed * 0.1, 0.0),
+                                     ("relu", rel, 1.0, 0.1)):
+            for e, v in enumerate(vals, 1):
+                rows.append(dict(activation=a, seed=seed, epoch=e, train_loss=1.0,
+                                 train_acc=v + train * e, val_loss=1.0, val_acc=v,
+                                 epoch_s=secs))
+    return pd.DataFrame(rows)
+
+
+def test_epochs_to_reach_by_hand():
+    h = pd.DataFrame({"epoch": [1, 2, 3, 4], "val_acc": [0.3, 0.5, 0.45, 0.6]})
+    assert cnn.epochs_to_reach(h, 0.5) == 2  # first epoch at or above the target
+    assert cnn.epochs_to_reach(h, 0.55) == 4
+    assert cnn.epochs_to_reach(h, 0.7) is None
+    assert cnn.epochs_to_reach(h.iloc[::-1], 0.45) == 2  # row order does not matter
+
+
+def test_train_val_gap_by_hand():
+    h = pd.DataFrame({"train_acc": [0.5, 0.8], "val_acc": [0.45, 0.6]})
+    assert cnn.train_val_gap(h)["gap"].tolist() == pytest.approx([0.05, 0.2])
+
+
+def test_mean_se_by_hand():
+    assert cnn.mean_se([1.0, 2.0, 3.0]) == pytest.approx((2.0, 1 / math.sqrt(3)))
+    mean, se = cnn.mean_se([4.0])
+    assert mean == 4.0 and math.isnan(se)
+    with pytest.raises(ValueError, match="empty"):
+        cnn.mean_se([])
+
+
+def test_time_ratio_by_hand():
+    r = cnn.time_ratio(_history())
+    # per seed: 2.0/1.0, 2.1/1.0, 2.2/1.0 -> mean 2.1, sd 0.1, se 0.1/sqrt(3)
+    assert r["per_seed"] == pytest.approx([2.0, 2.1, 2.2])
+    assert r["mean"] == pytest.approx(2.1)
+    assert r["se"] == pytest.approx(0.1 / math.sqrt(3))
+
+
+def test_convergence_table_censors_runs_that_never_reach():
+    t = cnn.convergence_table(_history(), 0.5).set_index(["activation", "seed"])
+    assert t.loc[("relu", 0), "epochs"] == 2 and t.loc[("relu", 1), "epochs"] == 1
+    assert t.loc[("sigmoid", 1), "epochs"] == 3 and not t.loc[("sigmoid", 1), "censored"]
+    # seed 0 tops out at 0.45: never reached -> 3 epochs + 1, censored
+    assert t.loc[("sigmoid", 0), "epochs"] == 4 and t.loc[("sigmoid", 0), "censored"]
+
+
+def test_judge_two_standard_errors():
+    assert cnn.judge(2.5, 0.2, 2.0) == "supported"  # 0.5 > 0.4
+    assert cnn.judge(2.3, 0.2, 2.0) == "inconclusive"  # 0.3 < 0.4
+    assert cnn.judge(1.5, 0.2, 2.0) == "not supported"  # 0.5 short
+    assert cnn.judge(1.0, 0.0) == "supported"  # identical seeds: no noise
+    assert cnn.judge(1.0, float("nan")) == "inconclusive"
+
+
+def test_verdicts_by_hand():
+    h = _history()
+    runs = pd.DataFrame({"activation": ["sigmoid", "relu"] * 3, "seed": [0, 0, 1, 1, 2, 2],
+                         "test_acc": [0.40, 0.60, 0.42, 0.61, 0.41, 0.62]})
+    v = cnn.verdicts({"history": h, "runs": runs}, 0.5).set_index("claim")
+    # time ratio 2.1 +- 0.058: 0.1 < 2 SE -> inconclusive
+    assert v.loc["sigmoid takes more than double the time per epoch", "verdict"] == "inconclusive"
+    # epochs sigmoid - relu per seed: 4-2, 3-1, 4-2 (sigmoid seeds 0 and 2 censored at 4)
+    assert v.loc["ReLU converges faster", "ours"] == pytest.approx(2.0)
+    assert v.loc["ReLU converges faster", "SE over seeds"] == pytest.approx(0.0)
+    assert v.loc["ReLU converges faster", "verdict"] == "supported"
+    # last-epoch gap: ReLU train 0.3 above val, sigmoid 0 -> 30 points in every seed
+    assert v.loc["ReLU overfits more", "ours"] == pytest.approx(30.0)
+    assert v.loc["ReLU overfits more", "verdict"] == "supported"
+    assert v.loc["ReLU performs better", "ours"] == pytest.approx(20.0)
+
+
+def test_activation_share_by_hand():
+    result = {"activation_timing": pd.DataFrame({"activation": ["relu"] * 3 + ["sigmoid"] * 3,
+                                                 "seconds": [0.01, 0.02, 0.03, 0.1, 0.2, 0.9]}),
+              "history": _history(), "batches_per_epoch": 10}
+    share = cnn.activation_share(result)
+    assert share.loc["relu", "activation s/epoch"] == pytest.approx(0.2)
+    assert share.loc["relu", "share (%)"] == pytest.approx(20.0)
+    assert share.loc["sigmoid", "share (%)"] == pytest.approx(100 * 2.0 / 2.1)
+
+
+def test_time_activations_interleaves_and_counts():
+    t = cnn.time_activations([(4, 3, 8, 8), (4, 16)], repeats=3)
+    assert len(t) == 6 and set(t["activation"]) == {"sigmoid", "relu"}
+    assert (t["seconds"] > 0).all()
+
+
+def test_activation_shapes_match_the_network():
+    s = cnn.settings("quick")
+    assert cnn.activation_shapes(s, batch=7) == [(7, 32, 32, 32), (7, 64, 16, 16),
+                                                 (7, 64, 8, 8), (7, 128)]
+
+
+# --- training on real images --------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cifar_tiny():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = cnn.settings("quick") | dict(n_train=256, n_val=128, n_test=128)
+        return cnn.load_data(s)
+
+
+def test_training_smoke_on_real_cifar(cifar_tiny):
+    s = cnn.settings("quick") | dict(epochs=2, batch_size=64, eval_batch=64,
+                                     channels=(8, 8, 8), hidden=16)
+    out = cnn.train_runs(cifar_tiny, ("sigmoid", "relu"), 0, s)
+    assert len(cifar_tiny.train) == 256 and cifar_tiny.label.startswith("CIFAR-10")
+    for run in out:
+        h = run["history"]
+        assert list(h.columns) == cnn.HISTORY_COLUMNS and h["epoch"].tolist() == [1, 2]
+        assert h[["train_loss", "val_loss"]].notna().all().all()
+        assert ((h["val_acc"] >= 0) & (h["val_acc"] <= 1)).all()
+        assert (h["epoch_s"] > 0).all() and 0 <= run["test_acc"] <= 1
+        assert run["best_epoch"] in (1, 2)
+        assert run["best_val_acc"] == h["val_acc"].max()
+    relu = out[1]["history"]
+    assert relu["train_loss"].iloc[1] < relu["train_loss"].iloc[0]  # it learns
+
+
+def test_training_is_reproducible(cifar_tiny):
+    s = cnn.settings("quick") | dict(epochs=1, batch_size=64, channels=(4, 4, 4), hidden=8)
+    a = cnn.train_runs(cifar_tiny, ("relu",), 1, s)[0]["history"]
+    b = cnn.train_runs(cifar_tiny, ("relu",), 1, s)[0]["history"]
+    cols = ["train_loss", "train_acc", "val_loss", "val_acc"]
+    pd.testing.assert_frame_equal(a[cols], b[cols])
+
+
+def test_training_refused_when_disabled(cifar_tiny, monkeypatch):
+    monkeypatch.setenv("ACTFN_NO_TRAIN", "1")
+    with pytest.raises(RuntimeError, match="training is disabled"):
+        cnn.train_runs(cifar_tiny, ("relu",), 0, cnn.settings("quick"))
+
+
+def test_committed_paper_result_loads_without_training(monkeypatch):
+    """The paper-profile result of chapter 10, once committed, loads with training disabled
+    and holds 2 activations x 3 seeds on the full splits."""
+    from helpers.chapter_results import result_path
+
+    s = cnn.settings("paper")
+    if not result_path(cnn.RESULT_NAME, s).exists():
+        pytest.skip("chapter 10's paper result is not committed yet (make results)")
+    monkeypatch.setenv("ACTFN_NO_TRAIN", "1")
+    r = cnn.results("paper")
+    assert len(r["runs"]) == 6 and r["sizes"] == dict(train=40_000, val=10_000, test=10_000)
+    assert len(r["history"]) == 6 * s["epochs"] and "CIFAR-10" in r["label"]
+    assert set(cnn.verdicts(r, 0.5)["verdict"]) <= {"supported", "not supported",
+                                                    "inconclusive"}
