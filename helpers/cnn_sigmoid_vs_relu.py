@@ -370,20 +370,25 @@ def plot_epoch_times(result: Mapping) -> plt.Figure:
     return fig
 
 
-def plot_val_curves(result: Mapping, target_val_acc: float) -> plt.Figure:
-    """Validation accuracy (%) per epoch, one thin line per seed and the seed mean in bold,
-    with the convergence target dashed."""
-    h = _named(result["history"])
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+def _seed_lines(ax: plt.Axes, h: pd.DataFrame, column: str, result: Mapping) -> None:
+    """``column`` (a fraction, drawn in %) per epoch: one thin line per seed and the seed
+    mean in bold, one colour per activation."""
     palette = _palette([a for a in CHAPTER_ACTIVATIONS
                         if a in set(result["history"]["activation"])])
     for name, colour in palette.items():
         one = h[h["activation"] == name]
         for _, run in one.groupby("seed"):
-            ax.plot(run["epoch"], 100 * run["val_acc"], color=colour, alpha=0.35, linewidth=1)
-        mean = one.groupby("epoch")["val_acc"].mean()
+            ax.plot(run["epoch"], 100 * run[column], color=colour, alpha=0.35, linewidth=1)
+        mean = one.groupby("epoch")[column].mean()
         ax.plot(mean.index, 100 * mean.values, color=colour, linewidth=2.2, marker="o",
                 label=f"{name} (mean of seeds)")
+
+
+def plot_val_curves(result: Mapping, target_val_acc: float) -> plt.Figure:
+    """Validation accuracy (%) per epoch, one thin line per seed and the seed mean in bold,
+    with the convergence target dashed."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    _seed_lines(ax, _named(result["history"]), "val_acc", result)
     ax.axhline(100 * target_val_acc, color="black", linestyle="--", linewidth=1,
                label=f"target {100 * target_val_acc:.0f} %")
     ax.set(xlabel="epoch", ylabel="validation accuracy (%)")
@@ -396,17 +401,8 @@ def plot_val_curves(result: Mapping, target_val_acc: float) -> plt.Figure:
 
 def plot_gap_curves(result: Mapping) -> plt.Figure:
     """Train − validation accuracy (percentage points) per epoch, per seed and mean."""
-    h = _named(train_val_gap(result["history"]))
     fig, ax = plt.subplots(figsize=(6, 3.8))
-    palette = _palette([a for a in CHAPTER_ACTIVATIONS
-                        if a in set(result["history"]["activation"])])
-    for name, colour in palette.items():
-        one = h[h["activation"] == name]
-        for _, run in one.groupby("seed"):
-            ax.plot(run["epoch"], 100 * run["gap"], color=colour, alpha=0.35, linewidth=1)
-        mean = one.groupby("epoch")["gap"].mean()
-        ax.plot(mean.index, 100 * mean.values, color=colour, linewidth=2.2, marker="o",
-                label=f"{name} (mean of seeds)")
+    _seed_lines(ax, _named(train_val_gap(result["history"])), "gap", result)
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set(xlabel="epoch", ylabel="train − validation accuracy (points)")
     ax.xaxis.get_major_locator().set_params(integer=True)
