@@ -21,7 +21,7 @@ Variants with other initialisations and activations are in :mod:`helpers.model_v
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor, nn
@@ -57,6 +57,19 @@ def init_weight(weight: Tensor, scheme: str) -> None:
         nn.init.kaiming_normal_(weight, mode="fan_in", nonlinearity="linear")
     else:
         raise ValueError(f"scheme={scheme!r} is not supported; accepted values: {INIT_SCHEMES}")
+
+
+def init_layers(hidden: Iterable[nn.Module], out: nn.Linear, activation: str,
+                bias: float = 0.0) -> None:
+    """The book's initialisation, in place: every hidden layer's weights by
+    :func:`init_scheme` of ``activation`` and its bias at ``bias``, in order; the output
+    layer Xavier-uniform with zero bias."""
+    scheme = init_scheme(activation)
+    for layer in hidden:
+        init_weight(layer.weight, scheme)
+        nn.init.constant_(layer.bias, bias)
+    nn.init.xavier_uniform_(out.weight)
+    nn.init.zeros_(out.bias)
 
 
 class MLP(nn.Module):
@@ -95,12 +108,7 @@ class MLP(nn.Module):
         return self.config["activation"]
 
     def reset_parameters(self) -> None:
-        scheme = init_scheme(self.activation)
-        for lin in self.linears:
-            init_weight(lin.weight, scheme)
-            nn.init.constant_(lin.bias, self.config["bias_init"])
-        nn.init.xavier_uniform_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        init_layers(self.linears, self.out, self.activation, self.config["bias_init"])
 
     def forward(self, x: Tensor, return_hidden: bool = False):
         """Logits; with ``return_hidden`` also the list of post-activation outputs
@@ -214,12 +222,7 @@ class CNN(nn.Module):
         return self.config["activation"]
 
     def reset_parameters(self) -> None:
-        scheme = init_scheme(self.activation)
-        for layer in (*self.convs, self.dense):
-            init_weight(layer.weight, scheme)
-            nn.init.zeros_(layer.bias)
-        nn.init.xavier_uniform_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        init_layers((*self.convs, self.dense), self.out, self.activation)
 
     def forward(self, x: Tensor, return_hidden: bool = False):
         """Logits for ``x`` ``[batch, C, H, W]`` (a flattened ``[batch, C*H*W]`` is reshaped);
