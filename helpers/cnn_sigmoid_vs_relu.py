@@ -108,12 +108,13 @@ def train_runs(data: Dataset, activations: Sequence[str], seed: int, s: Mapping)
     ``test_acc``, ``train_s`` and the 1-minute load averages before and after. Refused
     under ``ACTFN_NO_TRAIN=1``."""
     check_training_allowed(f"training the CNNs {tuple(activations)}, seed {seed}")
+    device = torch.device(s["device"])
     x, y = images(data.train.x), data.train.y
     xv, yv = images(data.val.x), data.val.y
     runs = []
     for a in activations:
         model = make_cnn(a, seed=seed, channels=tuple(s["channels"]), hidden=s["hidden"],
-                         batch_norm=s["batch_norm"])
+                         batch_norm=s["batch_norm"]).to(device)
         runs.append(dict(activation=a, model=model, rows=[], best=-1.0, best_epoch=0,
                          state=None, opt=torch.optim.Adam(model.parameters(), lr=s["lr"]),
                          gen=torch.Generator().manual_seed(seed),
@@ -124,9 +125,10 @@ def train_runs(data: Dataset, activations: Sequence[str], seed: int, s: Mapping)
             order = torch.randperm(len(y), generator=run["gen"])
             model.train()
             loss_sum, correct = 0.0, 0
+            _sync(device)
             start = time.perf_counter()
             for i in range(0, len(y), s["batch_size"]):
-                idx = order[i:i + s["batch_size"]]
+                idx = order[i:i + s["batch_size"]].to(device)
                 xb, yb = x[idx], y[idx]
                 opt.zero_grad(set_to_none=True)
                 logits = model(xb)
@@ -135,6 +137,7 @@ def train_runs(data: Dataset, activations: Sequence[str], seed: int, s: Mapping)
                 opt.step()
                 loss_sum += loss.item() * len(yb)
                 correct += (logits.argmax(1) == yb).sum().item()
+            _sync(device)
             epoch_s = time.perf_counter() - start
             val_loss, val_acc = evaluate(model, xv, yv, s["eval_batch"])
             run["rows"].append(dict(activation=run["activation"], seed=seed, epoch=epoch,
@@ -165,30 +168,39 @@ def activation_shapes(s: Mapping, batch: int | None = None) -> list[tuple[int, .
     return [tuple(h.shape) for h in hidden]
 
 
+def _sync(device: torch.device) -> None:
+    """Wait for queued CUDA work, so that a wall-clock interval covers it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def time_activations(shapes: Sequence[tuple[int, ...]], repeats: int = 30,
-                     activations: Sequence[str] = CHAPTER_ACTIVATIONS, seed: int = 0
-                     ) -> pd.DataFrame:
-    """Seconds of each activation's forward + backward over all ``shapes`` (one batch),
-    one row per activation and repeat; the order alternates between repeats and one
-    warm-up round is discarded."""
+                     activations: Sequence[str] = CHAPTER_ACTIVATIONS, seed: int = 0,
+                     device: str | torch.device = "cpu") -> pd.DataFrame:
+    """Seconds of each activation's forward + backward over all ``shapes`` (one batch) on
+    ``device``, one row per activation and repeat; the order alternates between repeats and
+    one warm-up round is discarded."""
     if not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats={repeats!r} is invalid; it must be an integer >= 1")
     for a in activations:
         if a not in ACTIVATIONS:
             raise ValueError(f"activation={a!r} is not supported; accepted values: "
                              f"{tuple(ACTIVATIONS)}")
+    device = torch.device(device)
     g = torch.Generator().manual_seed(seed)
-    inputs = [torch.randn(shape, generator=g) for shape in shapes]
-    grads = [torch.ones(shape) for shape in shapes]
+    inputs = [torch.randn(shape, generator=g).to(device) for shape in shapes]
+    grads = [torch.ones(shape, device=device) for shape in shapes]
     modules = {a: ACTIVATIONS[a]() for a in activations}
     rows = []
     for r in range(repeats + 1):
         order = list(activations) if r % 2 else list(reversed(activations))
         for a in order:
             xs = [x.clone().requires_grad_(True) for x in inputs]
+            _sync(device)
             start = time.perf_counter()
             for x, grad in zip(xs, grads):
                 modules[a](x).backward(grad)
+            _sync(device)
             seconds = time.perf_counter() - start
             if r:  # round 0 is the warm-up
                 rows.append(dict(activation=a, repeat=r, seconds=seconds))
@@ -196,12 +208,14 @@ def time_activations(shapes: Sequence[tuple[int, ...]], repeats: int = 30,
 
 
 def run_experiment(s: Mapping, root: str | os.PathLike | None = None,
-                   progress: bool = True) -> dict:
+                   progress: bool = True, data: Dataset | None = None) -> dict:
     """Every (activation, seed) run of ``s`` (the activations of a seed trained side by
     side, :func:`train_runs`) plus the activation timings (one timing per seed, after that
-    seed's runs). Returns plain tables and strings (storable)."""
+    seed's runs), on ``s["device"]``. ``data``: a prepared dataset instead of
+    :func:`load_data` (the GPU benchmark passes a carried subset). Returns plain tables and
+    strings (storable)."""
     check_training_allowed("the CNN experiment")
-    data = load_data(s, root)
+    data = (load_data(s, root) if data is None else data).to(s["device"])
     histories, runs, timings = [], [], []
     shapes = activation_shapes(s)
     with torch_threads(s["cpu_threads"]):
@@ -214,7 +228,7 @@ def run_experiment(s: Mapping, root: str | os.PathLike | None = None,
                     print(f"{activation} seed {seed}: {out['train_s']:.0f} s, "
                           f"test acc {out['test_acc']:.3f}", flush=True)
             timings.append(time_activations(shapes, s["timing_repeats"], s["activations"],
-                                            seed).assign(seed=seed))
+                                            seed, s["device"]).assign(seed=seed))
     return dict(history=pd.concat(histories, ignore_index=True), runs=pd.DataFrame(runs),
                 activation_timing=pd.concat(timings, ignore_index=True),
                 shapes=[list(sh) for sh in shapes], device=device_name(s["device"]),

@@ -22,18 +22,20 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def git_commit() -> str:
-    """``HEAD`` of the project (``+dirty`` with uncommitted changes), or ``unknown``."""
+    """``HEAD`` of the project (``+dirty`` with uncommitted changes); in a copy without
+    ``.git`` (a GPU machine's), env ``ACTFN_GIT_COMMIT`` if set, else ``unknown``."""
+    fallback = os.environ.get("ACTFN_GIT_COMMIT") or "unknown"
     try:
         head = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"],
                               capture_output=True, text=True, timeout=10)
         if head.returncode != 0:
-            return "unknown"
+            return fallback
         dirty = subprocess.run(["git", "-C", str(PROJECT_ROOT), "status", "--porcelain",
                                 "--untracked-files=no"], capture_output=True, text=True,
                                timeout=10)
         return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return fallback
 
 
 def cpu_model() -> str:
