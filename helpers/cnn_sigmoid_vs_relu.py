@@ -31,6 +31,7 @@ Semantics of every number:
 from __future__ import annotations
 
 import copy
+import json
 import math
 import os
 import time
@@ -46,7 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .chapter_results import train_or_load
-from .data import Dataset, load_dataset
+from .data import PROJECT_ROOT, Dataset, load_dataset
 from .models import ACTIVATIONS, CNN, make_cnn
 from .plots import ACTIVATION_COLORS, ACTIVATION_NAMES, with_source
 from .profiles import check_profile
@@ -63,6 +64,7 @@ SETTINGS = {
 COMMON = dict(dataset="cifar10", activations=CHAPTER_ACTIVATIONS, channels=(32, 64, 64),
               hidden=128, batch_norm=False, optimizer="adam", lr=1e-3, batch_size=128,
               eval_batch=1_000, cpu_threads=1, device="cpu")
+GPU_BENCHMARK = PROJECT_ROOT / "benchmarks" / "results" / "cnn_epoch_time_cuda.json"
 HISTORY_COLUMNS = ["activation", "seed", "epoch", "train_loss", "train_acc", "val_loss",
                    "val_acc", "epoch_s"]
 
@@ -311,6 +313,37 @@ def activation_share(result: Mapping) -> pd.DataFrame:
                         "step s/epoch": epoch_s})
     out["share (%)"] = 100 * out["activation s/epoch"] / out["step s/epoch"]
     return out
+
+
+def gpu_timing(path: str | os.PathLike | None = None) -> dict | None:
+    """The committed GPU measurement of ``benchmarks/cnn_epoch_time.py`` (``None`` when the
+    file is absent, e.g. in a pip-installed copy).
+
+    Returns ``table`` (per activation: seconds per epoch, mean and SE over seeds of each
+    seed's median over epochs 2..; the activation alone in seconds per epoch and its share of
+    the epoch in %), ``ratio`` (sigmoid / ReLU paired by seed: mean, se), ``device``,
+    ``torch``, ``label`` (the data) and ``batches`` per epoch, recomputed from the per-seed
+    values in the file."""
+    path = Path(path) if path is not None else GPU_BENCHMARK
+    if not path.exists():
+        return None
+    report = json.loads(path.read_text())
+    rows = {}
+    for a, r in report["per_activation"].items():
+        epoch_s, epoch_se = mean_se(r["epoch_s_per_seed"])
+        alone = r["activation_alone_s_per_epoch"]["mean"]
+        rows[a] = {"s/epoch": epoch_s, "SE": epoch_se, "activation s/epoch": alone,
+                   "share (%)": 100 * alone / epoch_s}
+    per_seed_ratio = [s / r for s, r in zip(report["per_activation"]["sigmoid"]
+                                            ["epoch_s_per_seed"],
+                                            report["per_activation"]["relu"]
+                                            ["epoch_s_per_seed"])]
+    ratio = mean_se(per_seed_ratio)
+    return dict(table=pd.DataFrame(rows).T.rename_axis("activation"),
+                ratio=dict(mean=ratio[0], se=ratio[1], per_seed=per_seed_ratio),
+                device=report["device"], torch=report["torch"], label=report["data"]["label"],
+                batches=report["batches_per_epoch"], epochs=report["epochs"],
+                seeds=report["seeds"], data=report["data"])
 
 
 def judge(difference: float, se: float, threshold: float = 0.0) -> str:

@@ -1,5 +1,6 @@
 """The vanilla CNN (helpers.models.CNN) and the chapter-10 metrics, verdicts and training."""
 
+import json
 import math
 import warnings
 
@@ -242,3 +243,33 @@ def test_committed_paper_result_loads_without_training(monkeypatch):
     assert len(r["history"]) == 6 * s["epochs"] and "CIFAR-10" in r["label"]
     assert set(cnn.verdicts(r, 0.5)["verdict"]) <= {"supported", "not supported",
                                                     "inconclusive"}
+
+
+def test_gpu_timing_by_hand(tmp_path):
+    """Seconds per epoch and the paired ratio are recomputed from the per-seed values."""
+    report = {"device": "cuda: X", "torch": "2", "batches_per_epoch": 313, "epochs": 5,
+              "seeds": 3, "data": {"label": "CIFAR-10 (JPEG copy)", "subset": {"train": 5}},
+              "per_activation": {
+                  "relu": {"epoch_s_per_seed": [1.0, 2.0, 3.0],
+                           "activation_alone_s_per_epoch": {"mean": 0.5}},
+                  "sigmoid": {"epoch_s_per_seed": [2.0, 2.0, 6.0],
+                              "activation_alone_s_per_epoch": {"mean": 1.0}}}}
+    path = tmp_path / "gpu.json"
+    path.write_text(json.dumps(report))
+    g = cnn.gpu_timing(path)
+    assert g["table"].loc["relu", "s/epoch"] == pytest.approx(2.0)
+    assert g["table"].loc["relu", "SE"] == pytest.approx(1 / math.sqrt(3))
+    assert g["table"].loc["relu", "share (%)"] == pytest.approx(25.0)
+    assert g["table"].loc["sigmoid", "share (%)"] == pytest.approx(100 / 3.333333333)
+    assert g["ratio"]["per_seed"] == pytest.approx([2.0, 1.0, 2.0])
+    assert g["ratio"]["mean"] == pytest.approx(5 / 3)
+    assert cnn.gpu_timing(tmp_path / "absent.json") is None
+
+
+def test_committed_gpu_timing_is_consistent():
+    g = cnn.gpu_timing()
+    if g is None:
+        pytest.skip("no GPU timing committed (benchmarks/cnn_epoch_time.py)")
+    assert g["device"].startswith("cuda") and g["batches"] == 313
+    assert set(g["table"].index) == {"sigmoid", "relu"} and g["seeds"] == 3
+    assert len(g["ratio"]["per_seed"]) == 3 and (g["table"]["s/epoch"] > 0).all()
