@@ -22,9 +22,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def git_commit() -> str:
-    """``HEAD`` of the project (``+dirty`` with uncommitted changes); in a copy without
-    ``.git`` (a GPU machine's), env ``ACTFN_GIT_COMMIT`` if set, else ``unknown``."""
+    """``HEAD`` of the project (``+dirty`` with uncommitted changes), or ``unknown``. Env
+    ``ACTFN_GIT_COMMIT`` overrides both: a GPU machine's copy of the tree reports the
+    session's base commit, not the one the caller sent."""
     fallback = os.environ.get("ACTFN_GIT_COMMIT") or "unknown"
+    if fallback != "unknown":
+        return fallback
     try:
         head = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"],
                               capture_output=True, text=True, timeout=10)

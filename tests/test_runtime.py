@@ -47,3 +47,10 @@ def test_devices():
             runtime.resolve_device("cuda")
     commit = runtime.git_commit()
     assert commit == "unknown" or len(commit.split("+")[0]) == 40
+
+
+def test_git_commit_override(monkeypatch):
+    monkeypatch.setenv("ACTFN_GIT_COMMIT", "f" * 40)
+    assert runtime.git_commit() == "f" * 40
+    monkeypatch.setenv("ACTFN_GIT_COMMIT", "")
+    assert runtime.git_commit() != ""
