@@ -265,3 +265,35 @@ def test_test_every_epoch_and_no_patience(tiny):
     untrained = make_model(784, 2, 16, "sigmoid", False, seed=0)
     assert res.history.test_acc.iloc[0] == pytest.approx(evaluate(untrained, tiny.test)[1])
     assert res.history.loc[res.best_epoch, "test_acc"] == pytest.approx(res.test_acc)
+
+
+# --- on a GPU (skipped without CUDA; benchmarks/device_session.sh runs them first) --------
+cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@cuda_only
+def test_cuda_stack_equals_cpu_reference(tiny):
+    """float64, TF32 off: the CUDA stack (fused Adam) reproduces the CPU single path."""
+    seeds, lrs = [0, 1, 2, 1], [1e-3, 3e-3, 2e-3, 5e-4]
+    kw = dict(max_epochs=3, patience=2, batch_size=64)
+    results = train_stacked(tiny, 2, 32, [a for a, _ in COMBOS], [b for _, b in COMBOS],
+                            seeds, lrs, dtype=torch.float64, device="cuda", tf32=False,
+                            progress=False, **kw)
+    for (act, bn), seed, lr, res in zip(COMBOS, seeds, lrs, results):
+        assert_same(reference(tiny, 2, 32, act, bn, seed, lr, torch.float64, **kw), res, 1e-7)
+
+
+@cuda_only
+def test_cuda_graph_equals_eager(tiny):
+    """One CUDA graph per step gives the eager step's results (the grid's --cuda-graph)."""
+    kw = dict(max_epochs=3, patience=2, batch_size=64, device="cuda", tf32=False,
+              progress=False, train_metrics="running", layer_stats=True)
+    args = (tiny, 4, 32, [a for a, _ in COMBOS], [b for _, b in COMBOS], [0, 1, 2, 1],
+            [1e-3, 3e-3, 2e-3, 5e-4])
+    eager = train_stacked(*args, cuda_graph=False, **kw)
+    graph = train_stacked(*args, cuda_graph=True, **kw)
+    for a, b in zip(eager, graph):
+        np.testing.assert_allclose(b.history.to_numpy(), a.history.to_numpy(), rtol=0,
+                                   atol=1e-5)
+        assert (a.best_epoch, a.diverged) == (b.best_epoch, b.diverged)
+        assert b.test_acc == pytest.approx(a.test_acc, abs=1e-5)
