@@ -59,6 +59,11 @@ COLORS = {n: a.color for n, a in REGISTRY.items()}
 NAMES = {n: a.label for n, a in REGISTRY.items()}
 
 
+def net_name(activation: str, batch_norm: bool) -> str:
+    """A net's display name, as the paper's tables give it: ``ReLU``, ``sigmoid BN``..."""
+    return f"{NAMES.get(activation, activation)}{' BN' if batch_norm else ''}"
+
+
 def activation(name: str) -> Activation:
     """The registry entry of ``name``; ``ValueError`` naming the accepted values."""
     if name not in REGISTRY:

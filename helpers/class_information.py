@@ -39,15 +39,15 @@ import pandas as pd
 import seaborn as sns
 from torch import Tensor
 
+from .activation_registry import net_name
 from .class_probes import ClassInfoProbe, check_choice, layer_probes, linear_probe, on_threshold
 from .data import Dataset, source_label
+from .inspected_nets import InspectedNet
 from .metrics import hidden_activations, node_perplexity
-from .models import MLP, make_model
+from .models import make_model
 from .runtime import check_training_allowed
 
 CONFIGS: tuple[tuple[str, bool], ...] = (("sigmoid", False), ("relu", False), ("relu", True))
-MODEL_NAMES = {("sigmoid", False): "sigmoid", ("sigmoid", True): "sigmoid BN",
-               ("relu", False): "ReLU", ("relu", True): "ReLU BN"}
 MODEL_COLORS = {"sigmoid": "#d62728", "sigmoid BN": "#ff9896", "ReLU": "#1f77b4",
                 "ReLU BN": "#2ca02c"}
 SETTINGS: dict[str, dict] = {
@@ -62,8 +62,7 @@ SETTINGS: dict[str, dict] = {
 
 def model_name(activation: str, batch_norm: bool) -> str:
     """``"ReLU BN"``, ``"sigmoid"``... as the paper's tables name the nets."""
-    return MODEL_NAMES.get((activation, bool(batch_norm)),
-                           f"{activation}{' BN' if batch_norm else ''}")
+    return net_name(activation, batch_norm)
 
 
 # --- node selectivity ----------------------------------------------------------------
@@ -97,30 +96,14 @@ def layer_perplexity_summary(table: pd.DataFrame, by: Sequence[str] = ()) -> pd.
 # --- the chapter's nets --------------------------------------------------------------
 
 @dataclass
-class ProbedNet:
-    """One configuration and seed: the untrained and trained net and where they came from.
-    ``history``/``steps`` are the per-epoch and per-step probe records (nets trained here)."""
+class ProbedNet(InspectedNet):
+    """A net of chapter 8: ``history``/``steps`` are the per-epoch and per-step probe
+    records (nets trained here)."""
 
-    dataset: str
-    source: str
-    activation: str
-    batch_norm: bool
-    seed: int
-    untrained: MLP
-    trained: MLP
-    test_acc: float | None
-    origin: str
+    origin: str = ""
     history: pd.DataFrame | None = None
     steps: pd.DataFrame | None = None
     lr: float | None = None
-
-    @property
-    def model_name(self) -> str:
-        return model_name(self.activation, self.batch_norm)
-
-    def model(self, state: str) -> MLP:
-        check_choice("state", state, ("untrained", "trained"))
-        return self.trained if state == "trained" else self.untrained
 
 
 def settings(profile: str) -> dict:

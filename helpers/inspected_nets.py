@@ -42,6 +42,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .activation_registry import net_name
 from .data import (
     DATA_HOME,
     PROJECT_ROOT,
@@ -72,8 +73,9 @@ ORIGINS = ("grid checkpoint", "cache", "trained now")
 
 
 @dataclass
-class Section3Net:
-    """One configuration and seed: the trained net and its initial (untrained) state."""
+class InspectedNet:
+    """One configuration and seed of a 4-layer net: the trained net and its initial
+    (untrained) state, with where they came from. Chapters 5-8 inspect these."""
 
     dataset: str
     source: str
@@ -82,25 +84,30 @@ class Section3Net:
     seed: int
     untrained: MLP
     trained: MLP
-    test_acc: float
-    untrained_test_acc: float
-    origin: str
-    best_epoch: int | None = None
-    history: pd.DataFrame | None = None  # training history; None for grid checkpoints
-    lr: float | None = None  # learning rate it was trained with (None: unknown)
-    lr_source: str = ""  # "grid search" or "default"
+    test_acc: float | None
 
     @property
     def model_name(self) -> str:
         """``sigmoid``, ``ReLU``, ``ReLU BN``..., as the paper's tables name them."""
-        name = {"relu": "ReLU", "sigmoid": "sigmoid"}.get(self.activation, self.activation)
-        return f"{name} BN" if self.batch_norm else name
+        return net_name(self.activation, self.batch_norm)
 
     def model(self, state: str) -> MLP:
         """The ``"untrained"`` or ``"trained"`` network."""
         if state not in STATES:
             raise ValueError(f"state={state!r} is invalid; accepted values: {STATES}")
         return self.trained if state == "trained" else self.untrained
+
+
+@dataclass
+class Section3Net(InspectedNet):
+    """A net of chapters 5-7: also its untrained test accuracy and training record."""
+
+    untrained_test_acc: float = float("nan")
+    origin: str = ""
+    best_epoch: int | None = None
+    history: pd.DataFrame | None = None  # training history; None for grid checkpoints
+    lr: float | None = None  # learning rate it was trained with (None: unknown)
+    lr_source: str = ""  # "grid search" or "default"
 
 
 def section3_settings(profile: str) -> dict:

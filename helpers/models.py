@@ -72,7 +72,25 @@ def init_layers(hidden: Iterable[nn.Module], out: nn.Linear, activation: str,
     nn.init.zeros_(out.bias)
 
 
-class MLP(nn.Module):
+def check_positive_ints(**values: object) -> None:
+    """``ValueError`` naming the first parameter that is not an integer >= 1 (bools too)."""
+    for name, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name}={value!r} is invalid; it must be an integer >= 1")
+
+
+class BookNet(nn.Module):
+    """What the book's networks share: ``config`` (their constructor's arguments) and the
+    ``activation`` named there."""
+
+    config: dict
+
+    @property
+    def activation(self) -> str:
+        return self.config["activation"]
+
+
+class MLP(BookNet):
     """``depth`` hidden layers of ``width`` nodes, then a linear output layer."""
 
     def __init__(
@@ -87,10 +105,8 @@ class MLP(nn.Module):
     ) -> None:
         super().__init__()
         check_activation(activation)
-        for pname, value in (("in_features", in_features), ("depth", depth),
-                             ("width", width), ("n_classes", n_classes)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{pname}={value!r} is invalid; it must be an integer >= 1")
+        check_positive_ints(in_features=in_features, depth=depth, width=width,
+                            n_classes=n_classes)
         self.config = dict(in_features=in_features, depth=depth, width=width,
                            activation=activation, batch_norm=batch_norm,
                            n_classes=n_classes, bias_init=bias_init)
@@ -102,10 +118,6 @@ class MLP(nn.Module):
         self.act = ACTIVATIONS[activation]()
         self.out = nn.Linear(width, n_classes)
         self.reset_parameters()
-
-    @property
-    def activation(self) -> str:
-        return self.config["activation"]
 
     def reset_parameters(self) -> None:
         init_layers(self.linears, self.out, self.activation, self.config["bias_init"])
@@ -172,7 +184,7 @@ def default_device() -> str:
 # for sigmoid/tanh, He-normal for the ReLU family; output layer Xavier-uniform; biases 0.
 
 
-class CNN(nn.Module):
+class CNN(BookNet):
     """A small vanilla CNN for ``in_channels x image_size x image_size`` images."""
 
     def __init__(
@@ -187,10 +199,8 @@ class CNN(nn.Module):
     ) -> None:
         super().__init__()
         check_activation(activation)
-        for pname, value in (("hidden", hidden), ("in_channels", in_channels),
-                             ("image_size", image_size), ("n_classes", n_classes)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{pname}={value!r} is invalid; it must be an integer >= 1")
+        check_positive_ints(hidden=hidden, in_channels=in_channels, image_size=image_size,
+                            n_classes=n_classes)
         channels = tuple(channels) if isinstance(channels, (list, tuple)) else channels
         if (not isinstance(channels, tuple) or not channels
                 or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 1
@@ -216,10 +226,6 @@ class CNN(nn.Module):
         self.dense = nn.Linear(channels[-1] * side * side, hidden)
         self.out = nn.Linear(hidden, n_classes)
         self.reset_parameters()
-
-    @property
-    def activation(self) -> str:
-        return self.config["activation"]
 
     def reset_parameters(self) -> None:
         init_layers((*self.convs, self.dense), self.out, self.activation)

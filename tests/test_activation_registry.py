@@ -40,3 +40,12 @@ def test_unknown_name():
     with pytest.raises(ValueError, match="accepted values"):
         reg.activation("swish")
     assert reg.activation("selu").label == "SELU"
+
+
+def test_net_name_by_hand():
+    from helpers.activation_registry import net_name
+
+    assert net_name("relu", True) == "ReLU BN"
+    assert net_name("sigmoid", False) == "sigmoid"
+    assert net_name("leaky_relu", False) == "leaky ReLU"
+    assert net_name("elu", True) == "ELU BN"

@@ -67,6 +67,7 @@ def test_make_model_leaves_global_rng_alone():
         (dict(depth=0), r"depth=0.*>= 1"),
         (dict(width=0), r"width=0.*>= 1"),
         (dict(depth=2.5), r"depth=2.5"),
+        (dict(width=True), r"width=True.*integer >= 1"),
     ],
 )
 def test_bad_arguments_are_rejected(kwargs, pattern):
