@@ -44,14 +44,15 @@ from helpers.runtime import device_name, git_commit
 SUBSET = dict(train=5_000, val=1_000, test=1_000)
 
 
-def export(path: Path) -> None:
-    """Save a seeded subset of the real CIFAR-10 splits as uint8 images (exact pixels)."""
-    s = cnn.settings("paper") | {f"n_{k}": v for k, v in SUBSET.items()}
+def export(path: Path, subset: dict[str, int] = SUBSET) -> None:
+    """Save a seeded subset (``train``/``val``/``test`` sizes) of the real CIFAR-10 splits
+    as uint8 images (exact pixels)."""
+    s = cnn.settings("paper") | {f"n_{k}": v for k, v in subset.items()}
     data = cnn.load_data(s)
     mean = torch.tensor(data.mean)[None, :, None, None]
     std = torch.tensor(data.std)[None, :, None, None]
     blob = dict(source=data.source, label=data.label, mean=data.mean, std=data.std,
-                classes=data.classes)
+                classes=data.classes, subset=dict(subset))
     for split in ("train", "val", "test"):
         part = getattr(data, split)
         pixels = (cnn.images(part.x) * std + mean) * 255
@@ -61,7 +62,7 @@ def export(path: Path) -> None:
         blob[f"{split}_y"] = part.y.to(torch.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(blob, path)
-    print(f"saved {path} ({path.stat().st_size / 2**20:.1f} MiB): {SUBSET} of {data.label}")
+    print(f"saved {path} ({path.stat().st_size / 2**20:.1f} MiB): {subset} of {data.label}")
 
 
 def load_subset(path: Path, epoch_images: int) -> Dataset:
@@ -122,7 +123,8 @@ def run(args: argparse.Namespace) -> None:
             timespec="seconds"),
         device=device_name(str(device)), torch=torch.__version__,
         python=platform.python_version(), git_commit=git_commit(),
-        data=dict(label=data.label, source=data.source, subset=SUBSET,
+        data=dict(label=data.label, source=data.source,
+                  subset=torch.load(args.data, weights_only=True).get("subset", SUBSET),
                   epoch_images=args.epoch_images, tiled=True),
         model=dict(channels=s["channels"], hidden=s["hidden"], batch_size=s["batch_size"],
                    optimizer=s["optimizer"], lr=s["lr"]),

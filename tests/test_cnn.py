@@ -273,3 +273,25 @@ def test_committed_gpu_timing_is_consistent():
     assert g["device"].startswith("cuda") and g["batches"] == 313
     assert set(g["table"].index) == {"sigmoid", "relu"} and g["seeds"] == 3
     assert len(g["ratio"]["per_seed"]) == 3 and (g["table"]["s/epoch"] > 0).all()
+
+
+def test_gpu_benchmark_subset_roundtrip(tmp_path):
+    """benchmarks/cnn_epoch_time.py: the exported uint8 subset restores the normalised real
+    images exactly, and tiling gives full-size epochs of the same images."""
+    import importlib.util
+
+    path = cnn.PROJECT_ROOT / "benchmarks" / "cnn_epoch_time.py"
+    spec = importlib.util.spec_from_file_location("cnn_epoch_time", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    sizes = dict(train=40, val=8, test=8)
+    bench.export(tmp_path / "sub.pt", sizes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = cnn.load_data(cnn.settings("paper") | {f"n_{k}": v for k, v in sizes.items()})
+    data = bench.load_subset(tmp_path / "sub.pt", epoch_images=100)
+    torch.testing.assert_close(data.val.x, ref.val.x, rtol=0, atol=1e-5)
+    assert torch.equal(data.test.y, ref.test.y) and data.label == ref.label
+    assert len(data.train) == 100
+    torch.testing.assert_close(data.train.x[40:80], ref.train.x, rtol=0, atol=1e-5)
+    assert torch.equal(data.train.y[80:], ref.train.y[:20])
