@@ -311,6 +311,16 @@ def _fmt(value: float | None, spec: str = ".2f") -> str:
     return "pending" if value is None or not np.isfinite(value) else format(value, spec)
 
 
+def shown_depth(acc: pd.DataFrame, dataset: str, deep: int) -> int:
+    """The depth the prose reads: ``deep`` when its nets without BN on ``dataset`` have
+    results, else the deepest depth that has some (partial results read as numbers, not as
+    'pending'); ``deep`` when there are none."""
+    t = acc[(acc.dataset == dataset) & ~acc.batch_norm.astype(bool)] if len(acc) else acc
+    if not len(t) or deep in set(t.depth):
+        return deep
+    return int(t.depth.max())
+
+
 def headline_numbers(acc: pd.DataFrame, lay: pd.DataFrame, verdicts: pd.DataFrame,
                      dataset: str, depth: int) -> dict[str, str]:
     """The numbers the chapter's prose quotes, as text (``pending`` where runs are
@@ -322,6 +332,7 @@ def headline_numbers(acc: pd.DataFrame, lay: pd.DataFrame, verdicts: pd.DataFram
         if len(acc) else acc
     best = t.loc[t["mean"].idxmax()] if len(t) else None
     out["best"] = ACTIVATION_NAMES[best.activation] if best is not None else "pending"
+    out["n_activations"] = str(t.activation.nunique()) if len(t) else "0"
     out["best_acc"] = _fmt(best["mean"] if best is not None else None)
     for a in ("relu", "sigmoid", "selu", "elu"):
         row = t[t.activation == a] if len(t) else t

@@ -55,6 +55,17 @@ def test_claims_hold_fail_and_pending_by_hand():
     assert nums["best"] == "ELU" and nums["best_acc"] == "96.00"
     assert nums["verdict_elu_deep"] == "mixed" and nums["gradsat_relu"] == "pending"
     assert nums["items_elu_deep"].startswith("1 of 2 comparisons hold, 1 fail")
+    assert nums["n_activations"] == "2"
+
+
+def test_shown_depth_falls_back_to_the_deepest_with_results():
+    acc = na.accuracy_table(_runs([("mnist", 4, False, "relu", 0, 0.98),
+                                   ("mnist", 8, True, "relu", 0, 0.98),
+                                   ("cifar10", 8, False, "relu", 0, 0.5)]))
+    assert na.shown_depth(acc, "mnist", 8) == 4  # 8 has only a BN net
+    assert na.shown_depth(acc, "cifar10", 8) == 8
+    assert na.shown_depth(acc, "cifar10", 6) == 8  # none at 6: the deepest with results
+    assert na.shown_depth(acc.iloc[:0], "mnist", 8) == 8  # nothing yet: stays pending
 
 
 def test_selu_tolerance():
