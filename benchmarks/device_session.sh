@@ -17,7 +17,9 @@
 # Learned on an H200 (2026-11-26, benchmarks/results/grid_speed_cuda_h200.log): a stack of
 # 11 full-length 6x200 runs takes ~3.1 s per epoch without a CUDA graph (launch-bound), so
 # 300 epochs do not fit one call; its paused snapshot (62 MB) cannot come back (16 MiB a
-# file): so the graph. Set SKIP=12 to skip the benchmarks.
+# file): so the graph. CIFAR-10 cannot travel whole (decoded: 184 MB; its JPEG files:
+# 236 MB), so its grids stay on the CPU; only chapter 10's 21 MB subset goes. Set SKIP=12
+# to skip the benchmarks.
 set -u -o pipefail
 case "${1:-}" in
 prepare)
