@@ -324,19 +324,26 @@ def shown_depth(acc: pd.DataFrame, dataset: str, deep: int) -> int:
 def headline_numbers(acc: pd.DataFrame, lay: pd.DataFrame, verdicts: pd.DataFrame,
                      dataset: str, depth: int) -> dict[str, str]:
     """The numbers the chapter's prose quotes, as text (``pending`` where runs are
-    missing): the best activation of the ``depth``-layer nets without BN on ``dataset``,
-    ReLU's and the sigmoid's accuracy there, gradient saturation of GELU, ReLU and leaky
-    ReLU, and each claim's verdict with its item counts."""
+    missing): the best activation of the ``depth``-layer nets without BN on ``dataset`` (among
+    the configurations with the most seeds), the accuracy of ReLU, the sigmoid, ELU and SELU
+    there with its unit (a partial mean is marked), gradient saturation and node perplexity
+    per activation, and each claim's verdict with its item counts."""
     out: dict[str, str] = {}
     t = acc[(acc.dataset == dataset) & (acc.depth == depth) & ~acc.batch_norm] \
         if len(acc) else acc
-    best = t.loc[t["mean"].idxmax()] if len(t) else None
+    full = t[t.seeds == t.seeds.max()] if len(t) else t  # a partial mean does not rank
+    best = full.loc[full["mean"].idxmax()] if len(full) else None
     out["best"] = ACTIVATION_NAMES[best.activation] if best is not None else "pending"
-    out["n_activations"] = str(t.activation.nunique()) if len(t) else "0"
+    out["n_activations"] = str(full.activation.nunique()) if len(full) else "0"
     out["best_acc"] = _fmt(best["mean"] if best is not None else None)
     for a in ("relu", "sigmoid", "selu", "elu"):
         row = t[t.activation == a] if len(t) else t
         out[f"acc_{a}"] = _fmt(float(row["mean"].iloc[0]) if len(row) else None)
+        if len(row):
+            out[f"acc_{a}"] += " %"
+        if len(row) and len(full) and row.seeds.iloc[0] < full.seeds.iloc[0]:
+            n = int(row.seeds.iloc[0])
+            out[f"acc_{a}"] += f" ({n} seed{'s' if n > 1 else ''} so far)"
     s = lay[(lay.dataset == dataset) & (lay.depth == depth) & ~lay.batch_norm] \
         if len(lay) else lay
     for a in ("gelu", "relu", "leaky_relu", "elu", "selu", "tanh"):

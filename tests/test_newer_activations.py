@@ -58,6 +58,16 @@ def test_claims_hold_fail_and_pending_by_hand():
     assert nums["n_activations"] == "2"
 
 
+def test_headline_ranks_only_complete_configurations():
+    rows = [("mnist", 4, False, "relu", s, 0.98) for s in range(3)]
+    rows += [("mnist", 4, False, "selu", 0, 0.99)]  # one seed so far, higher mean
+    nums = na.headline_numbers(na.accuracy_table(_runs(rows)), pd.DataFrame(),
+                               pd.DataFrame(), "mnist", 4)
+    assert nums["best"] == "ReLU" and nums["n_activations"] == "1"
+    assert nums["acc_selu"] == "99.00 % (1 seed so far)" and nums["acc_relu"] == "98.00 %"
+    assert nums["acc_elu"] == "pending"
+
+
 def test_shown_depth_falls_back_to_the_deepest_with_results():
     acc = na.accuracy_table(_runs([("mnist", 4, False, "relu", 0, 0.98),
                                    ("mnist", 8, True, "relu", 0, 0.98),
