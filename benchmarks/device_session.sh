@@ -12,8 +12,10 @@
 #   1. benchmarks/cnn_epoch_time.py on the carried CIFAR-10 (JPEG copy) subset -> $OUT
 #   2. benchmarks/grid_speed.py --device cuda (MNIST only: CIFAR shapes scaled by FLOPs) -> $OUT
 #   3. the paper grid on MNIST (DATASET=...; GRID=paper|activations) until the budget; then
-#      $OUT/results.tgz holds that dataset's results folder. Unpack it over the checkout
-#      (tar xzf .../results.tgz) only if no local grid ran on that dataset meanwhile.
+#      $OUT/results.tgz holds that dataset's results folder. Here, merge it (safe beside a
+#      local grid on the same dataset):
+#        mkdir -p /tmp/dev && tar xzf <files_at>/results.tgz -C /tmp/dev && \
+#        .venv/bin/python -m helpers.grid merge /tmp/dev/data/results --dataset mnist
 # Learned on an H200 (2026-11-26, benchmarks/results/grid_speed_cuda_h200.log): a stack of
 # 11 full-length 6x200 runs takes ~3.1 s per epoch without a CUDA graph (launch-bound), so
 # 300 epochs do not fit one call; its paused snapshot (62 MB) cannot come back (16 MiB a

@@ -263,6 +263,8 @@ def test_bad_arguments(tmp_path, kwargs, name):
     (["run", "--profile", "quick", "--dataset", "mnist", "--device", "cpu", "--cuda-graph"],
      "--cuda-graph"),
     (["plan", "--profile", "huge"], "'huge'"),
+    (["merge", "/nonexistent/results", "--dataset", "mnist"], "no manifest.json"),
+    (["merge", "/nonexistent/results", "--dataset", "svhn"], "'svhn'"),
 ])
 def test_cli_rejects_bad_arguments(argv, message, capsys):
     with pytest.raises(SystemExit) as err:
@@ -387,3 +389,58 @@ def test_backfill_adds_the_new_layer_statistics(tmp_path, reference, tiny):
     pd.testing.assert_frame_equal(after.runs.drop(columns=TIMING),
                                   res.runs.drop(columns=TIMING))
     assert len(after.histories) == len(res.histories)
+
+
+def test_merge_rebuilds_another_roots_runs_exactly(tmp_path, reference):
+    """Runs recorded elsewhere (a GPU machine) merge into a root that lacks them: the result
+    equals the uninterrupted grid's; a second merge adds nothing; a foreign spec is refused."""
+    import shutil
+    res, root = reference
+    out = tmp_path / "r" / "quick" / "mnist"
+    shutil.copytree(res.path, out)
+    rec = store.read_records(out)  # keep one final run and the search rows of one config
+    final = rec.runs[rec.runs.phase == "final"]
+    keep = set(final.key[:1])
+    mask = rec.runs.key.isin(keep) | ((rec.runs.phase == "search")
+                                      & (rec.runs.activation == "relu") & ~rec.runs.batch_norm)
+    kept = rec.runs[mask]
+    hist = rec.histories.merge(kept[["phase", "depth", "width", "activation", "batch_norm",
+                                     "seed", "lr"]], how="inner")
+    runs = kept[kept.phase == "final"].drop(columns="finished")
+    store.atomic_write(out / "runs.csv", lambda p: runs.to_csv(p, index=False))
+    search = runner.search_table(kept, hist, SPEC)
+    store.atomic_write(out / "lr_search.csv", lambda p: search.to_csv(p, index=False))
+    store.atomic_write(out / "histories.csv.gz",
+                       lambda p: hist.to_csv(p, index=False, compression="gzip"))
+    lay = rec.layers[rec.layers.key.isin(kept.key)]
+    store.atomic_write(out / "layers.csv.gz",
+                       lambda p: lay.to_csv(p, index=False, compression="gzip"))
+    for path in (out / "checkpoints").glob("*.pt"):
+        if not any(path.stem in k for k in keep):
+            path.unlink()
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["sessions"] = []
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert len(grid.load_results("quick", "mnist", tmp_path / "r").runs) == 1
+
+    n = grid.merge_results(root / "r", "quick", "mnist", tmp_path / "r", log=lambda *a: None,
+                           spec=SPEC)
+    assert n == len(res.runs) - 1 + (len(res.lr_search) - (search.phase == "search").sum())
+    after = grid.load_results("quick", "mnist", tmp_path / "r")
+    same_results(after, res)
+    assert sorted(p.name for p in (out / "checkpoints").glob("*.pt")) == sorted(
+        p.name for p in (res.path / "checkpoints").glob("*.pt"))
+    assert after.manifest["n_final_runs"] == len(res.runs) and after.manifest["complete"]
+    assert len(after.manifest["sessions"]) == len(res.manifest["sessions"])
+    assert grid.merge_results(root / "r", "quick", "mnist", tmp_path / "r",
+                              log=lambda *a: None, spec=SPEC) == 0
+
+    other = tmp_path / "o" / "quick" / "mnist"
+    shutil.copytree(res.path, other)
+    m = json.loads((other / "manifest.json").read_text())
+    m["spec"]["max_epochs"] = 99
+    (other / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ValueError, match="different grid spec"):
+        grid.merge_results(tmp_path / "o", "quick", "mnist", tmp_path / "r", spec=SPEC)
+    with pytest.raises(FileNotFoundError, match="no manifest"):
+        grid.merge_results(tmp_path / "nothing", "quick", "mnist", tmp_path / "r", spec=SPEC)

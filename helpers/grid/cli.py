@@ -1,4 +1,5 @@
-"""``python -m helpers.grid run | plan | status``: the grid from the command line.
+"""``python -m helpers.grid run | plan | status | backfill | merge``: the grid from the
+command line.
 
 ``run --grid all --dataset all`` (``make grid``) follows :func:`~helpers.grid.spec.
 work_queue`: the paper grid's width 200 of MNIST, then of CIFAR-10, then MNIST 800, then
@@ -21,6 +22,7 @@ from . import store
 from .runner import (
     backfill_layer_stats,
     load_results,
+    merge_results,
     request_stop,
     run_grid,
     stop_requested,
@@ -85,6 +87,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     bf.add_argument("--grid", choices=list(GRIDS), default="paper")
     bf.add_argument("--dataset", required=True, choices=list(DATASETS))
     bf.add_argument("--root", default=None)
+    mg = sub.add_parser("merge", help="merge the runs recorded under another results root "
+                        "(a GPU machine's results.tgz unpacked, another checkout)")
+    mg.add_argument("source", help="that results root (holds <profile>/<dataset>/)")
+    mg.add_argument("--profile", choices=PROFILES, default="paper")
+    mg.add_argument("--grid", choices=list(GRIDS), default="paper")
+    mg.add_argument("--dataset", required=True, choices=list(DATASETS))
+    mg.add_argument("--root", default=None, help=f"into this root (default {store.RESULTS_ROOT})")
     st = sub.add_parser("status", help="show what is done")
     st.add_argument("--profile", choices=PROFILES, default=None)
     st.add_argument("--grid", choices=list(GRIDS), default=None)
@@ -93,6 +102,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "status":
         print(status(args.root, [args.profile] if args.profile else PROFILES,
                      [args.grid] if args.grid else tuple(GRIDS)))
+        return 0
+    if args.command == "merge":
+        try:
+            merge_results(args.source, args.profile, args.dataset, args.root, args.grid)
+        except (FileNotFoundError, ValueError) as err:
+            parser.error(str(err))
         return 0
     if args.command == "backfill":
         n = backfill_layer_stats(args.profile, args.dataset, args.root, args.grid)

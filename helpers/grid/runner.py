@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import platform
+import shutil
 import threading
 import time
 import uuid
@@ -38,7 +39,7 @@ from ..runtime import device_name, git_commit, resolve_device, torch_threads
 from ..train import evaluate
 from . import store
 from .protocol import Decision, Trajectory, decide, rank_key
-from .spec import GridSpec, get_spec, round_lr, run_key
+from .spec import GridSpec, checkpoint_name, get_spec, round_lr, run_key
 
 Combo = tuple[str, bool]
 CPU_SECONDS_PER_FLOP = 30.0 / 1e12  # a cautious prior for one core (make plan measures it)
@@ -507,7 +508,6 @@ def checkpoint(profile: str, dataset: str, activation: str, batch_norm: bool, se
         model = make_model(manifest["data"]["n_features"], depth, width, activation,
                            bool(batch_norm), manifest["data"]["n_classes"], seed=seed)
         return model.eval()
-    from .spec import checkpoint_name
     path = out / "checkpoints" / checkpoint_name(depth, width, activation, batch_norm, seed)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist yet; finish the grid first")
@@ -523,7 +523,6 @@ def backfill_layer_stats(profile: str, dataset: str, root=None, grid: str = "pap
     its next stack (and any later ``run_grid`` call merges at once), so this is safe beside
     a running grid. Returns the number of runs filled."""
     from ..metrics import layer_stats
-    from .spec import checkpoint_name
     out = store.results_dir(profile, dataset, root, grid)
     rec = store.read_records(out)
     lay = rec.layers[rec.layers.phase == "final"] if len(rec.layers) else rec.layers
@@ -532,7 +531,8 @@ def backfill_layer_stats(profile: str, dataset: str, root=None, grid: str = "pap
     data = data if data is not None else load_dataset(check_dataset_name(dataset))
     filled = 0
     for key in todo:
-        row = rec.runs[rec.runs.key == key].iloc[0].to_dict() | {"finished": True}
+        record = store.record_from_tables(rec, key)
+        row = record["row"]
         path = out / "checkpoints" / checkpoint_name(row["depth"], row["width"],
                                                      row["activation"], row["batch_norm"],
                                                      row["seed"])
@@ -543,20 +543,71 @@ def backfill_layer_stats(profile: str, dataset: str, root=None, grid: str = "pap
         old = lay[lay.key == key].set_index("layer")
         kept = ["sparsity", "saturation", "dead", "mean"]
         layers = old[kept].join(new[["grad_saturation", "perplexity"]]).reset_index()
-        h = rec.histories
-        h = h[(h.phase == "final") & (h.depth == row["depth"]) & (h.width == row["width"])
-              & (h.activation == row["activation"]) & (h.batch_norm == row["batch_norm"])
-              & (h.seed == row["seed"])]
-        history = h.drop(columns=store.CONFIG_COLUMNS).rename(columns={"epoch_lr": "lr"})
-        def plain(df: pd.DataFrame) -> list[dict]:  # numpy scalars -> JSON numbers
-            return json.loads(df.to_json(orient="records"))
-        store.save_part(out, {"row": plain(pd.DataFrame([row]))[0], "history": plain(history),
-                              "layers": plain(layers)})
+        record["layers"] = json.loads(layers.to_json(orient="records"))
+        store.save_part(out, record)
         filled += 1
         log(f"{dataset} {key}: grad_saturation and perplexity from {path.name}")
     return filled
 
 
-__all__ = ["run_grid", "load_results", "checkpoint", "backfill_layer_stats", "grid_data",
+def merge_results(source_root, profile: str, dataset: str, root=None, grid: str = "paper",
+                  log=print, spec: GridSpec | None = None) -> int:
+    """Merge the runs recorded under another results root (a GPU machine's unpacked
+    ``results.tgz``, a second checkout) into ``root``: runs ``root`` lacks, and search runs
+    that reached a later rung there, with their histories, layer statistics and checkpoints.
+    Written as ``parts/`` and merged at once, so it is safe beside a grid running on this
+    dataset (it skips what it then finds recorded). The source's sessions join the manifest.
+    Refused, before anything is written, when the spec or the data source differ. Returns
+    the number of records merged. ``spec``: the grid's (default: ``get_spec(profile,
+    grid)``)."""
+    spec = spec or get_spec(profile, grid)
+    src = store.results_dir(profile, dataset, source_root, grid)
+    out = store.results_dir(profile, dataset, root, grid)
+    theirs = store.read_json(src / "manifest.json")
+    if not theirs:
+        raise FileNotFoundError(f"{src} holds no grid results (no manifest.json); accepted: "
+                                "a results root with <profile>/<dataset>/ under it")
+    if GridSpec.from_dict(theirs["spec"]) != spec:
+        raise ValueError(f"{src} holds results of a different grid spec; accepted: the "
+                         f"{profile} {grid} spec of this checkout")
+    mine = store.read_json(out / "manifest.json")
+    if mine and GridSpec.from_dict(mine["spec"]) != spec:
+        raise ValueError(f"{out} holds results of a different grid spec; accepted: the "
+                         f"{profile} {grid} spec of this checkout")
+    if mine and mine.get("source") != theirs.get("source"):
+        raise ValueError(f"{src} is on source {theirs.get('source')!r}, {out} on "
+                         f"{mine.get('source')!r}; accepted: the same data source")
+    there, here = store.read_records(src), store.read_records(out)
+    epochs_here = dict(zip(here.runs.key, here.runs.epochs)) if len(here.runs) else {}
+    merged = 0
+    for r in there.runs.itertuples():
+        if r.key in epochs_here and (r.phase == "final" or r.epochs <= epochs_here[r.key]):
+            continue
+        if r.phase == "final" and r.depth == spec.checkpoint_depth and \
+                r.width in spec.checkpoint_widths:
+            name = checkpoint_name(r.depth, r.width, r.activation, r.batch_norm, r.seed)
+            if (src / "checkpoints" / name).exists():
+                store.atomic_write(out / "checkpoints" / name, lambda p, n=name: shutil.copyfile(
+                    src / "checkpoints" / n, p))
+        store.save_part(out, store.record_from_tables(there, r.key))
+        merged += 1
+    manifest = mine or {k: v for k, v in theirs.items() if k != "sessions"} | {"sessions": []}
+    ids = {s.get("id") for s in manifest["sessions"]}
+    manifest["sessions"] += [s for s in theirs.get("sessions", []) if s.get("id") not in ids]
+    manifest["wall_time_s"] = round(sum(s["wall_time_s"] for s in manifest["sessions"]), 2)
+    store.consolidate(out, lambda runs, hist: search_table(runs, hist, spec))
+    rec = store.read_records(out)
+    final = rec.runs[rec.runs.phase == "final"] if len(rec.runs) else rec.runs
+    manifest.update(n_final_runs=len(final),
+                    n_search_runs=int((rec.runs.phase == "search").sum()) if len(rec.runs)
+                    else 0, complete=len(final) == spec.n_final())
+    store.write_json(out / "manifest.json", manifest)
+    log(f"{dataset}: merged {merged} records from {src}; {len(final)}/{spec.n_final()} "
+        "final runs")
+    return merged
+
+
+__all__ = ["run_grid", "load_results", "checkpoint", "backfill_layer_stats", "merge_results",
+           "grid_data",
            "search_table",
            "known_runs", "rank_key", "Runner"]

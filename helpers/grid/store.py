@@ -191,6 +191,30 @@ def read_records(out: Path) -> Records:
     return Records(tidy(run_df), tidy(hist_df), tidy(lay_df))
 
 
+def _plain(df: pd.DataFrame) -> list[dict]:
+    """Rows as JSON-ready dicts (numpy scalars -> numbers, NaN -> null)."""
+    return json.loads(df.to_json(orient="records"))
+
+
+def record_from_tables(rec: Records, key: str) -> dict:
+    """The ``parts/`` record of run ``key`` rebuilt from merged tables: ``row``, its
+    ``history`` (per-epoch rows) and ``layers`` (``None`` when it has none). A final run
+    counts as finished."""
+    runs = rec.runs[rec.runs.key == key]
+    if not len(runs):
+        raise KeyError(f"key={key!r} is not recorded here")
+    row = _plain(runs.iloc[[-1]])[0]
+    if row["phase"] == "final":
+        row["finished"] = True
+    h = rec.histories
+    same = ["phase", "depth", "width", "activation", "batch_norm", "seed", "lr"]
+    for col in same:
+        h = h[h[col] == runs.iloc[-1][col]]
+    history = h.drop(columns=CONFIG_COLUMNS).rename(columns={"epoch_lr": "lr"})
+    lay = rec.layers[rec.layers.key == key].drop(columns=CONFIG_COLUMNS + ["key"])
+    return {"row": row, "history": _plain(history), "layers": _plain(lay) if len(lay) else None}
+
+
 def consolidate(out: Path, search_table: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]
                 ) -> None:
     """Merge ``parts/`` into the tables (atomic replaces), then delete the merged parts.
