@@ -16,7 +16,6 @@ loses a finished run, and a rerun skips everything already recorded.
 
 from __future__ import annotations
 
-import json
 import math
 import platform
 import shutil
@@ -543,7 +542,7 @@ def backfill_layer_stats(profile: str, dataset: str, root=None, grid: str = "pap
         old = lay[lay.key == key].set_index("layer")
         kept = ["sparsity", "saturation", "dead", "mean"]
         layers = old[kept].join(new[["grad_saturation", "perplexity"]]).reset_index()
-        record["layers"] = json.loads(layers.to_json(orient="records"))
+        record["layers"] = store.plain_rows(layers)
         store.save_part(out, record)
         filled += 1
         log(f"{dataset} {key}: grad_saturation and perplexity from {path.name}")

@@ -191,7 +191,7 @@ def read_records(out: Path) -> Records:
     return Records(tidy(run_df), tidy(hist_df), tidy(lay_df))
 
 
-def _plain(df: pd.DataFrame) -> list[dict]:
+def plain_rows(df: pd.DataFrame) -> list[dict]:
     """Rows as JSON-ready dicts (numpy scalars -> numbers, NaN -> null)."""
     return json.loads(df.to_json(orient="records"))
 
@@ -203,7 +203,7 @@ def record_from_tables(rec: Records, key: str) -> dict:
     runs = rec.runs[rec.runs.key == key]
     if not len(runs):
         raise KeyError(f"key={key!r} is not recorded here")
-    row = _plain(runs.iloc[[-1]])[0]
+    row = plain_rows(runs.iloc[[-1]])[0]
     if row["phase"] == "final":
         row["finished"] = True
     h = rec.histories
@@ -212,7 +212,8 @@ def record_from_tables(rec: Records, key: str) -> dict:
         h = h[h[col] == runs.iloc[-1][col]]
     history = h.drop(columns=CONFIG_COLUMNS).rename(columns={"epoch_lr": "lr"})
     lay = rec.layers[rec.layers.key == key].drop(columns=CONFIG_COLUMNS + ["key"])
-    return {"row": row, "history": _plain(history), "layers": _plain(lay) if len(lay) else None}
+    return {"row": row, "history": plain_rows(history),
+            "layers": plain_rows(lay) if len(lay) else None}
 
 
 def consolidate(out: Path, search_table: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]
