@@ -13,7 +13,9 @@ Semantics of every number:
   PyTorch defaults otherwise), cross-entropy, mini-batches of
   ``batch_size`` from a permutation seeded by ``seed`` (the last, smaller batch is kept),
   a fixed number of ``epochs`` (no early stopping). The initial weights depend only on
-  ``seed``; the same seed gives both activations the same batch order.
+  ``seed``; the same seed gives both activations the same batch order. Training resumes
+  after an interruption (``paper``: from ``data/cache/chapters/``): finished seeds are kept
+  and the running one continues from its last epoch, exactly as it would have run on.
 * **History** (one row per run and epoch, epochs counted from 1): ``train_loss`` /
   ``train_acc`` are running means over the epoch's batches (train mode, weights changing);
   ``val_loss`` / ``val_acc`` are measured after the epoch in eval mode. Accuracies are
@@ -46,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .chapter_results import train_or_load
+from .chapter_results import result_path, train_or_load
 from .data import PROJECT_ROOT, Dataset, load_dataset
 from .models import ACTIVATIONS, CNN, make_cnn
 from .plots import ACTIVATION_COLORS, ACTIVATION_NAMES, with_source
@@ -64,6 +66,7 @@ SETTINGS = {
 COMMON = dict(dataset="cifar10", activations=CHAPTER_ACTIVATIONS, channels=(32, 64, 64),
               hidden=128, batch_norm=False, optimizer="adam", lr=1e-3, batch_size=128,
               eval_batch=1_000, cpu_threads=1, device="cpu")
+RESUME_ROOT = PROJECT_ROOT / "data" / "cache" / "chapters"
 GPU_BENCHMARK = PROJECT_ROOT / "benchmarks" / "results" / "cnn_epoch_time_cuda.json"
 HISTORY_COLUMNS = ["activation", "seed", "epoch", "train_loss", "train_acc", "val_loss",
                    "val_acc", "epoch_s"]
@@ -103,12 +106,18 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch: int = 1_000) -> tupl
     return loss / len(y), correct / len(y)
 
 
-def train_runs(data: Dataset, activations: Sequence[str], seed: int, s: Mapping) -> list[dict]:
+def train_runs(data: Dataset, activations: Sequence[str], seed: int, s: Mapping,
+               snapshot: str | os.PathLike | None = None) -> list[dict]:
     """Train one CNN per activation with the same ``seed``, epoch by epoch in alternating
     order (so that a change in machine load hits all of them alike). Each result holds
     ``history`` (a table, see the module docstring), ``best_epoch``, ``best_val_acc``,
     ``test_acc``, ``train_s`` and the 1-minute load averages before and after. Refused
-    under ``ACTFN_NO_TRAIN=1``."""
+    under ``ACTFN_NO_TRAIN=1``.
+
+    ``snapshot``: a file that holds the runs' whole state (weights, Adam, batch-order
+    generators, rows, best states) after every epoch; when it exists, training resumes
+    from it, so an interrupted seed loses at most one epoch and continues exactly as
+    without the interruption. It is removed when the runs are done."""
     check_training_allowed(f"training the CNNs {tuple(activations)}, seed {seed}")
     device = torch.device(s["device"])
     x, y = images(data.train.x), data.train.y
@@ -121,7 +130,8 @@ def train_runs(data: Dataset, activations: Sequence[str], seed: int, s: Mapping)
                          state=None, opt=torch.optim.Adam(model.parameters(), lr=s["lr"]),
                          gen=torch.Generator().manual_seed(seed),
                          load_before=os.getloadavg()[0]))
-    for epoch in range(1, s["epochs"] + 1):
+    done = _restore(runs, snapshot, device) if snapshot is not None else 0
+    for epoch in range(done + 1, s["epochs"] + 1):
         for run in runs if epoch % 2 else runs[::-1]:
             model, opt = run["model"], run["opt"]
             order = torch.randperm(len(y), generator=run["gen"])
@@ -148,6 +158,8 @@ def train_runs(data: Dataset, activations: Sequence[str], seed: int, s: Mapping)
             if val_acc > run["best"]:
                 run["best"], run["best_epoch"] = val_acc, epoch
                 run["state"] = copy.deepcopy(model.state_dict())
+        if snapshot is not None:
+            _save_snapshot(runs, epoch, snapshot)
     out = []
     for run in runs:
         run["model"].load_state_dict(run["state"])
@@ -157,7 +169,44 @@ def train_runs(data: Dataset, activations: Sequence[str], seed: int, s: Mapping)
                         best_val_acc=run["best"], test_acc=test_acc,
                         train_s=float(history["epoch_s"].sum()),
                         load_before=run["load_before"], load_after=os.getloadavg()[0]))
+    if snapshot is not None:
+        Path(snapshot).unlink(missing_ok=True)
     return out
+
+
+_SNAPSHOT_KEYS = ("activation", "rows", "best", "best_epoch", "state", "load_before")
+
+
+def _save_snapshot(runs: Sequence[dict], epoch: int, path: str | os.PathLike) -> None:
+    """Write the state of ``runs`` after ``epoch`` to ``path`` (atomically)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = dict(epoch=epoch, runs=[
+        {k: run[k] for k in _SNAPSHOT_KEYS} | dict(model=run["model"].state_dict(),
+                                                   opt=run["opt"].state_dict(),
+                                                   gen=run["gen"].get_state())
+        for run in runs])
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(blob, tmp)
+    os.replace(tmp, path)
+
+
+def _restore(runs: Sequence[dict], path: str | os.PathLike, device: torch.device) -> int:
+    """Load the snapshot at ``path`` (if any) into ``runs``; the number of epochs done."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    blob = torch.load(path, map_location=device, weights_only=False)
+    if [r["activation"] for r in blob["runs"]] != [r["activation"] for r in runs]:
+        raise ValueError(f"snapshot {path} holds the activations "
+                         f"{[r['activation'] for r in blob['runs']]}, not "
+                         f"{[r['activation'] for r in runs]}; remove it to start over")
+    for run, saved in zip(runs, blob["runs"]):
+        run.update({k: saved[k] for k in _SNAPSHOT_KEYS})
+        run["model"].load_state_dict(saved["model"])
+        run["opt"].load_state_dict(saved["opt"])
+        run["gen"].set_state(saved["gen"].cpu())
+    return int(blob["epoch"])
 
 
 def activation_shapes(s: Mapping, batch: int | None = None) -> list[tuple[int, ...]]:
@@ -210,27 +259,37 @@ def time_activations(shapes: Sequence[tuple[int, ...]], repeats: int = 30,
 
 
 def run_experiment(s: Mapping, root: str | os.PathLike | None = None,
-                   progress: bool = True, data: Dataset | None = None) -> dict:
+                   progress: bool = True, data: Dataset | None = None,
+                   resume_dir: str | os.PathLike | None = None) -> dict:
     """Every (activation, seed) run of ``s`` (the activations of a seed trained side by
     side, :func:`train_runs`) plus the activation timings (one timing per seed, after that
     seed's runs), on ``s["device"]``. ``data``: a prepared dataset instead of
-    :func:`load_data` (the GPU benchmark passes a carried subset). Returns plain tables and
-    strings (storable)."""
+    :func:`load_data` (the GPU benchmark passes a carried subset). ``resume_dir``: a folder
+    that keeps each finished seed (``seed<k>.pt``) and the running seed's per-epoch
+    snapshot, so that a rerun after an interruption skips the finished seeds and resumes the
+    running one; use one folder per ``s``. Returns plain tables and strings (storable)."""
     check_training_allowed("the CNN experiment")
     data = (load_data(s, root) if data is None else data).to(s["device"])
+    folder = Path(resume_dir) if resume_dir is not None else None
     histories, runs, timings = [], [], []
     shapes = activation_shapes(s)
     with torch_threads(s["cpu_threads"]):
         for seed in s["seeds"]:
-            for activation, out in zip(s["activations"],
-                                       train_runs(data, s["activations"], seed, s)):
-                histories.append(out.pop("history"))
-                runs.append(dict(activation=activation, seed=seed, **out))
+            done = folder / f"seed{seed}.pt" if folder is not None else None
+            if done is not None and done.exists():
+                part = torch.load(done, weights_only=False)
                 if progress:
-                    print(f"{activation} seed {seed}: {out['train_s']:.0f} s, "
-                          f"test acc {out['test_acc']:.3f}", flush=True)
-            timings.append(time_activations(shapes, s["timing_repeats"], s["activations"],
-                                            seed, s["device"]).assign(seed=seed))
+                    print(f"seed {seed}: finished earlier ({done})", flush=True)
+            else:
+                part = _train_seed(data, seed, s, shapes, progress,
+                                   folder / f"seed{seed}.partial.pt" if folder else None)
+                if done is not None:
+                    tmp = done.with_name(done.name + ".tmp")
+                    torch.save(part, tmp)
+                    os.replace(tmp, done)
+            histories += part["histories"]
+            runs += part["runs"]
+            timings.append(part["timing"])
     return dict(history=pd.concat(histories, ignore_index=True), runs=pd.DataFrame(runs),
                 activation_timing=pd.concat(timings, ignore_index=True),
                 shapes=[list(sh) for sh in shapes], device=device_name(s["device"]),
@@ -240,12 +299,31 @@ def run_experiment(s: Mapping, root: str | os.PathLike | None = None,
                 torch_threads=s["cpu_threads"])
 
 
+def _train_seed(data: Dataset, seed: int, s: Mapping, shapes: Sequence[tuple[int, ...]],
+                progress: bool, snapshot: Path | None) -> dict:
+    """One seed of :func:`run_experiment`: its histories, run rows and activation timing."""
+    histories, runs = [], []
+    for activation, out in zip(s["activations"],
+                               train_runs(data, s["activations"], seed, s, snapshot)):
+        histories.append(out.pop("history"))
+        runs.append(dict(activation=activation, seed=seed, **out))
+        if progress:
+            print(f"{activation} seed {seed}: {out['train_s']:.0f} s, "
+                  f"test acc {out['test_acc']:.3f}", flush=True)
+    timing = time_activations(shapes, s["timing_repeats"], s["activations"], seed,
+                              s["device"]).assign(seed=seed)
+    return dict(histories=histories, runs=runs, timing=timing)
+
+
 def results(profile: str, root: str | os.PathLike | None = None,
             store: Path | None = None) -> dict:
-    """The chapter's runs: live in ``quick``; committed (trained once) in ``paper``."""
+    """The chapter's runs: live in ``quick``; committed (trained once) in ``paper``, where
+    an interrupted computation resumes from ``data/cache/chapters/`` (finished seeds kept,
+    the running one from its last epoch)."""
     s = settings(profile)
-    return train_or_load(RESULT_NAME, lambda: run_experiment(s, root), profile, s,
-                         device=s["device"], root=store)
+    resume = (RESUME_ROOT / result_path(RESULT_NAME, s).stem) if profile == "paper" else None
+    return train_or_load(RESULT_NAME, lambda: run_experiment(s, root, resume_dir=resume),
+                         profile, s, device=s["device"], root=store)
 
 
 # --- metrics ---------------------------------------------------------------------------

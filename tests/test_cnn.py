@@ -223,6 +223,75 @@ def test_training_is_reproducible(cifar_tiny):
     pd.testing.assert_frame_equal(a[cols], b[cols])
 
 
+class _Interrupt(Exception):
+    pass
+
+
+def _interrupt_at(monkeypatch, call):
+    """Make the ``call``-th validation (1-based) raise, as a crash would."""
+    real, calls = cnn.evaluate, []
+
+    def evaluate(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            raise _Interrupt
+        return real(*args, **kwargs)
+    monkeypatch.setattr(cnn, "evaluate", evaluate)
+
+
+def test_interrupted_training_resumes_exactly(cifar_tiny, monkeypatch, tmp_path):
+    """A crash in epoch 3 loses only that epoch: the rerun resumes from the snapshot of
+    epoch 2 and ends with the same histories, best epochs and test accuracies as a run that
+    was never interrupted; the snapshot is removed at the end."""
+    s = cnn.settings("quick") | dict(epochs=3, batch_size=64, eval_batch=64,
+                                     channels=(4, 4, 4), hidden=8)
+    acts, snap = ("sigmoid", "relu"), tmp_path / "seed0.partial.pt"
+    whole = cnn.train_runs(cifar_tiny, acts, 0, s)
+    with monkeypatch.context() as m:
+        _interrupt_at(m, 5)  # epochs 1 and 2 of both nets done, then the crash
+        with pytest.raises(_Interrupt):
+            cnn.train_runs(cifar_tiny, acts, 0, s, snapshot=snap)
+    assert torch.load(snap, weights_only=False)["epoch"] == 2
+    resumed = cnn.train_runs(cifar_tiny, acts, 0, s, snapshot=snap)
+    assert not snap.exists()
+    cols = ["activation", "epoch", "train_loss", "train_acc", "val_loss", "val_acc"]
+    for a, b in zip(whole, resumed):
+        pd.testing.assert_frame_equal(a["history"][cols], b["history"][cols])
+        assert (a["best_epoch"], a["test_acc"]) == (b["best_epoch"], b["test_acc"])
+
+
+def test_snapshot_of_other_activations_is_refused(cifar_tiny, tmp_path):
+    s = cnn.settings("quick") | dict(epochs=1, batch_size=128, channels=(4, 4, 4), hidden=8)
+    snap = tmp_path / "snap.pt"
+    cnn._save_snapshot([dict(activation="tanh", rows=[], best=0.0, best_epoch=0, state=None,
+                             load_before=0.0, model=torch.nn.Linear(1, 1),
+                             opt=torch.optim.Adam(torch.nn.Linear(1, 1).parameters()),
+                             gen=torch.Generator())], 1, snap)
+    with pytest.raises(ValueError, match="remove it to start over"):
+        cnn.train_runs(cifar_tiny, ("relu",), 0, s, snapshot=snap)
+
+
+def test_experiment_keeps_finished_seeds(cifar_tiny, monkeypatch, tmp_path):
+    """A crash in the second seed keeps the first: the rerun loads seed 0 from its file
+    (training nothing for it) and gives the result of an uninterrupted experiment."""
+    s = cnn.settings("quick") | dict(epochs=1, batch_size=64, eval_batch=64, seeds=(0, 1),
+                                     channels=(4, 4, 4), hidden=8, timing_repeats=1)
+    whole = cnn.run_experiment(s, data=cifar_tiny, progress=False)
+    with monkeypatch.context() as m:
+        _interrupt_at(m, 5)  # seed 0: 2 validations, 2 tests; seed 1's first one crashes
+        with pytest.raises(_Interrupt):
+            cnn.run_experiment(s, data=cifar_tiny, progress=False, resume_dir=tmp_path)
+    assert (tmp_path / "seed0.pt").exists() and not (tmp_path / "seed1.pt").exists()
+    trained = []
+    real = cnn.train_runs
+    monkeypatch.setattr(cnn, "train_runs", lambda *a, **k: trained.append(a[2]) or real(*a, **k))
+    resumed = cnn.run_experiment(s, data=cifar_tiny, progress=False, resume_dir=tmp_path)
+    assert trained == [1]
+    cols = ["activation", "seed", "epoch", "train_loss", "val_loss", "val_acc"]
+    pd.testing.assert_frame_equal(whole["history"][cols], resumed["history"][cols])
+    pd.testing.assert_series_equal(whole["runs"]["test_acc"], resumed["runs"]["test_acc"])
+
+
 def test_training_refused_when_disabled(cifar_tiny, monkeypatch):
     monkeypatch.setenv("ACTFN_NO_TRAIN", "1")
     with pytest.raises(RuntimeError, match="training is disabled"):
