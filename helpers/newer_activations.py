@@ -321,12 +321,17 @@ def shown_depth(acc: pd.DataFrame, dataset: str, deep: int) -> int:
     return int(t.depth.max())
 
 
+# the comparators the headline names, in its order, as the prose says them
+POSSESSIVE = {"relu": "ReLU's", "sigmoid": "the sigmoid's", "elu": "ELU's", "selu": "SELU's"}
+
+
 def headline_numbers(acc: pd.DataFrame, lay: pd.DataFrame, verdicts: pd.DataFrame,
                      dataset: str, depth: int) -> dict[str, str]:
     """The numbers the chapter's prose quotes, as text (``pending`` where runs are
     missing): the best activation of the ``depth``-layer nets without BN on ``dataset`` (among
     the configurations with the most seeds), the accuracy of ReLU, the sigmoid, ELU and SELU
-    there with its unit (a partial mean is marked), gradient saturation and node perplexity
+    there with its unit (a partial mean is marked), the same as ``against`` (the comparators
+    other than the best, for "X at a %, against ..."), gradient saturation and node perplexity
     per activation, and each claim's verdict with its item counts."""
     out: dict[str, str] = {}
     t = acc[(acc.dataset == dataset) & (acc.depth == depth) & ~acc.batch_norm] \
@@ -344,6 +349,9 @@ def headline_numbers(acc: pd.DataFrame, lay: pd.DataFrame, verdicts: pd.DataFram
         if len(row) and len(full) and row.seeds.iloc[0] < full.seeds.iloc[0]:
             n = int(row.seeds.iloc[0])
             out[f"acc_{a}"] += f" ({n} seed{'s' if n > 1 else ''} so far)"
+    others = [f"{POSSESSIVE[a]} {out[f'acc_{a}']}" for a in POSSESSIVE
+              if best is None or a != best.activation]
+    out["against"] = ", ".join(others[:-1]) + f" and {others[-1]}"
     s = lay[(lay.dataset == dataset) & (lay.depth == depth) & ~lay.batch_norm] \
         if len(lay) else lay
     for a in ("gelu", "relu", "leaky_relu", "elu", "selu", "tanh"):

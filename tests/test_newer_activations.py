@@ -53,6 +53,7 @@ def test_claims_hold_fail_and_pending_by_hand():
     nums = na.headline_numbers(na.accuracy_table(_runs(rows)), pd.DataFrame(),
                                na.claim_verdicts(items), "mnist", 8)
     assert nums["best"] == "ELU" and nums["best_acc"] == "96.00"
+    assert nums["against"] == "ReLU's 91.00 %, the sigmoid's pending and SELU's pending"
     assert nums["verdict_elu_deep"] == "mixed" and nums["gradsat_relu"] == "pending"
     assert nums["items_elu_deep"].startswith("1 of 2 comparisons hold, 1 fail")
     assert nums["n_activations"] == "2"
@@ -66,6 +67,9 @@ def test_headline_ranks_only_complete_configurations():
     assert nums["best"] == "ReLU" and nums["n_activations"] == "1"
     assert nums["acc_selu"] == "99.00 % (1 seed so far)" and nums["acc_relu"] == "98.00 %"
     assert nums["acc_elu"] == "pending"
+    # the best is not compared with itself
+    assert nums["against"] == ("the sigmoid's pending, ELU's pending and "
+                               "SELU's 99.00 % (1 seed so far)")
 
 
 def test_shown_depth_falls_back_to_the_deepest_with_results():
