@@ -5,65 +5,127 @@
 #   bash benchmarks/device_session.sh prepare          # here: fill the git-ignored .carry/
 #   run(command="bash benchmarks/device_session.sh run $(git rev-parse HEAD)",
 #       carry=[".carry"], timeout_s=600)               # there, through the device tool
+#   bash benchmarks/device_session.sh merge FILES_AT   # here: merge what came back
 #
 # `run` does, within LIMIT seconds (default 535) from its start:
-#   0. the engine's CUDA tests (tests/test_engine.py -k cuda): if they pass, the grid and
-#      grid_speed use one CUDA graph per step (--cuda-graph; CUDA_GRAPH=0 turns it off)
-#   1. benchmarks/cnn_epoch_time.py on the carried CIFAR-10 (JPEG copy) subset -> $OUT
-#   2. benchmarks/grid_speed.py --device cuda (MNIST only: CIFAR shapes scaled by FLOPs) -> $OUT
-#   3. the paper grid on MNIST (DATASET=...; GRID=paper|activations) until the budget; then
-#      $OUT/results.tgz holds that dataset's results folder. Here, merge it (safe beside a
-#      local grid on the same dataset):
-#        mkdir -p /tmp/dev && tar xzf <files_at>/results.tgz -C /tmp/dev && \
-#        .venv/bin/python -m helpers.grid merge /tmp/dev/data/results --dataset mnist
+#   0. the engine's CUDA tests (tests/test_engine.py -k cuda): if they pass, the grid uses one
+#      CUDA graph per step (--cuda-graph; CUDA_GRAPH=0 turns it off)
+#   1. (SKIP without 1) benchmarks/cnn_epoch_time.py on the carried CIFAR-10 (JPEG copy)
+#      subset -> $OUT; done on an H200 (committed), so skipped by default
+#   2. (SKIP without 2) benchmarks/grid_speed.py --device cuda -> $OUT; skipped by default
+#   3. the grid on DATASET (mnist), GRID (paper): one process per unfinished shape
+#      (`python -m helpers.grid pending`; at most MAXPROC, default 6; SHAPES="2x800 8x800"
+#      chooses), all sharing the GPU, each in its own results root under /tmp/roots (a copy
+#      of the committed results), until the budget. A small stack is launch-bound (below), so
+#      several processes keep the GPU busier than one. Without the CUDA graph the shapes whose
+#      final runs train all 300 epochs (MNIST width 200) are left out: they do not finish.
+#      $OUT/results_<grid>_<dataset>_<DxW>.tgz holds each root's results.
+# A second `run` at once, on the still-warm machine, resumes: the roots in /tmp/roots and the
+# paused stacks' snapshots (data/cache/grid_state, git-ignored, so kept between calls) are
+# still there; only finished runs come back, so snapshots must not need to travel.
 # Learned on an H200 (2026-11-26, benchmarks/results/grid_speed_cuda_h200.log): a stack of
 # 11 full-length 6x200 runs takes ~3.1 s per epoch without a CUDA graph (launch-bound), so
 # 300 epochs do not fit one call; its paused snapshot (62 MB) cannot come back (16 MiB a
-# file): so the graph. CIFAR-10 cannot travel whole (decoded: 184 MB; its JPEG files:
-# 236 MB), so its grids stay on the CPU; only chapter 10's 21 MB subset goes. Set SKIP=12
-# to skip the benchmarks.
+# file). CIFAR-10 cannot travel whole (decoded: 184 MB; its JPEG files: 236 MB), so its
+# grids stay on the CPU; only chapter 10's 21 MB subset goes.
+# A dry run here, on the CPU, from an empty results root, merged into another:
+#   DEVICE=cpu PROFILE=quick RESULTS=/tmp/none ROOTS=/tmp/roots OUT=/tmp/out LIMIT=120 \
+#     MAXPROC=2 bash $0 run x
+#   PROFILE=quick ROOT=/tmp/merged bash $0 merge /tmp/out
 set -u -o pipefail
 case "${1:-}" in
 prepare)
     mkdir -p .carry
     tar czf .carry/mnist.tgz -C ../shared/datasets MNIST            # 11 MB (raw is 53 MB)
-    .venv/bin/python benchmarks/cnn_epoch_time.py export .carry/cifar_subset.pt  # 21 MB
+    if [[ "${SKIP-12}" != *1* ]]; then
+        .venv/bin/python benchmarks/cnn_epoch_time.py export .carry/cifar_subset.pt  # 21 MB
+    else
+        rm -f .carry/cifar_subset.pt
+    fi
     du -sh .carry ;;
 run)
     T0=$(date +%s); LIMIT=${LIMIT:-535}; DATASET=${DATASET:-mnist}; GRID=${GRID:-paper}
+    DEVICE=${DEVICE:-cuda}; PROFILE=${PROFILE:-paper}; SKIP=${SKIP-12}; MAXPROC=${MAXPROC:-6}
+    PY=$(command -v python3); [[ -x .venv/bin/python ]] && PY=.venv/bin/python
     export PYTHONUNBUFFERED=1 ACTFN_OFFLINE=1 ACTFN_GIT_COMMIT=${2:?commit}
     el() { echo $(( $(date +%s) - T0 )); }
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-    python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
-    mkdir -p /tmp/ds && tar xzf .carry/mnist.tgz -C /tmp/ds
+    if command -v nvidia-smi >/dev/null; then
+        nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+    fi
+    $PY -c "import torch; print('torch', torch.__version__)"
+    if [[ -f .carry/mnist.tgz && ! -d /tmp/ds/MNIST ]]; then
+        mkdir -p /tmp/ds && tar xzf .carry/mnist.tgz -C /tmp/ds
+    fi
+    [[ -d /tmp/ds/MNIST ]] && export ACTFN_DATA=/tmp/ds
     GRAPH=""
-    if [[ "${CUDA_GRAPH:-1}" == 1 ]]; then
-        echo "== CUDA tests at $(el) s"
-        if ACTFN_DATA=/tmp/ds timeout 150 python3 -m pytest -q -p no:cacheprovider \
-                tests/test_engine.py -k cuda 2>&1 | tail -15; then
-            GRAPH=--cuda-graph
+    if [[ "$DEVICE" == cuda* && "${CUDA_GRAPH:-1}" == 1 ]]; then
+        if [[ ! -f /tmp/graph_verdict ]]; then        # once per machine
+            echo "== CUDA tests at $(el) s"
+            if timeout 150 $PY -m pytest -q -p no:cacheprovider tests/test_engine.py -k cuda \
+                    2>&1 | tail -15; then
+                echo on > /tmp/graph_verdict
+            else
+                echo off > /tmp/graph_verdict
+            fi
         fi
-        echo "CUDA graph: ${GRAPH:-off}"
+        [[ $(cat /tmp/graph_verdict) == on ]] && GRAPH=--cuda-graph
     fi
-    if [[ "${SKIP:-}" != *1* ]]; then
+    echo "CUDA graph: ${GRAPH:-off}"
+    if [[ "$SKIP" != *1* ]]; then
         echo "== cnn_epoch_time at $(el) s"
-        timeout 140 python3 benchmarks/cnn_epoch_time.py run --data .carry/cifar_subset.pt \
-            --device cuda --out "$OUT/cnn_epoch_time_cuda.json" 2>&1 | grep -v Warning | tail -12
+        timeout 140 $PY benchmarks/cnn_epoch_time.py run --data .carry/cifar_subset.pt \
+            --device "$DEVICE" --out "$OUT/cnn_epoch_time_cuda.json" 2>&1 | grep -v Warning \
+            | tail -12
     fi
-    if [[ "${SKIP:-}" != *2* ]]; then
+    if [[ "$SKIP" != *2* ]]; then
         echo "== grid_speed at $(el) s"
-        ACTFN_DATA=/tmp/ds timeout 150 python3 benchmarks/grid_speed.py --device cuda \
-            $GRAPH --out "$OUT/grid_speed_cuda.json" 2>&1 | tail -25
+        timeout 150 $PY benchmarks/grid_speed.py --device "$DEVICE" $GRAPH \
+            --out "$OUT/grid_speed_cuda.json" 2>&1 | tail -25
     fi
-    B=$(python3 -c "print(max(0.5, ($LIMIT - $(el) - 25) / 60))")
-    echo "== grid at $(el) s, budget $B min"
-    ACTFN_DATA=/tmp/ds python3 -m helpers.grid run --profile paper --grid "$GRID" \
-        --dataset "$DATASET" --device cuda --time-budget "$B" --no-progress \
-        $GRAPH 2>&1 | grep -v Warning | tail -40
-    folder=$(python3 -c "from helpers.grid import store; print(store.results_dir('paper', \
-'$DATASET', grid='$GRID').relative_to(store.PROJECT_ROOT))")
-    tar czf "$OUT/results.tgz" "$folder"
+    FULL=--no-full-length; [[ -n "$GRAPH" ]] && FULL=""
+    SHAPES=${SHAPES:-$($PY -m helpers.grid pending --profile "$PROFILE" --grid "$GRID" \
+        --dataset "$DATASET" --root "${RESULTS:-data/results}" $FULL)}
+    SHAPES=$(echo $SHAPES | tr ' ' '\n' | head -n "$MAXPROC" | tr '\n' ' ')
+    rel=$($PY -c "from pathlib import Path; from helpers.grid import store; print(store.\
+results_dir('$PROFILE', '$DATASET', Path('/r'), grid='$GRID').relative_to('/r'))")
+    B=$($PY -c "print(max(0.5, ($LIMIT - $(el) - 40) / 60))")
+    echo "== grid at $(el) s: shapes ${SHAPES:-none}; budget $B min each"
+    pids=()
+    for shape in $SHAPES; do
+        root=${ROOTS:-/tmp/roots}/$shape
+        if [[ ! -d $root/$rel ]]; then             # first call: the committed results
+            mkdir -p "$(dirname "$root/$rel")"
+            if [[ -d ${RESULTS:-data/results}/$rel ]]; then
+                cp -r "${RESULTS:-data/results}/$rel" "$root/$rel"
+                rm -rf "$root/$rel/checkpoints"   # the runner writes, never reads them
+            fi
+        fi
+        timeout -s TERM $(( ${B%.*} * 60 + 90 )) $PY -m helpers.grid run --profile "$PROFILE" \
+            --grid "$GRID" --dataset "$DATASET" --device "$DEVICE" --threads 1 \
+            --time-budget "$B" --no-progress --root "$root" --shapes "$shape" $GRAPH \
+            > "/tmp/grid_$shape.log" 2>&1 &
+        pids+=($!)
+    done
+    for pid in "${pids[@]}"; do wait "$pid"; done
+    for shape in $SHAPES; do
+        root=${ROOTS:-/tmp/roots}/$shape
+        echo "-- $shape"; grep -v Warning "/tmp/grid_$shape.log" | tail -8
+        [[ -d $root/$rel ]] && tar czf "$OUT/results_${GRID}_${DATASET}_$shape.tgz" \
+            -C "$root" "$rel"
+    done
     ls -la "$OUT"; echo "== done at $(el) s" ;;
+merge)
+    files=${2:?the folder the results came back to (files_at)}
+    PY=.venv/bin/python
+    for f in "$files"/results_*.tgz; do
+        name=$(basename "$f" .tgz); IFS=_ read -r _ grid dataset shape <<< "$name"
+        tmp=$(mktemp -d); tar xzf "$f" -C "$tmp"
+        echo "== $name"
+        $PY -m helpers.grid merge "$tmp" --profile "${PROFILE:-paper}" --grid "$grid" \
+            --dataset "$dataset" ${ROOT:+--root "$ROOT"} || exit 1
+        rm -rf "$tmp"
+    done ;;
 *)
-    echo "usage: $0 prepare | run COMMIT   (accepted: prepare, run)" >&2; exit 2 ;;
+    echo "usage: $0 prepare | run COMMIT | merge FILES_AT   (accepted: prepare, run, merge)" >&2
+    exit 2 ;;
 esac

@@ -1,6 +1,7 @@
 """The benchmark scripts still import and parse their arguments (they are run by hand, so
 nothing else would notice when a helper they use is renamed)."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,3 +17,31 @@ def test_benchmark_imports_and_shows_its_help(script: Path):
                          text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "usage" in run.stdout
+
+
+DEVICE_SESSION = BENCHMARKS[0].parent / "device_session.sh"
+
+
+def test_device_session_refuses_an_unknown_step():
+    run = subprocess.run(["bash", str(DEVICE_SESSION), "fly"], capture_output=True, text=True)
+    assert run.returncode == 2 and "accepted: prepare, run, merge" in run.stderr
+
+
+def test_device_session_dry_run_on_cpu_merges_back(tmp_path):
+    """The GPU call's grid step, dry-run on the CPU in the quick profile: one shape from an
+    empty results root, packed as the device tool would return it, then merged here."""
+    env = dict(os.environ, DEVICE="cpu", PROFILE="quick", RESULTS=str(tmp_path / "none"),
+               ROOTS=str(tmp_path / "roots"), OUT=str(tmp_path / "out"), LIMIT="100",
+               SHAPES="2x16", ROOT=str(tmp_path / "merged"))
+    (tmp_path / "out").mkdir()
+    run = subprocess.run(["bash", str(DEVICE_SESSION), "run", "test"], capture_output=True,
+                         text=True, env=env, timeout=300, cwd=DEVICE_SESSION.parent.parent)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["results_paper_mnist_2x16.tgz"]
+    run = subprocess.run(["bash", str(DEVICE_SESSION), "merge", str(tmp_path / "out")],
+                         capture_output=True, text=True, env=env, timeout=300,
+                         cwd=DEVICE_SESSION.parent.parent)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    import helpers.grid as grid
+    assert (2, 16) not in grid.pending_shapes("quick", "mnist", tmp_path / "merged")
+    assert len(grid.load_results("quick", "mnist", tmp_path / "merged").runs) == 12

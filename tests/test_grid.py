@@ -244,6 +244,8 @@ def test_spec_or_source_change_is_refused(reference, tiny):
     (dict(time_budget=-1), "time_budget"),
     (dict(threads=0), "threads"),
     (dict(widths=(17,)), "widths"),
+    (dict(shapes=((3, 200),)), "shapes"),
+    (dict(shapes=()), "shapes"),
 ])
 def test_bad_arguments(tmp_path, kwargs, name):
     args = dict(profile="quick", dataset="mnist", device="cpu", root=tmp_path,
@@ -263,6 +265,10 @@ def test_bad_arguments(tmp_path, kwargs, name):
     (["run", "--profile", "quick", "--dataset", "mnist", "--device", "cpu", "--cuda-graph"],
      "--cuda-graph"),
     (["plan", "--profile", "huge"], "'huge'"),
+    (["run", "--profile", "paper", "--dataset", "mnist", "--shapes", "3x200"],
+     "--shapes 3x200: accepted: a comma-separated list of 4x200, 2x200"),
+    (["run", "--profile", "paper", "--dataset", "mnist", "--shapes", "4x200x1"], "--shapes"),
+    (["pending", "--dataset", "svhn"], "'svhn'"),
     (["merge", "/nonexistent/results", "--dataset", "mnist"], "no manifest.json"),
     (["merge", "/nonexistent/results", "--dataset", "svhn"], "'svhn'"),
 ])
@@ -444,3 +450,42 @@ def test_merge_rebuilds_another_roots_runs_exactly(tmp_path, reference):
         grid.merge_results(tmp_path / "o", "quick", "mnist", tmp_path / "r", spec=SPEC)
     with pytest.raises(FileNotFoundError, match="no manifest"):
         grid.merge_results(tmp_path / "nothing", "quick", "mnist", tmp_path / "r", spec=SPEC)
+
+
+def test_shapes_in_separate_roots_merge_into_the_whole_grid(tmp_path, tiny):
+    """Parallel processes on one GPU, one shape each in its own root (as
+    benchmarks/device_session.sh runs them), merge into the grid that one process computes;
+    ``pending_shapes`` lists what is left at each step."""
+    spec = dataclasses.replace(SPEC, depths=(2, 4), checkpoint_widths=())
+
+    def pending(name):
+        return grid.pending_shapes("quick", "mnist", tmp_path / name / "r", spec=spec)
+
+    assert pending("w") == [(4, 16), (2, 16)]  # the anytime order: depth 4 first
+    whole = run(tmp_path / "w", tiny, spec=spec)
+    assert whole.complete and len(whole.runs) == 16 and pending("w") == []
+    parts = [run(tmp_path / name, tiny, spec=spec, shapes=(shape,))
+             for name, shape in (("a", (2, 16)), ("b", (4, 16)))]
+    assert [len(p.runs) for p in parts] == [8, 8] and not any(p.complete for p in parts)
+    assert pending("a") == [(4, 16)]
+    for name in ("a", "b"):
+        grid.merge_results(tmp_path / name / "r", "quick", "mnist", tmp_path / "m",
+                           log=lambda *a: None, spec=spec)
+    merged = grid.load_results("quick", "mnist", tmp_path / "m")
+    assert merged.manifest["complete"]
+    key = ["phase", "depth", "activation", "batch_norm", "seed", "lr"]
+    for mine, theirs in ((merged.runs, whole.runs), (merged.histories, whole.histories)):
+        pd.testing.assert_frame_equal(
+            mine.drop(columns=TIMING, errors="ignore").sort_values(key + (
+                ["epoch"] if "epoch" in mine else [])).reset_index(drop=True),
+            theirs.drop(columns=TIMING, errors="ignore").sort_values(key + (
+                ["epoch"] if "epoch" in theirs else [])).reset_index(drop=True))
+
+
+def test_pending_cli_prints_the_unfinished_shapes(tmp_path, capsys):
+    assert cli.main(["pending", "--profile", "paper", "--dataset", "mnist",
+                     "--root", str(tmp_path), "--no-full-length"]) == 0
+    assert capsys.readouterr().out.split() == ["4x800", "2x800", "6x800", "8x800"]
+    assert cli.main(["pending", "--profile", "paper", "--dataset", "mnist",
+                     "--root", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.split()[:2] == ["4x200", "2x200"]

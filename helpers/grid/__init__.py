@@ -7,9 +7,10 @@ best-on-validation, an iterative learning-rate search over 3 seeds).
 * :mod:`~helpers.grid.protocol` — the learning-rate search and the halting replay (pure);
 * :mod:`~helpers.grid.store` — tables, parts, manifest, checkpoints, snapshots;
 * :mod:`~helpers.grid.runner` — ``run_grid``, ``load_results``, ``checkpoint``,
-  ``merge_results`` (runs from another results root, e.g. a GPU machine's);
+  ``merge_results`` (runs from another results root, e.g. a GPU machine's),
+  ``pending_shapes`` (what is left);
 * :mod:`~helpers.grid.plan` — the cost model (``python -m helpers.grid plan``);
-* :mod:`~helpers.grid.cli` — ``python -m helpers.grid run|plan|status|backfill|merge``.
+* :mod:`~helpers.grid.cli` — ``python -m helpers.grid run|plan|status|pending|backfill|merge``.
 """
 
 from ..runtime import device_name, git_commit, resolve_device
@@ -19,6 +20,7 @@ from .runner import (
     grid_data,
     load_results,
     merge_results,
+    pending_shapes,
     run_grid,
     search_table,
 )
@@ -36,7 +38,7 @@ __all__ = [
     "GRIDS", "SPECS", "GridSpec", "get_spec", "work_queue", "round_lr", "run_key", "Decision",
     "Trajectory",
     "decide", "replay_patience", "checkpoint", "grid_data", "load_results", "merge_results",
-    "run_grid",
+    "pending_shapes", "run_grid",
     "search_table", "HISTORY_TABLE_COLUMNS", "LAYER_COLUMNS", "RESULTS_ROOT", "RUN_COLUMNS",
     "GridResults", "results_dir", "device_name", "git_commit", "resolve_device",
 ]

@@ -1,10 +1,12 @@
-"""``python -m helpers.grid run | plan | status | backfill | merge``: the grid from the
-command line.
+"""``python -m helpers.grid run | plan | status | pending | backfill | merge``: the grid
+from the command line.
 
 ``run --grid all --dataset all`` (``make grid``) follows :func:`~helpers.grid.spec.
 work_queue`: the paper grid's width 200 of MNIST, then of CIFAR-10, then MNIST 800, then
 the ``activations`` extension (both datasets), then CIFAR-10 800, resumable, within
-``--time-budget`` minutes. ``--grid paper`` runs the paper grid alone.
+``--time-budget`` minutes. ``--grid paper`` runs the paper grid alone; ``--shapes
+2x800,8x800`` only those shapes (``pending`` lists the unfinished ones: one process per
+shape shares a GPU, each with its own ``--root``, merged afterwards with ``merge``).
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from ..runtime import resolve_device
 from . import store
 from .runner import (
     backfill_layer_stats,
+    check_shapes,
     load_results,
     merge_results,
+    pending_shapes,
     request_stop,
     run_grid,
     stop_requested,
@@ -74,6 +78,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                      help="CPU threads (default 1 on CPU; see helpers.runtime)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("--root", default=None, help=f"results root (default {store.RESULTS_ROOT})")
+    run.add_argument("--shapes", default=None, metavar="DxW[,DxW...]",
+                     help="only these shapes, e.g. 2x800,8x800 (default: all)")
+    pe = sub.add_parser("pending", help="the shapes whose final runs are not all recorded "
+                        "(DxW, in the anytime order)")
+    pe.add_argument("--profile", choices=PROFILES, default="paper")
+    pe.add_argument("--grid", choices=list(GRIDS), default="paper")
+    pe.add_argument("--dataset", required=True, choices=list(DATASETS))
+    pe.add_argument("--root", default=None)
+    pe.add_argument("--no-full-length", action="store_true",
+                    help="leave out the shapes whose final runs train all 300 epochs")
     pl = sub.add_parser("plan", help="the cost model: runs, model-epochs, TFLOP, hours")
     pl.add_argument("--profile", choices=PROFILES, default="paper")
     pl.add_argument("--grid", choices=list(GRIDS), default="paper")
@@ -102,6 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "status":
         print(status(args.root, [args.profile] if args.profile else PROFILES,
                      [args.grid] if args.grid else tuple(GRIDS)))
+        return 0
+    if args.command == "pending":
+        print(" ".join(f"{d}x{w}" for d, w in pending_shapes(
+            args.profile, args.dataset, args.root, args.grid,
+            full_length=not args.no_full_length)))
         return 0
     if args.command == "merge":
         try:
@@ -138,11 +157,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"signal {signum}: pausing at the next epoch boundary (send it again to stop "
               "at once)", file=sys.stderr, flush=True)
 
-    signal.signal(signal.SIGTERM, interrupted)
     datasets = DATASETS if args.dataset == "all" else (args.dataset,)
     grids = tuple(GRIDS) if args.grid == "all" else (args.grid,)
+    shapes = None
+    if args.shapes is not None:
+        try:
+            shapes = tuple(tuple(int(n) for n in s.lower().split("x"))
+                           for s in args.shapes.split(","))
+            if any(len(s) != 2 for s in shapes):
+                raise ValueError
+            for grid in grids:
+                check_shapes(get_spec(args.profile, grid), shapes)
+        except ValueError:
+            accepted = get_spec(args.profile, grids[0]).shapes()
+            parser.error(f"--shapes {args.shapes}: accepted: a comma-separated list of "
+                         f"{', '.join(f'{d}x{w}' for d, w in accepted)}")
+    signal.signal(signal.SIGTERM, interrupted)
     start = time.perf_counter()
     for grid, dataset, width in work_queue(args.profile, grids, datasets):
+        if shapes is not None and all(w != width for _, w in shapes):
+            continue
         budget = None if args.time_budget is None else \
             args.time_budget * 60 - (time.perf_counter() - start)
         if stop_requested():
@@ -154,7 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         t0 = time.perf_counter()
         res = run_grid(args.profile, dataset, args.device, progress=not args.no_progress,
                        root=args.root, time_budget=budget, cuda_graph=args.cuda_graph,
-                       threads=args.threads, widths=(width,), log=print, grid=grid)
+                       threads=args.threads, widths=(width,), shapes=shapes, log=print,
+                       grid=grid)
         print(f"{args.profile}/{grid}/{dataset} width {width} ({res.label}): {res.new_runs} "
               f"new final runs in {time.perf_counter() - t0:.0f} s; {len(res.runs)}/"
               f"{get_spec(args.profile, grid).n_final()} final runs, "

@@ -163,10 +163,13 @@ class Runner:
         return stop_requested() or (self.deadline is not None
                                     and time.perf_counter() > self.deadline)
 
-    def run(self, widths: tuple[int, ...] | None = None) -> bool:
-        """Advance every shape (of ``widths``) in anytime order; True when all are done."""
+    def run(self, widths: tuple[int, ...] | None = None,
+            shapes: tuple[tuple[int, int], ...] | None = None) -> bool:
+        """Advance every shape (of ``widths``, of ``shapes``) in anytime order; True when
+        all are done."""
         for depth, width in self.spec.shapes():
-            if widths is not None and width not in widths:
+            if (widths is not None and width not in widths) or \
+                    (shapes is not None and (depth, width) not in shapes):
                 continue
             if not self.run_shape(depth, width):
                 return False
@@ -428,6 +431,7 @@ def run_grid(
     cuda_graph: bool = False,
     threads: int | None = None,
     widths: tuple[int, ...] | None = None,
+    shapes: tuple[tuple[int, int], ...] | None = None,
     log=None,
     grid: str = "paper",
 ) -> store.GridResults:
@@ -439,7 +443,9 @@ def run_grid(
     ``spec``/``data`` override the profile's grid and dataset (tests, experiments).
     ``threads``: torch CPU threads (default: :func:`helpers.runtime.torch_threads`'s).
     ``widths``: only these widths (the anytime order runs one width of every dataset
-    before the next width); the manifest's ``complete`` refers to the whole grid.
+    before the next width); ``shapes``: only these ``(depth, width)`` (parallel processes on
+    one GPU, each with its own ``root``, merged afterwards: :func:`merge_results`); the
+    manifest's ``complete`` refers to the whole grid.
     """
     check_profile(profile)
     check_dataset_name(dataset)
@@ -456,6 +462,8 @@ def run_grid(
         raise ValueError(f"threads={threads!r}; accepted: an integer >= 1 or None")
     if widths is not None and any(w not in spec.widths for w in widths):
         raise ValueError(f"widths={widths!r}; accepted: a subset of {spec.widths}")
+    if shapes is not None:
+        shapes = check_shapes(spec, shapes)
     data = data if data is not None else grid_data(spec, dataset)
     out = store.results_dir(profile, dataset, root, grid)
     state_dir = store.state_dir(profile, dataset, state_root, grid)
@@ -468,8 +476,8 @@ def run_grid(
     runner.after_stack = lambda: write_manifest(out, manifest, runner, False)
     with torch_threads(threads, dev):
         try:
-            done = runner.run(widths)
-            complete = done and (widths is None or runner.is_complete())
+            done = runner.run(widths, shapes)
+            complete = done and ((widths is None and shapes is None) or runner.is_complete())
         finally:
             runner.consolidate()
             if runner.model_epochs or complete != manifest.get("complete"):
@@ -477,6 +485,34 @@ def run_grid(
     results = load_results(profile, dataset, root, grid=grid)
     results.new_runs = runner.n_new
     return results
+
+
+def check_shapes(spec: GridSpec, shapes) -> tuple[tuple[int, int], ...]:
+    """``shapes`` as ``(depth, width)`` pairs of ``spec``, or a ValueError naming them."""
+    accepted = spec.shapes()
+    out = tuple((int(d), int(w)) for d, w in shapes)
+    wrong = [s for s in out if s not in accepted]
+    if wrong or not out:
+        raise ValueError(f"shapes={list(shapes)!r}; accepted: a non-empty subset of "
+                         f"{', '.join(f'{d}x{w}' for d, w in accepted)}")
+    return out
+
+
+def pending_shapes(profile: str, dataset: str, root=None, grid: str = "paper",
+                   full_length: bool = True, spec: GridSpec | None = None
+                   ) -> list[tuple[int, int]]:
+    """The shapes of ``grid`` on ``dataset`` whose final runs are not all recorded, in the
+    anytime order (no data, no training). ``full_length=False`` leaves out the shapes whose
+    final runs train the full 300 epochs (Fig 1's): they do not fit a short GPU call.
+    ``spec``: the grid's (default: ``get_spec(profile, grid)``)."""
+    check_profile(profile)
+    spec = spec or get_spec(profile, grid)
+    records = store.read_records(store.results_dir(profile, check_dataset_name(dataset),
+                                                   root, grid))
+    return [(d, w) for d, w in spec.shapes()
+            if (full_length or not spec.is_full_length(dataset, w))
+            and not all(decide(spec, known_runs(records, d, w, c)).done
+                        for c in spec.combos())]
 
 
 def checkpoint(profile: str, dataset: str, activation: str, batch_norm: bool, seed: int,
@@ -607,6 +643,6 @@ def merge_results(source_root, profile: str, dataset: str, root=None, grid: str 
 
 
 __all__ = ["run_grid", "load_results", "checkpoint", "backfill_layer_stats", "merge_results",
-           "grid_data",
+           "grid_data", "pending_shapes", "check_shapes",
            "search_table",
            "known_runs", "rank_key", "Runner"]
