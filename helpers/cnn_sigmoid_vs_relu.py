@@ -345,6 +345,20 @@ def train_val_gap(history: pd.DataFrame) -> pd.DataFrame:
     return history.assign(gap=history["train_acc"] - history["val_acc"])
 
 
+def val_loss_turn(history: pd.DataFrame) -> pd.DataFrame:
+    """Per activation and seed: the epoch of the lowest validation loss (``min_epoch``, the
+    first on ties) and how far the loss rose from that minimum by the last epoch (``rise``,
+    cross-entropy in nats; 0 when the last epoch is the minimum): the usual sign of
+    overfitting, a network that gets worse on unseen images while it still trains."""
+    rows = []
+    for (a, seed), h in history.groupby(["activation", "seed"]):
+        h = h.sort_values("epoch")
+        lowest = h.loc[h["val_loss"].idxmin()]
+        rows.append(dict(activation=a, seed=seed, min_epoch=int(lowest["epoch"]),
+                         rise=float(h["val_loss"].iloc[-1] - lowest["val_loss"])))
+    return pd.DataFrame(rows)
+
+
 def mean_se(values: Sequence[float]) -> tuple[float, float]:
     """Mean and standard error (sample sd / sqrt(n); NaN for n = 1)."""
     v = np.asarray(values, dtype=float)
@@ -446,6 +460,8 @@ def verdicts(result: Mapping, target_val_acc: float) -> pd.DataFrame:
     last = history[history["epoch"] == history["epoch"].max()]
     gaps = per_seed(train_val_gap(last), "gap")
     gap_d = mean_se(100 * (gaps["relu"] - gaps["sigmoid"]))
+    rises = per_seed(val_loss_turn(history), "rise")
+    rise_d = mean_se(rises["relu"] - rises["sigmoid"])
     tests = per_seed(result["runs"], "test_acc")
     test_d = mean_se(100 * (tests["relu"] - tests["sigmoid"]))
     rows = [
@@ -455,6 +471,8 @@ def verdicts(result: Mapping, target_val_acc: float) -> pd.DataFrame:
          judge(*conv_d)),
         ("ReLU overfits more", "train−val gap at the last epoch, ReLU − sigmoid (points)",
          *gap_d, judge(*gap_d)),
+        ("ReLU's validation loss turns up more", "rise of the validation loss from its "
+         "minimum to the last epoch, ReLU − sigmoid (nats)", *rise_d, judge(*rise_d)),
         ("ReLU performs better", "test accuracy, ReLU − sigmoid (points)", *test_d,
          judge(*test_d)),
     ]
@@ -495,17 +513,18 @@ def plot_epoch_times(result: Mapping) -> plt.Figure:
     return fig
 
 
-def _seed_lines(ax: plt.Axes, h: pd.DataFrame, column: str, result: Mapping) -> None:
-    """``column`` (a fraction, drawn in %) per epoch: one thin line per seed and the seed
-    mean in bold, one colour per activation."""
+def _seed_lines(ax: plt.Axes, h: pd.DataFrame, column: str, result: Mapping,
+                scale: float = 100) -> None:
+    """``column`` × ``scale`` (a fraction drawn in %, by default) per epoch: one thin line
+    per seed and the seed mean in bold, one colour per activation."""
     palette = _palette([a for a in CHAPTER_ACTIVATIONS
                         if a in set(result["history"]["activation"])])
     for name, colour in palette.items():
         one = h[h["activation"] == name]
         for _, run in one.groupby("seed"):
-            ax.plot(run["epoch"], 100 * run[column], color=colour, alpha=0.35, linewidth=1)
+            ax.plot(run["epoch"], scale * run[column], color=colour, alpha=0.35, linewidth=1)
         mean = one.groupby("epoch")[column].mean()
-        ax.plot(mean.index, 100 * mean.values, color=colour, linewidth=2.2, marker="o",
+        ax.plot(mean.index, scale * mean.values, color=colour, linewidth=2.2, marker="o",
                 label=f"{name} (mean of seeds)")
 
 
@@ -533,5 +552,26 @@ def plot_gap_curves(result: Mapping) -> plt.Figure:
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(fontsize=8)
     ax.set_title(with_source("Overfitting: train − validation accuracy", result["source"]))
+    fig.tight_layout()
+    return fig
+
+
+def plot_loss_curves(result: Mapping) -> plt.Figure:
+    """Validation loss per epoch (one thin line per seed, the seed mean in bold) with the
+    training loss's seed mean dashed, one colour per activation: a validation loss that
+    turns up while the training loss keeps falling is overfitting."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    h = _named(result["history"])
+    _seed_lines(ax, h, "val_loss", result, scale=1)
+    for name, colour in _palette([a for a in CHAPTER_ACTIVATIONS
+                                  if a in set(result["history"]["activation"])]).items():
+        mean = h[h["activation"] == name].groupby("epoch")["train_loss"].mean()
+        ax.plot(mean.index, mean.values, color=colour, linestyle="--", linewidth=1.5,
+                label=f"{name}: training loss (mean)")
+    ax.set(xlabel="epoch", ylabel="cross-entropy (nats)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(fontsize=8)
+    ax.set_title(with_source("Validation loss (solid) and training loss (dashed)",
+                             result["source"]))
     fig.tight_layout()
     return fig

@@ -117,6 +117,16 @@ def test_train_val_gap_by_hand():
     assert cnn.train_val_gap(h)["gap"].tolist() == pytest.approx([0.05, 0.2])
 
 
+def test_val_loss_turn_by_hand():
+    h = pd.DataFrame({"activation": ["relu"] * 4 + ["sigmoid"] * 3, "seed": [0] * 7,
+                      "epoch": [1, 2, 3, 4, 1, 2, 3],
+                      "val_loss": [1.2, 0.9, 0.9, 1.05, 1.5, 1.4, 1.3]})
+    t = cnn.val_loss_turn(h.iloc[::-1]).set_index("activation")  # row order does not matter
+    assert t.loc["relu", "min_epoch"] == 2  # first of the tied minima
+    assert t.loc["relu", "rise"] == pytest.approx(0.15)
+    assert t.loc["sigmoid", "min_epoch"] == 3 and t.loc["sigmoid", "rise"] == 0
+
+
 def test_mean_se_by_hand():
     assert cnn.mean_se([1.0, 2.0, 3.0]) == pytest.approx((2.0, 1 / math.sqrt(3)))
     mean, se = cnn.mean_se([4.0])
@@ -164,6 +174,9 @@ def test_verdicts_by_hand():
     assert v.loc["ReLU overfits more", "ours"] == pytest.approx(30.0)
     assert v.loc["ReLU overfits more", "verdict"] == "supported"
     assert v.loc["ReLU performs better", "ours"] == pytest.approx(20.0)
+    # flat validation losses: no turn for either -> 0 +- 0, not a difference
+    assert v.loc["ReLU's validation loss turns up more", "ours"] == 0
+    assert v.loc["ReLU's validation loss turns up more", "verdict"] == "inconclusive"
 
 
 def test_activation_share_by_hand():
