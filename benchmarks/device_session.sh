@@ -90,6 +90,8 @@ run)
 results_dir('$PROFILE', '$DATASET', Path('/r'), grid='$GRID').relative_to('/r'))")
     B=$($PY -c "print(max(0.5, ($LIMIT - $(el) - 40) / 60))")
     echo "== grid at $(el) s: shapes ${SHAPES:-none}; budget $B min each"
+    $PY -c "from helpers.data import load_dataset; load_dataset('$DATASET')" 2>&1 \
+        | grep -v Warning   # decode once: the processes then read the cache
     pids=()
     for shape in $SHAPES; do
         root=${ROOTS:-/tmp/roots}/$shape

@@ -256,7 +256,7 @@ def _cached(source: str, location: Path, reader) -> dict[str, Tensor]:
     tensors = reader(location)
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")  # parallel processes
         torch.save({"location": str(location), "tensors": tensors}, tmp)
         tmp.replace(cache)
     except OSError:  # read-only checkout: fine, just slower next time
