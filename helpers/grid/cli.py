@@ -58,6 +58,16 @@ def _status_line(profile: str, grid: str, dataset: str, root) -> str:
             f"{m.get('device', '?')}")
 
 
+def _one_dataset(parser: argparse.ArgumentParser, root_help: str = "results root (default "
+                 f"{store.RESULTS_ROOT})") -> argparse.ArgumentParser:
+    """The options of a command about one dataset's results: profile, grid, dataset, root."""
+    parser.add_argument("--profile", choices=PROFILES, default="paper")
+    parser.add_argument("--grid", choices=list(GRIDS), default="paper")
+    parser.add_argument("--dataset", required=True, choices=list(DATASETS))
+    parser.add_argument("--root", default=None, help=root_help)
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.grid",
                                      description="Run the paper's grid (resumable).")
@@ -80,12 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--root", default=None, help=f"results root (default {store.RESULTS_ROOT})")
     run.add_argument("--shapes", default=None, metavar="DxW[,DxW...]",
                      help="only these shapes, e.g. 2x800,8x800 (default: all)")
-    pe = sub.add_parser("pending", help="the shapes whose final runs are not all recorded "
-                        "(DxW, in the anytime order)")
-    pe.add_argument("--profile", choices=PROFILES, default="paper")
-    pe.add_argument("--grid", choices=list(GRIDS), default="paper")
-    pe.add_argument("--dataset", required=True, choices=list(DATASETS))
-    pe.add_argument("--root", default=None)
+    pe = _one_dataset(sub.add_parser("pending", help="the shapes whose final runs are not "
+                                     "all recorded (DxW, in the anytime order)"))
     pe.add_argument("--no-full-length", action="store_true",
                     help="leave out the shapes whose final runs train all 300 epochs")
     pl = sub.add_parser("plan", help="the cost model: runs, model-epochs, TFLOP, hours")
@@ -95,19 +101,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     pl.add_argument("--threads", type=int, default=None)
     pl.add_argument("--root", default=None)
     pl.add_argument("--no-save", action="store_true", help="do not write the manifests")
-    bf = sub.add_parser("backfill", help="add gradient saturation and node perplexity to "
-                        "runs recorded before they existed (from checkpoints)")
-    bf.add_argument("--profile", choices=PROFILES, default="paper")
-    bf.add_argument("--grid", choices=list(GRIDS), default="paper")
-    bf.add_argument("--dataset", required=True, choices=list(DATASETS))
-    bf.add_argument("--root", default=None)
+    _one_dataset(sub.add_parser("backfill", help="add gradient saturation and node perplexity"
+                                " to runs recorded before they existed (from checkpoints)"))
     mg = sub.add_parser("merge", help="merge the runs recorded under another results root "
                         "(a GPU machine's results.tgz unpacked, another checkout)")
     mg.add_argument("source", help="that results root (holds <profile>/<dataset>/)")
-    mg.add_argument("--profile", choices=PROFILES, default="paper")
-    mg.add_argument("--grid", choices=list(GRIDS), default="paper")
-    mg.add_argument("--dataset", required=True, choices=list(DATASETS))
-    mg.add_argument("--root", default=None, help=f"into this root (default {store.RESULTS_ROOT})")
+    _one_dataset(mg, f"into this root (default {store.RESULTS_ROOT})")
     st = sub.add_parser("status", help="show what is done")
     st.add_argument("--profile", choices=PROFILES, default=None)
     st.add_argument("--grid", choices=list(GRIDS), default=None)
