@@ -81,7 +81,7 @@ unit: $(STAMP) cachedirs
 	$(PY) -m pytest tests --ignore=tests/test_site.py -p no:cacheprovider
 
 notebooks: $(STAMP) cachedirs
-	chapters=$$($(PY) -m helpers.book list) && ACTFN_PROFILE=quick $(PY) -m pytest \
+	chapters=$$($(PY) -m helpers.book list) && ACTFN_PROFILE=quick $(PY) -m pytest --durations=8 \
 		--nbval-lax --nbval-current-env -p no:cacheprovider $$chapters
 
 # The book is a view: the chapters in the paper profile, on the committed results, with
