@@ -6,6 +6,9 @@
 #   run(command="bash benchmarks/device_session.sh run $(git rev-parse HEAD)",
 #       carry=[".carry"], timeout_s=600)               # there, through the device tool
 #   bash benchmarks/device_session.sh merge FILES_AT   # here: merge what came back
+# CIFAR-10 (JPEG copy) instead: `prepare-cifar` here, then
+#   run(command="DATASET=cifar10 bash benchmarks/device_session.sh run $(git rev-parse HEAD)",
+#       carry=[".carry_cifar"], timeout_s=600)
 #
 # `run` does, within LIMIT seconds (default 535) from its start:
 #   0. the engine's CUDA tests (tests/test_engine.py -k cuda): if they pass, the grid uses one
@@ -26,8 +29,9 @@
 # Learned on an H200 (2026-11-26, benchmarks/results/grid_speed_cuda_h200.log): a stack of
 # 11 full-length 6x200 runs takes ~3.1 s per epoch without a CUDA graph (launch-bound), so
 # 300 epochs do not fit one call; its paused snapshot (62 MB) cannot come back (16 MiB a
-# file). CIFAR-10 cannot travel whole (decoded: 184 MB; its JPEG files: 236 MB), so its
-# grids stay on the CPU; only chapter 10's 21 MB subset goes.
+# file). CIFAR-10 (JPEG copy) travels as its JPEG files (prepare-cifar: 19 MB beside the
+# tree's ~40 MB; carry .carry_cifar, not .carry, and set DATASET=cifar10); `run` checks that
+# they decode there to the same pixels as here before its grid uses them.
 # A dry run here, on the CPU, from an empty results root, merged into another:
 #   DEVICE=cpu PROFILE=quick RESULTS=/tmp/none ROOTS=/tmp/roots OUT=/tmp/out LIMIT=120 \
 #     MAXPROC=2 bash $0 run x
@@ -43,6 +47,16 @@ prepare)
         rm -f .carry/cifar_subset.pt
     fi
     du -sh .carry ;;
+prepare-cifar)
+    # CIFAR-10 (JPEG copy) as one tgz of its JPEG files (about 19 MB: their identical
+    # headers compress), its SHA-256 and the digest of the decoded, normalised dataset
+    # (Dataset.digest), in the git-ignored .carry_cifar/ (carry it instead of .carry).
+    rm -rf .carry_cifar && mkdir -p .carry_cifar
+    tar czf .carry_cifar/cifar.tgz --mode=u+w -C ../shared/datasets cifar10-jpeg
+    (cd .carry_cifar && sha256sum cifar.tgz) > .carry_cifar/cifar.tgz.sha256
+    .venv/bin/python -c "from helpers.data import load_dataset; \
+print(load_dataset('cifar10').digest())" 2>/dev/null > .carry_cifar/dataset.digest
+    du -sh .carry_cifar ;;
 run)
     T0=$(date +%s); LIMIT=${LIMIT:-535}; DATASET=${DATASET:-mnist}; GRID=${GRID:-paper}
     DEVICE=${DEVICE:-cuda}; PROFILE=${PROFILE:-paper}; SKIP=${SKIP-12}; MAXPROC=${MAXPROC:-6}
@@ -56,7 +70,23 @@ run)
     if [[ -f .carry/mnist.tgz && ! -d /tmp/ds/MNIST ]]; then
         mkdir -p /tmp/ds && tar xzf .carry/mnist.tgz -C /tmp/ds
     fi
-    [[ -d /tmp/ds/MNIST ]] && export ACTFN_DATA=/tmp/ds
+    if [[ "$DATASET" == cifar10 && -f .carry_cifar/cifar.tgz && ! -f /tmp/dsc/.verified ]]; then
+        (cd .carry_cifar && sha256sum -c cifar.tgz.sha256) || exit 1
+        rm -rf /tmp/dsc && mkdir -p /tmp/dsc && tar xzf .carry_cifar/cifar.tgz -C /tmp/dsc
+        got=$(ACTFN_DATA=/tmp/dsc $PY -c "from helpers.data import load_dataset; \
+print(load_dataset('cifar10').digest())" 2>/dev/null)
+        if [[ "$got" != "$(cat .carry_cifar/dataset.digest)" ]]; then
+            echo "CIFAR-10 decodes to other pixels there ($got); not used" >&2; exit 1
+        fi
+        touch /tmp/dsc/.verified; echo "CIFAR-10 (JPEG copy) verified: same pixels as here"
+    fi
+    if [[ "$DATASET" == cifar10 ]]; then
+        if [[ -f /tmp/dsc/.verified ]]; then export ACTFN_DATA=/tmp/dsc
+        elif [[ "$DEVICE" == cuda* ]]; then
+            echo "CIFAR-10 is not here: carry .carry_cifar (prepare-cifar)" >&2; exit 1
+        fi
+    elif [[ -d /tmp/ds/MNIST ]]; then export ACTFN_DATA=/tmp/ds
+    fi
     GRAPH=""
     if [[ "$DEVICE" == cuda* && "${CUDA_GRAPH:-1}" == 1 ]]; then
         if [[ ! -f /tmp/graph_verdict ]]; then        # once per machine
@@ -128,6 +158,7 @@ merge)
         rm -rf "$tmp"
     done ;;
 *)
-    echo "usage: $0 prepare | run COMMIT | merge FILES_AT   (accepted: prepare, run, merge)" >&2
+    echo "usage: $0 prepare | prepare-cifar | run COMMIT | merge FILES_AT" \
+        "(accepted: prepare, prepare-cifar, run, merge)" >&2
     exit 2 ;;
 esac

@@ -26,6 +26,7 @@ Decoded images are cached as uint8 tensors under ``data/cache/``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import warnings
@@ -125,6 +126,16 @@ class Dataset:
             val=self.val.take(n_val, seed + 1),
             test=self.test.take(n_test, seed + 2),
         )
+
+    def digest(self) -> str:
+        """SHA-256 of every split's images and labels as stored (normalised float32, in the
+        order train, val, test): two machines that decode the same files agree on it only
+        if they produce the same pixels (the GPU machine's copy of the data is checked so)."""
+        h = hashlib.sha256()
+        for split in (self.train, self.val, self.test):
+            for t in (split.x, split.y):
+                h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()
 
     def __repr__(self) -> str:
         return (

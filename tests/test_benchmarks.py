@@ -24,7 +24,7 @@ DEVICE_SESSION = BENCHMARKS[0].parent / "device_session.sh"
 
 def test_device_session_refuses_an_unknown_step():
     run = subprocess.run(["bash", str(DEVICE_SESSION), "fly"], capture_output=True, text=True)
-    assert run.returncode == 2 and "accepted: prepare, run, merge" in run.stderr
+    assert run.returncode == 2 and "accepted: prepare, prepare-cifar, run, merge" in run.stderr
 
 
 def test_device_session_dry_run_on_cpu_merges_back(tmp_path):

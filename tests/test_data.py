@@ -152,3 +152,20 @@ def test_source_label():
     assert source_label("cifar10-jpeg") == "CIFAR-10 (JPEG copy)"
     with pytest.raises(ValueError, match="accepted"):
         source_label("svhn")
+
+
+def test_digest_is_stable_and_sees_one_pixel(mnist_small):
+    """The check of the GPU machine's copy: equal data, equal digest; one pixel, another."""
+    import dataclasses
+
+    again = dataclasses.replace(mnist_small, train=mnist_small.train.to("cpu"))
+    assert mnist_small.digest() == again.digest() and len(again.digest()) == 64
+    x = mnist_small.test.x.clone()
+    x[3, 100] += 0.5
+    changed = dataclasses.replace(mnist_small, test=type(mnist_small.test)(x, mnist_small.test.y))
+    assert changed.digest() != mnist_small.digest()
+    labels = mnist_small.val.y.clone()
+    labels[0] = (labels[0] + 1) % 10
+    relabelled = dataclasses.replace(mnist_small,
+                                     val=type(mnist_small.val)(mnist_small.val.x, labels))
+    assert relabelled.digest() != mnist_small.digest()
