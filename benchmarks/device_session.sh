@@ -16,9 +16,9 @@
 #   1. (SKIP without 1) benchmarks/cnn_epoch_time.py on the carried CIFAR-10 (JPEG copy)
 #      subset -> $OUT; done on an H200 (committed), so skipped by default
 #   2. (SKIP without 2) benchmarks/grid_speed.py --device cuda -> $OUT; skipped by default
-#   3. the grid on DATASET (mnist), GRID (paper): one process per unfinished shape
-#      (`python -m helpers.grid pending`; at most MAXPROC, default 6; SHAPES="2x800 8x800"
-#      chooses), all sharing the GPU, each in its own results root under /tmp/roots (a copy
+#   3. the grids GRID ("paper", or "paper activations") on DATASET (mnist): one process per
+#      unfinished shape of each (`python -m helpers.grid pending`; at most MAXPROC, default
+#      6; SHAPES="2x800 8x800" chooses), all sharing the GPU, each in its own results root under /tmp/roots (a copy
 #      of the committed results), until the budget. A small stack is launch-bound (below), so
 #      several processes keep the GPU busier than one. Without the CUDA graph the shapes whose
 #      final runs train all 300 epochs (MNIST width 200) are left out: they do not finish.
@@ -113,18 +113,23 @@ print(load_dataset('cifar10').digest())" 2>/dev/null)
             --out "$OUT/grid_speed_cuda.json" 2>&1 | tail -25
     fi
     FULL=--no-full-length; [[ -n "$GRAPH" ]] && FULL=""
-    SHAPES=${SHAPES:-$($PY -m helpers.grid pending --profile "$PROFILE" --grid "$GRID" \
-        --dataset "$DATASET" --root "${RESULTS:-data/results}" $FULL)}
-    SHAPES=$(echo $SHAPES | tr ' ' '\n' | head -n "$MAXPROC" | tr '\n' ' ')
-    rel=$($PY -c "from pathlib import Path; from helpers.grid import store; print(store.\
-results_dir('$PROFILE', '$DATASET', Path('/r'), grid='$GRID').relative_to('/r'))")
+    jobs=()                                    # grid:shape, every grid's pending shapes
+    for g in $GRID; do
+        for shape in ${SHAPES:-$($PY -m helpers.grid pending --profile "$PROFILE" --grid "$g" \
+                --dataset "$DATASET" --root "${RESULTS:-data/results}" $FULL)}; do
+            jobs+=("$g:$shape")
+        done
+    done
+    jobs=("${jobs[@]:0:$MAXPROC}")
     B=$($PY -c "print(max(0.5, ($LIMIT - $(el) - 40) / 60))")
-    echo "== grid at $(el) s: shapes ${SHAPES:-none}; budget $B min each"
+    echo "== grid at $(el) s: ${jobs[*]:-nothing pending}; budget $B min each"
     $PY -c "from helpers.data import load_dataset; load_dataset('$DATASET')" 2>&1 \
         | grep -v Warning   # decode once: the processes then read the cache
     pids=()
-    for shape in $SHAPES; do
-        root=${ROOTS:-/tmp/roots}/$shape
+    for job in "${jobs[@]}"; do
+        g=${job%%:*}; shape=${job#*:}; root=${ROOTS:-/tmp/roots}/${g}_$shape
+        rel=$($PY -c "from pathlib import Path; from helpers.grid import store; print(store.\
+results_dir('$PROFILE', '$DATASET', Path('/r'), grid='$g').relative_to('/r'))")
         if [[ ! -d $root/$rel ]]; then             # first call: the committed results
             mkdir -p "$(dirname "$root/$rel")"
             if [[ -d ${RESULTS:-data/results}/$rel ]]; then
@@ -133,17 +138,17 @@ results_dir('$PROFILE', '$DATASET', Path('/r'), grid='$GRID').relative_to('/r'))
             fi
         fi
         timeout -s TERM $(( ${B%.*} * 60 + 90 )) $PY -m helpers.grid run --profile "$PROFILE" \
-            --grid "$GRID" --dataset "$DATASET" --device "$DEVICE" --threads 1 \
+            --grid "$g" --dataset "$DATASET" --device "$DEVICE" --threads 1 \
             --time-budget "$B" --no-progress --root "$root" --shapes "$shape" $GRAPH \
-            > "/tmp/grid_$shape.log" 2>&1 &
+            > "/tmp/grid_${g}_$shape.log" 2>&1 &
         pids+=($!)
     done
     for pid in "${pids[@]}"; do wait "$pid"; done
-    for shape in $SHAPES; do
-        root=${ROOTS:-/tmp/roots}/$shape
-        echo "-- $shape"; grep -v Warning "/tmp/grid_$shape.log" | tail -8
-        [[ -d $root/$rel ]] && tar czf "$OUT/results_${GRID}_${DATASET}_$shape.tgz" \
-            -C "$root" "$rel"
+    for job in "${jobs[@]}"; do
+        g=${job%%:*}; shape=${job#*:}; root=${ROOTS:-/tmp/roots}/${g}_$shape
+        echo "-- $job"; grep -v Warning "/tmp/grid_${g}_$shape.log" | tail -8
+        [[ -d $root/$PROFILE ]] && tar czf "$OUT/results_${g}_${DATASET}_$shape.tgz" \
+            -C "$root" "$PROFILE"
     done
     ls -la "$OUT"; echo "== done at $(el) s" ;;
 merge)
