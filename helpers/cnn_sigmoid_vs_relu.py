@@ -60,7 +60,7 @@ CHAPTER_ACTIVATIONS = ("sigmoid", "relu")
 SETTINGS = {
     "quick": dict(n_train=2_000, n_val=500, n_test=500, seeds=(0, 1), epochs=2,
                   timing_repeats=5),
-    "paper": dict(n_train=None, n_val=None, n_test=None, seeds=(0, 1, 2), epochs=5,
+    "paper": dict(n_train=None, n_val=None, n_test=None, seeds=(0, 1, 2), epochs=20,
                   timing_repeats=30),
 }
 COMMON = dict(dataset="cifar10", activations=CHAPTER_ACTIVATIONS, channels=(32, 64, 64),
