@@ -186,8 +186,13 @@ def _save_snapshot(runs: Sequence[dict], epoch: int, path: str | os.PathLike) ->
                                                    opt=run["opt"].state_dict(),
                                                    gen=run["gen"].get_state())
         for run in runs])
+    _save_atomic(blob, path)
+
+
+def _save_atomic(obj: object, path: Path) -> None:
+    """``torch.save`` through a temporary file, so a crash never leaves half a file."""
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(blob, tmp)
+    torch.save(obj, tmp)
     os.replace(tmp, path)
 
 
@@ -284,9 +289,7 @@ def run_experiment(s: Mapping, root: str | os.PathLike | None = None,
                 part = _train_seed(data, seed, s, shapes, progress,
                                    folder / f"seed{seed}.partial.pt" if folder else None)
                 if done is not None:
-                    tmp = done.with_name(done.name + ".tmp")
-                    torch.save(part, tmp)
-                    os.replace(tmp, done)
+                    _save_atomic(part, done)
             histories += part["histories"]
             runs += part["runs"]
             timings.append(part["timing"])
