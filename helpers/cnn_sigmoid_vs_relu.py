@@ -106,6 +106,18 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch: int = 1_000) -> tupl
     return loss / len(y), correct / len(y)
 
 
+def train_step(model: nn.Module, opt: torch.optim.Optimizer, xb: Tensor,
+               yb: Tensor) -> tuple[Tensor, Tensor]:
+    """One Adam step on the batch ``(xb, yb)``: forward, cross-entropy, backward, step.
+    Returns the batch's logits and loss (computed before the step)."""
+    opt.zero_grad(set_to_none=True)
+    logits = model(xb)
+    loss = F.cross_entropy(logits, yb)
+    loss.backward()
+    opt.step()
+    return logits, loss
+
+
 def train_runs(data: Dataset, activations: Sequence[str], seed: int, s: Mapping,
                snapshot: str | os.PathLike | None = None) -> list[dict]:
     """Train one CNN per activation with the same ``seed``, epoch by epoch in alternating
@@ -142,11 +154,7 @@ def train_runs(data: Dataset, activations: Sequence[str], seed: int, s: Mapping,
             for i in range(0, len(y), s["batch_size"]):
                 idx = order[i:i + s["batch_size"]].to(device)
                 xb, yb = x[idx], y[idx]
-                opt.zero_grad(set_to_none=True)
-                logits = model(xb)
-                loss = F.cross_entropy(logits, yb)
-                loss.backward()
-                opt.step()
+                logits, loss = train_step(model, opt, xb, yb)
                 loss_sum += loss.item() * len(yb)
                 correct += (logits.argmax(1) == yb).sum().item()
             _sync(device)
