@@ -23,8 +23,8 @@ export PYTHONDONTWRITEBYTECODE := 1
 # queue (messages are dropped). Refresh bars at most every 2 s in headless runs.
 export TQDM_MININTERVAL ?= 2
 
-.PHONY: book site test unit notebooks paper-view browser chromium cachedirs lint clean grid plan \
-	results
+.PHONY: book site test test-quick test-checks unit notebooks paper-view browser chromium \
+	cachedirs lint clean grid plan results
 
 # --- the paper grid (computes; the book only reads its committed results) ----------------
 #   make grid                        resume the grids on the CPU, niced, in anytime order:
@@ -75,7 +75,19 @@ site: $(STAMP)  # rebuild the pages from the executed copies, without executing
 	$(PY) -m helpers.book build
 
 # --- tests -----------------------------------------------------------------------------
-test: unit notebooks paper-view browser
+# Two lanes side by side on the two cores (TEST_JOBS=1: one after the other), each printed in
+# one piece when it ends: the quick chapters under nbval, then the quick site built from the
+# same quick grid (one after the other: both fill data/results/quick); and the unit tests,
+# then the paper view.
+TEST_JOBS ?= 2
+test: $(STAMP) cachedirs
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=recurse test-quick test-checks
+
+test-quick: $(STAMP) cachedirs
+	@$(MAKE) --no-print-directory notebooks && $(MAKE) --no-print-directory browser
+
+test-checks: $(STAMP) cachedirs
+	@$(MAKE) --no-print-directory unit && $(MAKE) --no-print-directory paper-view
 
 unit: $(STAMP) cachedirs
 	$(PY) -m pytest tests --ignore=tests/test_site.py -p no:cacheprovider

@@ -26,6 +26,8 @@
 # A second `run` at once, on the still-warm machine, resumes: the roots in /tmp/roots and the
 # paused stacks' snapshots (data/cache/grid_state, git-ignored, so kept between calls) are
 # still there; only finished runs come back, so snapshots must not need to travel.
+# STATES=<dir> keeps the snapshots there instead (the CPU dry run below uses its own, so that
+# it never shares them with a quick grid running beside it).
 # Learned on an H200 (2026-11-26, benchmarks/results/grid_speed_cuda_h200.log): a stack of
 # 11 full-length 6x200 runs takes ~3.1 s per epoch without a CUDA graph (launch-bound), so
 # 300 epochs do not fit one call; its paused snapshot (62 MB) cannot come back (16 MiB a
@@ -34,7 +36,7 @@
 # they decode there to the same pixels as here before its grid uses them.
 # A dry run here, on the CPU, from an empty results root, merged into another:
 #   DEVICE=cpu PROFILE=quick RESULTS=/tmp/none ROOTS=/tmp/roots OUT=/tmp/out LIMIT=120 \
-#     MAXPROC=2 bash $0 run x
+#     STATES=/tmp/states MAXPROC=2 bash $0 run x
 #   PROFILE=quick ROOT=/tmp/merged bash $0 merge /tmp/out
 set -u -o pipefail
 case "${1:-}" in
@@ -140,6 +142,7 @@ results_dir('$PROFILE', '$DATASET', Path('/r'), grid='$g').relative_to('/r'))")
         timeout -s TERM $(( ${B%.*} * 60 + 90 )) $PY -m helpers.grid run --profile "$PROFILE" \
             --grid "$g" --dataset "$DATASET" --device "$DEVICE" --threads 1 \
             --time-budget "$B" --no-progress --root "$root" --shapes "$shape" $GRAPH \
+            ${STATES:+--state-root "$STATES"} \
             > "/tmp/grid_${g}_$shape.log" 2>&1 &
         pids+=($!)
     done

@@ -32,7 +32,7 @@ def test_device_session_dry_run_on_cpu_merges_back(tmp_path):
     empty results root, packed as the device tool would return it, then merged here."""
     env = dict(os.environ, DEVICE="cpu", PROFILE="quick", RESULTS=str(tmp_path / "none"),
                ROOTS=str(tmp_path / "roots"), OUT=str(tmp_path / "out"), LIMIT="100",
-               SHAPES="2x16", ROOT=str(tmp_path / "merged"))
+               SHAPES="2x16", ROOT=str(tmp_path / "merged"), STATES=str(tmp_path / "states"))
     (tmp_path / "out").mkdir()
     run = subprocess.run(["bash", str(DEVICE_SESSION), "run", "test"], capture_output=True,
                          text=True, env=env, timeout=300, cwd=DEVICE_SESSION.parent.parent)

@@ -90,6 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--root", default=None, help=f"results root (default {store.RESULTS_ROOT})")
     run.add_argument("--shapes", default=None, metavar="DxW[,DxW...]",
                      help="only these shapes, e.g. 2x800,8x800 (default: all)")
+    run.add_argument("--state-root", default=None,
+                     help=f"where unfinished runs keep their snapshots (default "
+                          f"{store.STATE_ROOT}); give each concurrent process on the same "
+                          "grid its own")
     pe = _one_dataset(sub.add_parser("pending", help="the shapes whose final runs are not "
                                      "all recorded (DxW, in the anytime order)"))
     pe.add_argument("--no-full-length", action="store_true",
@@ -188,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         res = run_grid(args.profile, dataset, args.device, progress=not args.no_progress,
                        root=args.root, time_budget=budget, cuda_graph=args.cuda_graph,
                        threads=args.threads, widths=(width,), shapes=shapes, log=print,
-                       grid=grid)
+                       grid=grid, state_root=args.state_root)
         print(f"{args.profile}/{grid}/{dataset} width {width} ({res.label}): {res.new_runs} "
               f"new final runs in {time.perf_counter() - t0:.0f} s; {len(res.runs)}/"
               f"{get_spec(args.profile, grid).n_final()} final runs, "
