@@ -1,4 +1,6 @@
-"""Shared fixtures: real MNIST, loaded once per test session."""
+"""Shared fixtures: real MNIST and a small CIFAR-10 subset, loaded once per test session."""
+
+import warnings
 
 import pytest
 import torch
@@ -16,6 +18,18 @@ def mnist():
 def mnist_small(mnist):
     """A seeded 2 000 / 500 / 500 subset of real MNIST for fast training tests."""
     return mnist.subset(2_000, 500, 500, seed=0)
+
+
+@pytest.fixture(scope="session")
+def cifar_tiny():
+    """A seeded 256 / 128 / 128 subset of CIFAR-10 (genuine, else the JPEG copy) for chapter
+    10's CNN tests."""
+    from helpers import cnn_sigmoid_vs_relu as cnn
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the JPEG-copy warning: the label says it
+        return cnn.load_data(cnn.settings("quick") | dict(n_train=256, n_val=128,
+                                                             n_test=128))
 
 
 @pytest.fixture(autouse=True)

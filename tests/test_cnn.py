@@ -203,14 +203,6 @@ def test_activation_shapes_match_the_network():
 
 # --- training on real images --------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def cifar_tiny():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        s = cnn.settings("quick") | dict(n_train=256, n_val=128, n_test=128)
-        return cnn.load_data(s)
-
-
 def test_training_smoke_on_real_cifar(cifar_tiny):
     s = cnn.settings("quick") | dict(epochs=2, batch_size=64, eval_batch=64,
                                      channels=(8, 8, 8), hidden=16)

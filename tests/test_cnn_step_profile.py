@@ -2,14 +2,12 @@
 training loop on real CIFAR-10 images, and the max-pool micro-benchmark."""
 
 import math
-import warnings
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 import torch
 
-from helpers import cnn_sigmoid_vs_relu as cnn
 from helpers import cnn_step_profile as sp
 
 
@@ -98,14 +96,6 @@ def test_zero_and_pool_tables_by_hand():
     assert list(t.index) == ["sigmoid", "relu, 50% zeros"]
     assert t.loc["sigmoid", "ms"] == pytest.approx(20) and t.loc["relu, 50% zeros",
                                                                  "ms"] == pytest.approx(4)
-
-
-@pytest.fixture(scope="module")
-def cifar_tiny():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        s = cnn.settings("quick") | dict(n_train=256, n_val=64, n_test=64)
-        return cnn.load_data(s)
 
 
 def _tiny(**kw):
