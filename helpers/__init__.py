@@ -18,6 +18,7 @@ them:
 * :mod:`helpers.class_medians` — ch. 6: class medians and their overlap, Table 1, Figs 5-7.
 * :mod:`helpers.class_probes` — ch. 8: linear probes, update-to-data ratio, ``ClassInfoProbe``.
 * :mod:`helpers.cnn_sigmoid_vs_relu` — ch. 10: the W&B report's CIFAR-10 CNN experiment.
+* :mod:`helpers.cnn_step_profile` — ch. 10: where a CNN training step spends its time.
 * :mod:`helpers.data` — MNIST / CIFAR-10 as normalised tensors (``load_dataset``).
 * :mod:`helpers.dynamics` — ch. 1-3: before training, dead versus sparse units, the figures.
 * :mod:`helpers.engine` — many same-shaped models at once (``train_stacked``).
