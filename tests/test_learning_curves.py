@@ -10,6 +10,7 @@ from helpers.learning_curves import (
     claim_checks,
     config_table,
     depth_slope,
+    headline_numbers,
     mean_curves,
     plot_fig1,
     plot_fig2,
@@ -95,3 +96,38 @@ def test_figures_render():
     runs = _runs(lambda *a: 0.9)
     assert len(plot_fig1(_histories(runs), "mnist").axes) == 4
     assert len(plot_fig2(runs).axes) == 1
+
+
+class _Results:
+    def __init__(self, runs, label="MNIST"):
+        self.runs, self.label = runs, label
+
+
+class _Spec:
+    seeds = (0, 1)
+
+    @staticmethod
+    def n_final():
+        return 64
+
+
+def test_headline_best_configuration_needs_all_its_seeds():
+    """A configuration with one lucky seed does not beat complete ones; the best complete
+    one is quoted with its seed count."""
+    runs = _runs(lambda d, w, bn, a, s: 0.95 if (d, w, bn, a) == (4, 16, True, "relu")
+                 else 0.90)
+    lucky = runs[(runs.depth == 2) & (runs.width == 8) & ~runs.batch_norm
+                 & (runs.activation == "sigmoid") & (runs.seed == 0)].index
+    runs.loc[lucky, "test_acc"] = 0.99
+    runs = runs.drop(index=lucky + 1)  # its seed 1 is missing
+    nums = headline_numbers({"mnist": _Results(runs)}, _Spec, pd.DataFrame())
+    assert nums["mnist_best"] == "95.00 %"
+    assert nums["mnist_best_config"] == "ReLU 4×16 with BN, mean of 2 seeds"
+    assert nums["mnist_final"] == str(len(runs)) and nums["planned"] == "64"
+    # while no configuration is complete, the best incomplete one is quoted as such
+    only = runs[runs.seed == 0]
+    nums = headline_numbers({"mnist": _Results(only)}, _Spec, pd.DataFrame())
+    assert nums["mnist_best"] == "99.00 %"
+    assert nums["mnist_best_config"] == ("sigmoid 2×8, 1 seed; no configuration has all its "
+                                         "seeds yet")
+    assert nums["halt_bn_mean"] == "pending"
