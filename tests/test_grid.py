@@ -156,6 +156,32 @@ def test_crash_then_resume_is_identical(tmp_path, monkeypatch, reference, tiny):
     assert "complete" in cli.status(tmp_path / "r", ["quick"])
 
 
+@pytest.mark.parametrize("merge_every", [0.0, runner.MERGE_EVERY_S])
+def test_records_in_memory_match_the_files_after_every_stack(tmp_path, monkeypatch, reference,
+                                                            tiny, merge_every):
+    """The runner adds a stack's records to its tables in memory and merges parts/ into the
+    files only now and then (every stack with merge_every=0): after every stack what it
+    holds equals what is on disk, tables plus parts/ (row order aside), and the results equal
+    the reference run's."""
+    monkeypatch.setattr(runner, "MERGE_EVERY_S", merge_every)
+    real, checked = runner.write_manifest, []
+
+    def check(out, manifest, r, complete):
+        disk, mem = store.read_records(out), r.records
+        for a, b in ((mem.runs, disk.runs), (mem.histories, disk.histories)):
+            pd.testing.assert_frame_equal(store.tidy(a), store.tidy(b))
+        checked.append(len(list((out / "parts").glob("*.json"))))  # not merged yet
+        return real(out, manifest, r, complete)
+
+    monkeypatch.setattr(runner, "write_manifest", check)
+    res = run(tmp_path, tiny)
+    assert len(checked) >= 4 and res.complete
+    # merged after every stack, or (quick stacks, default interval) only at the end
+    assert max(checked) == 0 if merge_every == 0 else max(checked) > 0
+    same_results(res, reference[0])
+    assert not list((tmp_path / "r" / "quick" / "mnist" / "parts").glob("*.json"))
+
+
 def test_paused_units_resume_exactly(tmp_path, monkeypatch, reference, tiny):
     """Units pause after every epoch (unit_seconds=0) and continue from their snapshots:
     the same results as uninterrupted stacks."""

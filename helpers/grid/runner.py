@@ -11,7 +11,9 @@ same rung into stacks of :func:`helpers.engine.train_stacked`, and records what 
 * a stack pauses (snapshot, nothing lost) after ``spec.unit_seconds`` or at the deadline.
 
 Every record goes through ``parts/`` first (:mod:`helpers.grid.store`), so a crash never
-loses a finished run, and a rerun skips everything already recorded.
+loses a finished run, and a rerun skips everything already recorded; ``parts/`` is merged
+into the tables every :data:`MERGE_EVERY_S` seconds (checked after a stack) and when the
+call ends.
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ from .spec import GridSpec, checkpoint_name, get_spec, round_lr, run_key
 
 Combo = tuple[str, bool]
 CPU_SECONDS_PER_FLOP = 30.0 / 1e12  # a cautious prior for one core (make plan measures it)
+# parts/ is merged into the tables after a stack when this long has passed since the last
+# merge, and always when the call ends: short stacks (quick grids, GPUs) then do not rewrite
+# the tables after every stack. Nothing waits on it: a record is safe once in parts/.
+MERGE_EVERY_S = 120.0
 
 
 def grid_data(spec: GridSpec, dataset: str) -> Dataset:
@@ -61,9 +67,14 @@ def known_runs(records: store.Records, depth: int, width: int, combo: Combo
         return {}
     sel = runs[(runs.depth == depth) & (runs.width == width) & (runs.activation == act)
                & (runs.batch_norm == bn)]
-    known: dict[tuple[float, int], Trajectory] = {}
     h = hist[(hist.depth == depth) & (hist.width == width) & (hist.activation == act)
              & (hist.batch_norm == bn)] if len(hist) else hist
+    return _known(sel, h)
+
+
+def _known(sel: pd.DataFrame, h: pd.DataFrame) -> dict[tuple[float, int], Trajectory]:
+    """:func:`known_runs` from one configuration's runs ``sel`` and histories ``h``."""
+    known: dict[tuple[float, int], Trajectory] = {}
     curves = {k: g.sort_values("epoch")["val_acc"].tolist()
               for k, g in h.groupby(["phase", "lr", "seed"])} if len(h) else {}
     for phase in ("search", "final"):  # a final record supersedes its search rows
@@ -73,6 +84,26 @@ def known_runs(records: store.Records, depth: int, width: int, combo: Combo
                 epochs=int(r.epochs), finished=finished, diverged=bool(r.diverged),
                 val_acc=tuple(curves.get((phase, r.lr, r.seed), ())), final=phase == "final")
     return known
+
+
+class _ByConfig:
+    """The records split by configuration once, for many :func:`known_runs` lookups (the
+    same answers, without filtering the whole tables for every configuration)."""
+
+    CFG = ["depth", "width", "activation", "batch_norm"]
+
+    def __init__(self, records: store.Records) -> None:
+        runs, hist = records.runs, records.histories
+        self.runs = dict(tuple(runs.groupby(self.CFG))) if len(runs) else {}
+        self.hist = dict(tuple(hist.groupby(self.CFG))) if len(hist) else {}
+        self.empty_runs, self.empty_hist = runs.iloc[:0], hist.iloc[:0]
+
+    def known(self, depth: int, width: int, combo: Combo
+              ) -> dict[tuple[float, int], Trajectory]:
+        key = (depth, width, *combo)
+        if key not in self.runs:
+            return {}
+        return _known(self.runs[key], self.hist.get(key, self.empty_hist))
 
 
 def search_table(runs: pd.DataFrame, histories: pd.DataFrame, spec: GridSpec
@@ -89,13 +120,20 @@ def search_table(runs: pd.DataFrame, histories: pd.DataFrame, spec: GridSpec
     search["selected"] = False
     coarse = {round_lr(lr) for lr in spec.coarse_lrs}
     search["extension"] = [round_lr(lr) not in coarse for lr in search.lr]
-    recs = store.Records(runs, histories, pd.DataFrame())
+    recs = _ByConfig(store.Records(runs, histories, pd.DataFrame()))
     for (depth, width, act, bn), grp in search.groupby(cfg):
-        dec = decide(spec, known_runs(recs, depth, width, (act, bn)))
+        dec = decide(spec, recs.known(depth, width, (act, bn)))
         chosen = dec.selected
         if chosen is not None:
             search.loc[grp.index[grp.lr == chosen], "selected"] = True
     return search
+
+
+def _append(table: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` (typed by :func:`helpers.grid.store.tidy`) after ``table``."""
+    if not len(table):
+        return rows.reset_index(drop=True)
+    return pd.concat([table, rows.reindex(columns=table.columns)], ignore_index=True)
 
 
 def _row(dataset: str, source: str, phase: str, depth: int, width: int, res, history: list[dict],
@@ -157,7 +195,34 @@ class Runner:
         self.n_new = 0
         self.model_epochs = 0
         self.rates: dict[tuple[int, int], float] = {}  # seconds per model-epoch, measured
-        self.records = store.read_records(out)
+        self._records = store.read_records(out)
+        self._pending: dict[str, tuple[dict, list[dict]]] = {}  # key -> (row, history)
+        self.merged_at = time.perf_counter()
+
+    @property
+    def records(self) -> store.Records:
+        """Everything recorded: what was there at the start plus this call's records.
+
+        A record replaces the earlier one of its run (same key, same history rows). The
+        records of a stack are added at the next read, in one step; the tables keep the
+        order they were added in (the protocol does not depend on row order; the tables on
+        disk are sorted when ``parts/`` is merged)."""
+        if self._pending:
+            rec, pending = self._records, list(self._pending.values())
+            self._pending = {}
+            rows = store.tidy(pd.DataFrame([row for row, _ in pending])
+                              .reindex(columns=rec.runs.columns))
+            runs = rec.runs[~rec.runs["key"].isin(rows["key"])] if len(rec.runs) else rec.runs
+            rec.runs = _append(runs, rows)
+            hist = rec.histories
+            new = store.tidy(pd.concat([store.history_frame(row, h) for row, h in pending],
+                                       ignore_index=True))
+            if len(hist):
+                ident = ["phase", "depth", "width", "activation", "batch_norm", "seed", "lr"]
+                hist = hist[~pd.MultiIndex.from_frame(hist[ident]).isin(
+                    pd.MultiIndex.from_frame(rows[ident]))]
+            rec.histories = _append(hist, new)
+        return self._records
 
     def out_of_time(self) -> bool:
         return stop_requested() or (self.deadline is not None
@@ -181,8 +246,8 @@ class Runner:
                    for d in self.decisions(depth, width).values())
 
     def decisions(self, depth: int, width: int) -> dict[Combo, Decision]:
-        return {c: decide(self.spec, known_runs(self.records, depth, width, c))
-                for c in self.spec.combos()}
+        recs = _ByConfig(self.records)
+        return {c: decide(self.spec, recs.known(depth, width, c)) for c in self.spec.combos()}
 
     def run_shape(self, depth: int, width: int) -> bool:
         while True:
@@ -204,7 +269,8 @@ class Runner:
             k = self.stack_size(depth, width, (until or self.spec.max_epochs) - start)
             members.sort(key=lambda m: section3_last(*m[0]))
             self.run_stack(depth, width, members[:k], until)
-            self.consolidate()
+            if time.perf_counter() - self.merged_at >= MERGE_EVERY_S:
+                self.consolidate()
             self.after_stack()
 
     def stack_size(self, depth: int, width: int, epochs: int) -> int:
@@ -284,25 +350,13 @@ class Runner:
                     stored = evaluate(model, self.data.test.to("cpu"))[1]
                 store.save_checkpoint(self.out, res, s.checkpoint_dtype, stored)
         store.save_part(self.out, {"row": row, "history": history, "layers": layers})
-        new = pd.DataFrame([row]).reindex(columns=self.records.runs.columns
-                                          if len(self.records.runs.columns)
-                                          else list(row))
-        runs = self.records.runs
-        runs = runs[runs["key"] != row["key"]] if len(runs) else runs
-        self.records.runs = store.tidy(pd.concat([runs, new], ignore_index=True))
-        h = store.history_frame(row, history)
-        hist = self.records.histories
-        if len(hist):
-            same = ((hist.phase == phase) & (hist.depth == depth) & (hist.width == width)
-                    & (hist.activation == res.activation) & (hist.batch_norm == res.batch_norm)
-                    & (hist.seed == res.seed) & (hist.lr == res.lr))
-            hist = hist[~same]
-        self.records.histories = store.tidy(pd.concat([hist, h], ignore_index=True))
+        self._pending[row["key"]] = (row, history)  # in self.records at its next read
         if phase == "final":
             self.n_new += 1
 
     def consolidate(self) -> None:
         store.consolidate(self.out, lambda runs, hist: search_table(runs, hist, self.spec))
+        self.merged_at = time.perf_counter()
 
     def drop_snapshots(self, depth: int, width: int) -> None:
         for path in self.state_dir.glob(f"search_d{depth}_w{width}_*.pt"):
@@ -346,8 +400,7 @@ def write_manifest(out: Path, manifest: dict, runner: Runner, complete: bool) ->
     recorded runs' own (amortised) training time: the final runs (their search epochs
     included) plus the search runs of the rates that lost.
     """
-    rec = store.read_records(out)
-    runs = rec.runs
+    runs = runner.records.runs  # everything recorded, merged or still in parts/
     final = runs[runs["phase"] == "final"] if len(runs) else runs
     elapsed = time.perf_counter() - runner.start
     session = dict(
@@ -507,12 +560,11 @@ def pending_shapes(profile: str, dataset: str, root=None, grid: str = "paper",
     ``spec``: the grid's (default: ``get_spec(profile, grid)``)."""
     check_profile(profile)
     spec = spec or get_spec(profile, grid)
-    records = store.read_records(store.results_dir(profile, check_dataset_name(dataset),
-                                                   root, grid))
+    records = _ByConfig(store.read_records(store.results_dir(
+        profile, check_dataset_name(dataset), root, grid)))
     return [(d, w) for d, w in spec.shapes()
             if (full_length or not spec.is_full_length(dataset, w))
-            and not all(decide(spec, known_runs(records, d, w, c)).done
-                        for c in spec.combos())]
+            and not all(decide(spec, records.known(d, w, c)).done for c in spec.combos())]
 
 
 def checkpoint(profile: str, dataset: str, activation: str, batch_norm: bool, seed: int,
