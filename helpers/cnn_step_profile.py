@@ -13,8 +13,10 @@ Semantics of every number:
   in ``at_steps``, it is profiled for ``rounds`` rounds of ``steps`` steps; the activations
   take turns, in alternating order, so that a change of machine load hits both alike.
   Profiled steps train too and count towards the next ``at``. A row of ``ops`` is one
-  (activation, ``at``, round, operator): the operator's *self* CPU time (inside the operator,
-  not in the operators it calls) per step, in seconds, and its group (:data:`OP_GROUPS`).
+  (activation, ``at``, round, operator, group): the operator's *self* CPU time (inside the
+  operator, not in the operators it calls) per step, in seconds. The group (:func:`op_group`)
+  is ``Adam`` for everything the optimiser's step runs, else the operator's by name
+  (:data:`OP_GROUPS`).
   ``rounds`` adds each round's wall seconds per step (the profiler's overhead included).
 * **Zeros at the pools**: before each profile point, the fraction of exact zeros in the tensors
   the max-pools receive (every block's activation output), on the first ``batch_size``
@@ -57,35 +59,65 @@ PROFILE_SETTINGS = {
     # ``at_steps`` in training steps: the start (past one-off set-up costs), after one epoch,
     # after five (313 steps an epoch in ``paper``)
     "quick": dict(at_steps=(1, 8), steps=2, rounds=2, pool_repeats=3),
-    "paper": dict(at_steps=(5, 313, 1565), steps=20, rounds=4, pool_repeats=15),
+    "paper": dict(at_steps=(5, 313, 1565), steps=20, rounds=8, pool_repeats=15),
 }
 POOL_ZERO_FRACTIONS = (0.0, 0.25, 0.5, 0.7, 0.85, 0.95, 0.99)
-# operator -> group; an operator listed nowhere is "other" (autograd bookkeeping, copies).
+# operator or autograd node -> group. An operator counts towards the group of the nearest
+# event around it that is listed (its own name first): the buffers a max-pool's backward
+# zero-fills count as max-pool, the bias gradient summed inside a dense layer's backward as
+# dense. Everything inside the optimiser counts as Adam; the rest is "other" (the batch
+# gather x[idx], autograd bookkeeping).
 OP_GROUPS = {
-    "convolution": ("aten::mkldnn_convolution", "aten::convolution_backward",
-                    "aten::convolution", "aten::_convolution", "aten::conv2d",
-                    "aten::_slow_conv2d_forward", "aten::_slow_conv2d_backward",
-                    "aten::thnn_conv2d"),
+    "convolution": ("aten::conv2d", "aten::convolution", "aten::_convolution",
+                    "aten::mkldnn_convolution", "aten::_slow_conv2d_forward",
+                    "aten::thnn_conv2d", "aten::convolution_backward",
+                    "aten::_slow_conv2d_backward", "ConvolutionBackward0"),
     "max-pool": ("aten::max_pool2d", "aten::max_pool2d_with_indices",
-                 "aten::max_pool2d_with_indices_backward"),
+                 "aten::max_pool2d_with_indices_backward", "MaxPool2DWithIndicesBackward0"),
     "activation": ("aten::sigmoid", "aten::sigmoid_backward", "aten::relu", "aten::relu_",
-                   "aten::clamp_min", "aten::threshold_backward"),
-    "dense": ("aten::linear", "aten::addmm", "aten::mm", "aten::t", "aten::sum"),
+                   "aten::clamp_min", "aten::threshold_backward", "SigmoidBackward0",
+                   "ReluBackward0"),
+    "dense": ("aten::linear", "aten::addmm", "aten::mm", "AddmmBackward0", "MmBackward0",
+              "TBackward0"),
     "loss": ("aten::cross_entropy_loss", "aten::log_softmax", "aten::_log_softmax",
              "aten::_log_softmax_backward_data", "aten::nll_loss", "aten::nll_loss_nd",
-             "aten::nll_loss_forward", "aten::nll_loss_backward"),
-    "Adam": ("Optimizer.step#Adam.step", "Optimizer.zero_grad#Adam.zero_grad"),
+             "aten::nll_loss_forward", "aten::nll_loss_backward", "LogSoftmaxBackward0",
+             "NllLossBackward0"),
+    "Adam": (),  # by context: see op_group
 }
 GROUP_ORDER = (*OP_GROUPS, "other")
 _GROUP_OF = {op: group for group, ops in OP_GROUPS.items() for op in ops}
+_NODE_PREFIX = "autograd::engine::evaluate_function: "
 
 
-def op_group(op: str) -> str:
-    """The group of a profiler operator name (:data:`OP_GROUPS`); Adam's ``_foreach``
-    kernels count as ``Adam``, anything unlisted as ``other``."""
-    if op in _GROUP_OF:
-        return _GROUP_OF[op]
-    return "Adam" if op.startswith("aten::_foreach_") else "other"
+def op_group(op: str, ancestors: Sequence[str] = ()) -> str:
+    """The group of a profiler event ``op`` that ran inside ``ancestors`` (the names of the
+    events around it, innermost first): ``Adam`` inside the optimiser's step or
+    ``zero_grad`` (its arithmetic runs as ordinary operators such as ``aten::lerp_``), else
+    the group of the nearest listed name in :data:`OP_GROUPS`, else ``other``."""
+    chain = [name.removeprefix(_NODE_PREFIX) for name in (op, *ancestors)]
+    if any(name.startswith("Optimizer.") or name.startswith("aten::_foreach_")
+           for name in chain):
+        return "Adam"
+    return next((_GROUP_OF[name] for name in chain if name in _GROUP_OF), "other")
+
+
+def _ancestors(event) -> list[str]:
+    names, parent = [], event.cpu_parent
+    while parent is not None:
+        names.append(parent.name)
+        parent = parent.cpu_parent
+    return names
+
+
+def _op_rows(prof, steps: int, key: dict) -> list[dict]:
+    """One row per (operator, group) of a profiled round: self CPU seconds per step."""
+    total: dict[tuple[str, str], float] = {}
+    for e in prof.events():
+        k = (e.name, op_group(e.name, _ancestors(e)))
+        total[k] = total.get(k, 0.0) + e.self_cpu_time_total
+    return [key | dict(op=op, group=group, s_per_step=us / 1e6 / steps)
+            for (op, group), us in total.items()]
 
 
 # the keys of chapter 10's settings that the profile uses (not its seeds or epochs)
@@ -184,9 +216,7 @@ def profile_steps(data: Dataset, s: Mapping) -> dict:
                     wall = _train(net, x, y, s["steps"])
                 key = dict(activation=net["activation"], at_step=at, round=r)
                 rounds.append(key | dict(wall_s_per_step=wall / s["steps"]))
-                ops += [key | dict(op=e.key, group=op_group(e.key),
-                                   s_per_step=e.self_cpu_time_total / 1e6 / s["steps"])
-                        for e in prof.key_averages()]
+                ops += _op_rows(prof, s["steps"], key)
     return dict(ops=pd.DataFrame(ops), rounds=pd.DataFrame(rounds), zeros=pd.DataFrame(zeros),
                 device=device_name(s["device"]), source=data.source, label=data.label,
                 batches_per_epoch=math.ceil(len(data.train) / s["batch_size"]), seed=seed)

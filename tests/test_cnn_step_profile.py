@@ -19,7 +19,19 @@ def test_op_group_by_hand():
     assert sp.op_group("aten::addmm") == "dense"
     assert sp.op_group("aten::_foreach_addcdiv_") == "Adam"
     assert sp.op_group("aten::nll_loss_forward") == "loss"
-    assert sp.op_group("aten::fill_") == "other"
+    assert sp.op_group("aten::index") == "other"  # the batch gather x[idx]
+    # an unlisted operator counts towards the nearest listed event around it
+    assert sp.op_group("aten::fill_", ["aten::max_pool2d_with_indices_backward",
+                                       "autograd::engine::evaluate_function: "
+                                       "MaxPool2DWithIndicesBackward0"]) == "max-pool"
+    assert sp.op_group("aten::sum", ["autograd::engine::evaluate_function: AddmmBackward0"]
+                       ) == "dense"
+    assert sp.op_group("autograd::engine::evaluate_function: ReluBackward0") == "activation"
+    assert sp.op_group("aten::empty", ["aten::autograd_thing"]) == "other"
+    # the optimiser's arithmetic is ordinary operators: grouped by where they run
+    assert sp.op_group("aten::lerp_", ["Optimizer.step#Adam.step"]) == "Adam"
+    assert sp.op_group("aten::add_", ["aten::mul", "Optimizer.step#Adam.step"]) == "Adam"
+    assert sp.op_group("Optimizer.zero_grad#Adam.zero_grad") == "Adam"
     assert sp.GROUP_ORDER[-1] == "other" and set(sp.OP_GROUPS) < set(sp.GROUP_ORDER)
 
 
@@ -121,8 +133,10 @@ def test_profile_steps_on_real_cifar(cifar_tiny, monkeypatch):
     assert "aten::threshold_backward" in relu and "aten::threshold_backward" not in sig
     totals = sp.group_times(ops).groupby(["activation", "group"])["s_per_step"].sum()
     for a in ("sigmoid", "relu"):
-        for group in ("convolution", "max-pool", "activation"):
+        for group in ("convolution", "max-pool", "activation", "Adam"):
             assert totals[(a, group)] > 0
+    adam_ops = set(ops[ops.group == "Adam"].op)  # Adam's own arithmetic, not only its label
+    assert "Optimizer.step#Adam.step" in adam_ops and len(adam_ops) > 3
     assert len(r["rounds"]) == 8 and (r["rounds"]["wall_s_per_step"] > 0).all()
     z = r["zeros"]
     assert len(z) == 2 * 2 * 3  # activations x points x blocks
