@@ -182,6 +182,34 @@ def test_records_in_memory_match_the_files_after_every_stack(tmp_path, monkeypat
     assert not list((tmp_path / "r" / "quick" / "mnist" / "parts").glob("*.json"))
 
 
+def test_reading_while_another_process_merges_parts(tmp_path, monkeypatch, reference):
+    """A reader (the book) that lists a part which a grid process then merges and removes
+    reads again and gets the same records as a read without the race."""
+    import shutil
+    from pathlib import Path
+
+    out = tmp_path / "quick" / "mnist"
+    shutil.copytree(reference[1] / "r" / "quick" / "mnist", out)
+    rec = store.read_records(out)
+    for key in rec.runs.key[:3]:  # three records pending in parts/ again
+        store.save_part(out, store.record_from_tables(rec, key))
+    before = store.read_records(out)
+    real, merged = Path.read_text, []
+
+    def read_text(path, *args, **kwargs):
+        if path.parent.name == "parts" and not merged:  # the merge wins the race
+            merged.append(path)
+            store.consolidate(out, lambda r, h: runner.search_table(r, h, SPEC))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    after = store.read_records(out)
+    assert merged and not list((out / "parts").glob("*.json"))
+    for a, b in ((before.runs, after.runs), (before.histories, after.histories),
+                 (before.layers, after.layers)):
+        pd.testing.assert_frame_equal(a, b)
+
+
 def test_paused_units_resume_exactly(tmp_path, monkeypatch, reference, tiny):
     """Units pause after every epoch (unit_seconds=0) and continue from their snapshots:
     the same results as uninterrupted stacks."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,11 +160,29 @@ class Records:
     layers: pd.DataFrame
 
 
-def read_records(out: Path) -> Records:
+def read_records(out: Path, attempts: int = 5) -> Records:
     """All recorded runs: merged tables plus pending ``parts/``.
 
     A search run appears once per rung it reached; the latest record of a key wins.
+
+    Safe while a grid process merges ``parts/`` into the tables of the same folder (the
+    book reads while ``make grid`` runs): the parts are listed before the tables are read,
+    so a part merged meanwhile is in the tables or still read as a part; a part that
+    disappears before it is read means a merge ran in between, and the whole read starts
+    again (at most ``attempts`` times).
     """
+    for attempt in range(attempts):
+        try:
+            return _read_records(out)
+        except FileNotFoundError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
+    raise AssertionError("unreachable")
+
+
+def _read_records(out: Path) -> Records:
+    parts = sorted((out / "parts").glob("*.json")) if (out / "parts").exists() else []
     runs, hists, layers = [], [], []
     for name in ("runs.csv", "lr_search.csv"):
         if (out / name).exists():
@@ -173,7 +192,7 @@ def read_records(out: Path) -> Records:
     if (out / "layers.csv.gz").exists():
         # tables written before grad_saturation and perplexity existed read as NaN there
         layers.append(read_csv(out / "layers.csv.gz").reindex(columns=LAYER_COLUMNS))
-    for part in sorted((out / "parts").glob("*.json")) if (out / "parts").exists() else []:
+    for part in parts:
         rec = json.loads(part.read_text())
         runs.append(pd.DataFrame([rec["row"]]).reindex(columns=RUN_COLUMNS + ["finished"]))
         hists.append(history_frame(rec["row"], rec["history"]))
