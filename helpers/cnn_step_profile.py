@@ -47,7 +47,14 @@ from torch import Tensor, nn
 from torch.profiler import ProfilerActivity, profile
 
 from .chapter_results import train_or_load
-from .cnn_sigmoid_vs_relu import images, load_data, mean_se, settings, train_step
+from .cnn_sigmoid_vs_relu import (
+    activation_shapes,
+    images,
+    load_data,
+    mean_se,
+    settings,
+    train_step,
+)
 from .data import Dataset
 from .models import make_cnn
 from .plots import ACTIVATION_COLORS, ACTIVATION_NAMES, with_source
@@ -264,18 +271,10 @@ def run_profile(s: Mapping, root: str | os.PathLike | None = None,
     data = load_data(s, root) if data is None else data
     with torch_threads(s["cpu_threads"]):
         out = profile_steps(data, s)
-        shapes = [tuple(t.shape) for t in _pool_inputs(s)]
+        shapes = activation_shapes(s)[:-1]  # what the three pools receive
         out["pool"] = time_pool(shapes, repeats=s["pool_repeats"])
     out["pool_shapes"] = [list(sh) for sh in shapes]
     return out
-
-
-def _pool_inputs(s: Mapping) -> list[Tensor]:
-    model = make_cnn("relu", channels=tuple(s["channels"]), hidden=s["hidden"],
-                     batch_norm=s["batch_norm"])
-    with torch.no_grad():
-        _, hidden = model(torch.zeros(s["batch_size"], 3, 32, 32), return_hidden=True)
-    return hidden[:-1]
 
 
 def results(profile: str, root: str | os.PathLike | None = None,
