@@ -110,7 +110,7 @@ class StackConfig:
     bias_init: float = 0.0
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype = torch.float32
-    fused: bool = False  # fused Adam kernels (CUDA)
+    fused: bool = True  # torch's fused Adam kernel (False: the formula)
     cuda_graph: bool = False
     train_metrics: str = "eval"
     test_every_epoch: bool = False

@@ -337,8 +337,9 @@ class StackedAdam:
 
     Same update as ``torch.optim.Adam`` with its defaults (betas 0.9/0.999, eps 1e-8, bias
     correction, no weight decay). ``fused=False``: the single-tensor formula of
-    ``torch.optim.Adam`` with a per-row step size. ``fused=True``: one
-    ``torch._fused_adam_`` call per row (7 memory passes; CUDA-graph safe).
+    ``torch.optim.Adam`` with a per-row step size (about 20 memory passes).
+    ``fused=True``: one ``torch._fused_adam_`` call per row (7 memory passes; CUDA-graph
+    safe), as ``torch.optim.Adam(fused=True)``.
     """
 
     def __init__(self, param: Tensor, grad: Tensor, lrs: Sequence[float],
@@ -351,7 +352,10 @@ class StackedAdam:
               lrs: list[float]) -> None:
         self.param, self.grad, self.exp_avg, self.exp_avg_sq = param, grad, exp_avg, exp_avg_sq
         self.lr = torch.zeros(len(lrs), dtype=torch.float64)
-        self.lr_t = torch.zeros(len(lrs), dtype=torch.float32, device=param.device)
+        # CPU: float64, read as a double like torch.optim.Adam's float lr (bit-identical to
+        # Adam(fused=True)); CUDA: float32 on the device, updated in place for graph replay
+        lr_dtype = torch.float64 if param.device.type == "cpu" else torch.float32
+        self.lr_t = torch.zeros(len(lrs), dtype=lr_dtype, device=param.device)
         self.set_lr(lrs)
         if self.fused:  # per-row argument lists, built once
             self._rows = [([param[k]], [grad[k]], [exp_avg[k]], [exp_avg_sq[k]], self.lr_t[k])

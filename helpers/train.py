@@ -1,6 +1,7 @@
 """Train one MLP the paper's way (the reference the stacked engine must reproduce).
 
-* Adam (PyTorch defaults: betas 0.9/0.999, eps 1e-8), cross-entropy loss.
+* Adam (PyTorch defaults: betas 0.9/0.999, eps 1e-8), cross-entropy loss; ``fused_adam``
+  picks torch's fused kernel (the engine's default) instead of the single-tensor loop.
 * Learning rate ``lr * lr_decay**(epoch-1)`` during epoch ``epoch`` (x0.99 after each epoch).
 * Mini-batches of ``batch_size`` drawn from a seeded permutation of the resident training
   tensors (no DataLoader); the last incomplete batch is dropped.
@@ -68,6 +69,7 @@ def train_model(
     progress: bool = True,
     desc: str | None = None,
     on_epoch_end: Callable[[nn.Module, int], dict] | None = None,
+    fused_adam: bool = False,
 ) -> TrainResult:
     """Train ``model`` on ``data.train`` with early stopping on ``data.val``.
 
@@ -76,13 +78,15 @@ def train_model(
     ``on_epoch_end(model, epoch)``, if given, is called after the evaluation of every
     epoch (epoch 0 = untrained) and its dict is added to that epoch's history row, e.g.
     gradient norms or saturation per layer. It must not change the model.
+    ``fused_adam``: ``torch.optim.Adam(fused=True)``, the same update in one kernel (float
+    rounding differs; the stacked engine uses it by default).
     """
     check_training_args(lr, batch_size, max_epochs, patience, lr_decay)
     check_training_allowed("train_model")
     start = time.perf_counter()
     device = next(model.parameters()).device
     x, y = data.train.x.to(device), data.train.y.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, fused=bool(fused_adam))
     gen = torch.Generator().manual_seed(seed)
 
     rows = [_epoch_row(model, data, 0, lr, on_epoch_end)]

@@ -45,3 +45,25 @@ def test_device_session_dry_run_on_cpu_merges_back(tmp_path):
     import helpers.grid as grid
     assert (2, 16) not in grid.pending_shapes("quick", "mnist", tmp_path / "merged")
     assert len(grid.load_results("quick", "mnist", tmp_path / "merged").runs) == 12
+
+
+def test_adam_kernel_benchmark_times_both_kernels(tmp_path):
+    script = BENCHMARKS[0].parent / "adam_kernel.py"
+    run = subprocess.run([sys.executable, str(script), "--shapes", "1x8", "--rounds", "2",
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    import json
+    result = json.loads((tmp_path / "adam_kernel_cpu.json").read_text())["shapes"]["1x8"]
+    assert set(result["step_ms"]) == set(result["adam_ms"]) == {"formula", "fused"}
+    assert len(result["step_ms_rounds"]["fused"]) == 2
+    assert result["n_params"] == 784 * 8 + 8 + 2 * 8 + 8 * 10 + 10  # weights, biases, BN
+    assert result["one_step_update_gap_in_lr"] < 1e-3  # rounding, not another update
+
+
+@pytest.mark.parametrize("args", [["--shapes", "0x8"], ["--shapes", "wide"],
+                                  ["--rounds", "1"]])
+def test_adam_kernel_benchmark_refuses_bad_arguments(args):
+    script = BENCHMARKS[0].parent / "adam_kernel.py"
+    run = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode != 0 and "accepted" in run.stderr

@@ -1,4 +1,6 @@
-"""The stacked engine reproduces the single-model reference (helpers.train) on CPU.
+"""The stacked engine reproduces the single-model reference (helpers.train) on CPU, each
+with the same Adam kernel: torch's fused one (the engine's default, ``fused_adam=True``)
+or the single-tensor formula (``torch.optim.Adam``'s default loop).
 
 Stated tolerances (per-epoch losses/accuracies, final weights, BN buffers, test metrics):
 
@@ -49,10 +51,11 @@ def as_dtype(data, dtype):
                                test=cast(data.test))
 
 
-def reference(data, depth, width, act, bn, seed, lr, dtype, **kw):
+def reference(data, depth, width, act, bn, seed, lr, dtype, fused_adam=True, **kw):
+    """``train_model`` with the engine's default Adam kernel unless told otherwise."""
     model = make_model(data.n_features, depth, width, act, bn, data.n_classes, seed=seed)
     return train_model(model.to(dtype), as_dtype(data, dtype), lr=lr, seed=seed,
-                       progress=False, **kw)
+                       progress=False, fused_adam=fused_adam, **kw)
 
 
 def assert_same(ref, res, tol):
@@ -71,12 +74,13 @@ def assert_same(ref, res, tol):
                                    atol=tol, msg=key)
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "formula"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("depth", [2, 4])
-def test_stack_equals_single_path(tiny, depth, dtype):
+def test_stack_equals_single_path(tiny, depth, dtype, fused):
     """One stack of sigmoid/ReLU x BN off/on, mixed seeds and learning rates."""
     seeds, lrs = [0, 1, 2, 1], [1e-3, 3e-3, 2e-3, 5e-4]
-    kw = dict(max_epochs=4, patience=2, batch_size=64)
+    kw = dict(max_epochs=4, patience=2, batch_size=64, fused_adam=fused)
     results = train_stacked(tiny, depth, 32, [a for a, _ in COMBOS], [b for _, b in COMBOS],
                             seeds, lrs, dtype=dtype, progress=False, **kw)
     for (act, bn), seed, lr, res in zip(COMBOS, seeds, lrs, results):
@@ -167,7 +171,8 @@ def test_stacked_adam_matches_torch_adam(fused):
     flat, flat_grad = start.clone(), torch.zeros(k, p)
     adam = StackedAdam(flat, flat_grad, lrs, fused=fused)
     params = [torch.nn.Parameter(start[i].clone()) for i in range(k)]
-    opts = [torch.optim.Adam([params[i]], lr=lrs[i]) for i in range(k)]
+    opts = [torch.optim.Adam([params[i]], lr=lrs[i], fused=fused) for i in range(k)]
+    tol = dict(rtol=0, atol=0) if fused else dict(rtol=1e-6, atol=1e-7)  # fused: same kernel
     for step in range(40):
         if step == 20:  # a new epoch: decayed learning rates
             lrs = [lr * 0.99 for lr in lrs]
@@ -181,12 +186,12 @@ def test_stacked_adam_matches_torch_adam(fused):
         flat_grad.copy_(grad)
         adam.step()
         for i in range(k):
-            torch.testing.assert_close(flat[i], params[i].detach(),
-                                       rtol=1e-6, atol=1e-7)
+            torch.testing.assert_close(flat[i], params[i].detach(), **tol)
             state = opts[i].state[params[i]]
-            torch.testing.assert_close(adam.exp_avg[i], state["exp_avg"], rtol=1e-6, atol=0)
-            torch.testing.assert_close(adam.exp_avg_sq[i], state["exp_avg_sq"], rtol=1e-6,
+            torch.testing.assert_close(adam.exp_avg[i], state["exp_avg"], rtol=tol["rtol"],
                                        atol=0)
+            torch.testing.assert_close(adam.exp_avg_sq[i], state["exp_avg_sq"],
+                                       rtol=tol["rtol"], atol=0)
 
 
 @pytest.mark.parametrize("kwargs, name", [

@@ -152,6 +152,7 @@ def test_crash_then_resume_is_identical(tmp_path, monkeypatch, reference, tiny):
         assert all(torch.equal(a[k], b[k]) for k in a)
     manifest = json.loads((tmp_path / "r" / "quick" / "mnist" / "manifest.json").read_text())
     assert len(manifest["sessions"]) == 2 and manifest["complete"]
+    assert {s["adam"] for s in manifest["sessions"]} == {runner.ADAM_KERNEL} == {"fused"}
     assert not list((tmp_path / "r" / "quick" / "mnist" / "parts").glob("*.json"))
     assert "complete" in cli.status(tmp_path / "r", ["quick"])
 
@@ -543,3 +544,13 @@ def test_pending_cli_prints_the_unfinished_shapes(tmp_path, capsys):
     assert cli.main(["pending", "--profile", "paper", "--dataset", "mnist",
                      "--root", str(tmp_path)]) == 0
     assert capsys.readouterr().out.split()[:2] == ["4x200", "2x200"]
+
+
+def test_adam_kernels_counts_sessions_and_infers_the_old_ones():
+    """Sessions recorded before the key: the formula on CPU, the fused kernel on CUDA."""
+    manifest = {"sessions": [{"device": "cpu: AMD EPYC (2 cores)"},
+                             {"device": "cuda: NVIDIA H200"},
+                             {"device": "cpu: AMD EPYC (2 cores)", "adam": "fused"},
+                             {"device": "cpu: AMD EPYC (2 cores)", "adam": "fused"}]}
+    assert grid.adam_kernels(manifest) == {"formula": 1, "fused": 3}
+    assert grid.adam_kernels({}) == {}

@@ -6,7 +6,9 @@ import matplotlib
 import pandas as pd
 import pytest
 
+from helpers.grid import get_spec
 from helpers.learning_curves import (
+    choices_table,
     claim_checks,
     config_table,
     depth_slope,
@@ -131,3 +133,13 @@ def test_headline_best_configuration_needs_all_its_seeds():
     assert nums["mnist_best_config"] == ("sigmoid 2×8, 1 seed; no configuration has all its "
                                          "seeds yet")
     assert nums["halt_bn_mean"] == "pending"
+
+
+def test_choices_table_names_the_adam_kernels_of_the_sessions():
+    manifest = {"sessions": [{"device": "cpu: X (2 cores)"}, {"device": "cpu: X (2 cores)"},
+                             {"device": "cpu: X (2 cores)", "adam": "fused"}]}
+    row = choices_table(get_spec("paper"), manifest).loc["Adam kernel", "this book"]
+    assert row.startswith("the single-tensor formula in 2 sessions; torch's fused kernel in 1 "
+                          "session.")
+    assert choices_table(get_spec("paper"), {}).loc["Adam kernel", "this book"].startswith(
+        "no sessions yet")

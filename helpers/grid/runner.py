@@ -48,6 +48,10 @@ CPU_SECONDS_PER_FLOP = 30.0 / 1e12  # a cautious prior for one core (make plan m
 # merge, and always when the call ends: short stacks (quick grids, GPUs) then do not rewrite
 # the tables after every stack. Nothing waits on it: a record is safe once in parts/.
 MERGE_EVERY_S = 120.0
+# Adam's kernel, recorded in every session. Sessions recorded before the key existed ran
+# the single-tensor formula on CPU and the fused kernel on CUDA: the same update to float
+# rounding (tests/test_engine.py), the fused one in one pass over the parameters.
+ADAM_KERNEL = "fused"
 
 
 def grid_data(spec: GridSpec, dataset: str) -> Dataset:
@@ -314,8 +318,9 @@ class Runner:
             self.data, depth, width, [m[0][0] for m in members], [m[0][1] for m in members],
             [m[2] for m in members], [m[1] for m in members], batch_size=s.batch_size,
             max_epochs=s.max_epochs, patience=None if full else s.patience,
-            lr_decay=s.lr_decay, device=self.device, cuda_graph=self.cuda_graph,
-            progress=self.progress, desc=f"{self.dataset} {depth}x{width}",
+            lr_decay=s.lr_decay, device=self.device, fused_adam=ADAM_KERNEL == "fused",
+            cuda_graph=self.cuda_graph, progress=self.progress,
+            desc=f"{self.dataset} {depth}x{width}",
             on_finish=finished, should_stop=should_stop, train_metrics=s.train_metrics,
             test_every_epoch=full, layer_stats=True, until_epoch=until,
             resume=[m[3] for m in members])
@@ -392,6 +397,16 @@ def _manifest(spec: GridSpec, dataset: str, data: Dataset, out: Path) -> dict:
         wall_time_s=0.0, sessions=[])
 
 
+def adam_kernels(manifest: dict) -> dict[str, int]:
+    """How many of the manifest's sessions ran each Adam kernel (``"fused"``, ``"formula"``);
+    sessions from before the record inferred from their device (see ``ADAM_KERNEL``)."""
+    counts: dict[str, int] = {}
+    for s in manifest.get("sessions", []):
+        kernel = s.get("adam", "fused" if s.get("device", "").startswith("cuda") else "formula")
+        counts[kernel] = counts.get(kernel, 0) + 1
+    return counts
+
+
 def write_manifest(out: Path, manifest: dict, runner: Runner, complete: bool) -> dict:
     """Update the manifest with this call's session (one entry, updated in place) and the
     counts; also the profile's summary manifest. Written after every stack.
@@ -408,7 +423,7 @@ def write_manifest(out: Path, manifest: dict, runner: Runner, complete: bool) ->
             timespec="seconds"),
         wall_time_s=round(elapsed, 2), device=runner.dev_name, git_commit=runner.commit,
         torch_version=torch.__version__, python=platform.python_version(),
-        threads=torch.get_num_threads(), new_final_runs=runner.n_new,
+        threads=torch.get_num_threads(), adam=ADAM_KERNEL, new_final_runs=runner.n_new,
         model_epochs=runner.model_epochs)
     sessions = [s for s in manifest["sessions"] if s.get("id") != runner.session_id]
     manifest["sessions"] = sessions + [session]
