@@ -183,6 +183,33 @@ def run_configs(data: Dataset, configs: list[dict], probe_x: Tensor, probe_y: Te
     return pd.DataFrame(summaries), pd.concat(longs, ignore_index=True), results
 
 
+def run_label(summary: pd.DataFrame, **config) -> str:
+    """The label of the :func:`run_configs` run whose configuration matches ``config``
+    (registry names and numbers, e.g. ``activation="relu", lr=3e-2``; the keys of
+    ``CONFIG_DEFAULTS`` not named are at their defaults), looked up in ``summary``, so a
+    chapter never types a display label. Exactly one run must match."""
+    unknown = set(config) - set(CONFIG_KEYS)
+    if unknown:
+        raise ValueError(f"run_label: unknown keys {sorted(unknown)}; accepted: "
+                         f"{list(CONFIG_KEYS)}")
+    wanted = {k: v for k, v in (CONFIG_DEFAULTS | config).items() if k in summary.columns}
+    match = pd.Series(True, index=summary.index)
+    for key, value in wanted.items():
+        col = summary[key]
+        match &= ((col - value).abs() <= 1e-12 * max(1.0, abs(value))
+                  if isinstance(value, float) else col == value)
+    labels = list(summary.loc[match, "label"])
+    if len(labels) != 1:
+        raise ValueError(f"run_label: {len(labels)} runs match {config}; accepted: the "
+                         f"configuration of one of {list(summary['label'])}")
+    return labels[0]
+
+
+def select_run(summary: pd.DataFrame, runs: dict[str, ProbedRun], **config) -> ProbedRun:
+    """``runs[run_label(summary, **config)]``: a run by its configuration."""
+    return runs[run_label(summary, **config)]
+
+
 def _run_label(cfg: dict) -> str:
     parts = [config_label(cfg["activation"], cfg["init"], cfg["batch_norm"], cfg["init_gain"])]
     parts.append(f"lr={cfg['lr']:g}")

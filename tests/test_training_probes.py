@@ -2,6 +2,7 @@
 the answer is known and on real MNIST."""
 
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -17,6 +18,8 @@ from helpers.training_probes import (
     probe_long,
     revived_units,
     run_configs,
+    run_label,
+    select_run,
 )
 
 
@@ -115,3 +118,39 @@ def test_revived_units_by_hand():
     assert r["newly dead by epoch 5"] == 1
     with pytest.raises(ValueError, match="from_epoch=3"):
         revived_units(probe, 3)
+
+
+def _summary():
+    """Three configurations as run_configs summarises them (defaults filled in)."""
+    base = dict(depth=2, width=8, batch_norm=False, init="default", init_gain=1.0,
+                bias_init=0.0, lr=1e-3)
+    rows = [base | dict(activation="relu", label="ReLU (He), lr=0.001"),
+            base | dict(activation="relu", lr=3e-2, label="ReLU (He), lr=0.03"),
+            base | dict(activation="relu", batch_norm=True, bias_init=-1.0,
+                        label="ReLU (He) + BN, lr=0.001, bias=-1")]
+    return pd.DataFrame(rows)
+
+
+def test_run_label_and_select_run_find_a_run_by_its_configuration():
+    summary = _summary()
+    runs = {label: object() for label in summary.label}
+    assert run_label(summary, activation="relu") == "ReLU (He), lr=0.001"  # defaults apply
+    assert run_label(summary, activation="relu", lr=0.03) == "ReLU (He), lr=0.03"
+    assert run_label(summary, activation="relu", batch_norm=True,
+                     bias_init=-1.0) == "ReLU (He) + BN, lr=0.001, bias=-1"
+    assert select_run(summary, runs, activation="relu", lr=3e-2) is runs["ReLU (He), lr=0.03"]
+
+
+@pytest.mark.parametrize("config, message", [
+    (dict(activation="sigmoid"), "0 runs match"),
+    (dict(activation="relu", slope=0.1), "unknown keys ['slope']"),
+])
+def test_run_label_refuses_no_match_and_unknown_keys(config, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        run_label(_summary(), **config)
+
+
+def test_run_label_refuses_an_ambiguous_configuration():
+    summary = pd.concat([_summary(), _summary().iloc[:1]], ignore_index=True)
+    with pytest.raises(ValueError, match="2 runs match"):
+        run_label(summary, activation="relu")
