@@ -263,6 +263,98 @@ def search_summary(lr_search: pd.DataFrame, runs: pd.DataFrame, spec) -> pd.Data
     return pd.DataFrame(rows).set_index("dataset") if rows else pd.DataFrame()
 
 
+def lr_sensitivity(lr_search: pd.DataFrame, histories: pd.DataFrame,
+                   epoch: int) -> pd.DataFrame:
+    """Validation accuracy (%) after ``epoch`` epochs of every rate the search tried (the
+    first rung, where all rates are still in), one row per configuration, seed and rate:
+    how much the learning rate matters while the networks are young. A run that diverged
+    before ``epoch`` has no accuracy (NaN); ``extension`` marks the rates tried past an
+    edge of the coarse grid."""
+    if not isinstance(epoch, int) or epoch < 1:
+        raise ValueError(f"epoch={epoch!r}; accepted: an integer >= 1 (the first rung)")
+    keys = ["dataset", "depth", "width", "batch_norm", "activation", "seed", "lr"]
+    cols = keys + ["source", "extension", "diverged"]
+    if not len(lr_search):
+        return pd.DataFrame(columns=cols + ["val acc (%)"])
+    at = histories.loc[histories.epoch == epoch, keys + ["val_acc"]].drop_duplicates(keys)
+    out = lr_search[cols].merge(at, on=keys, how="left")
+    out["val acc (%)"] = 100 * out.pop("val_acc")
+    return out.sort_values(keys).reset_index(drop=True)
+
+
+def lr_spread(sensitivity: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration, over the coarse rates (extensions left out, so every
+    configuration is measured on the same grid): the best and the worst mean validation
+    accuracy over seeds (%), their difference in points, and the best rate."""
+    s = sensitivity[~sensitivity.extension.astype(bool)]
+    mean = s.groupby(CONFIG + ["lr"])["val acc (%)"].mean().dropna()
+    g = mean.groupby(level=CONFIG)
+    return pd.DataFrame({"best (%)": g.max(), "worst (%)": g.min(),
+                         "spread (pts)": g.max() - g.min(),
+                         "best lr": g.idxmax().map(lambda k: k[-1])})
+
+
+def lr_spread_numbers(spread: pd.DataFrame) -> dict[str, str]:
+    """What chapter 4's prose quotes from :func:`lr_spread`: the mean spread (points) per
+    activation and BN setting, and the widest spread with its configuration; ``"pending"``
+    where there are no runs."""
+    by = spread.groupby(["activation", "batch_norm"])["spread (pts)"].mean() if len(
+        spread) else pd.Series(dtype=float)
+    out = {f"{act}{'_bn' if bn else ''}": f"{by[(act, bn)]:.1f}" if (act, bn) in by.index
+           else "pending" for act in ("relu", "sigmoid") for bn in (False, True)}
+    if len(spread):
+        ds, depth, width, bn, act = spread["spread (pts)"].idxmax()
+        out["widest"] = f"{spread['spread (pts)'].max():.1f}"
+        out["widest_config"] = (f"{ACTIVATION_NAMES[act]} {depth}×{width}"
+                                f"{' with BN' if bn else ''} on {source_label(ds)}")
+    else:
+        out["widest"] = out["widest_config"] = "pending"
+    return out
+
+
+def plot_lr_sensitivity(sensitivity: pd.DataFrame, epoch: int) -> plt.Figure:
+    """Validation accuracy after ``epoch`` epochs against the learning rate, mean ± SE over
+    seeds; one row of panels per dataset and width, one panel per depth; colour =
+    activation, dashed with stars = batch norm."""
+    order = {"mnist": 0, "cifar10": 1}
+    rows = sorted(set(zip(sensitivity.dataset, sensitivity.width)),
+                  key=lambda r: (order.get(r[0], len(order)), r[0], r[1]))
+    depths = sorted(sensitivity.depth.unique())
+    fig, axes = plt.subplots(len(rows), len(depths), squeeze=False, sharex=True,
+                             figsize=(3.1 * len(depths), 2.9 * len(rows)))
+    for (ds, width), ax_row in zip(rows, axes):
+        block = sensitivity[(sensitivity.dataset == ds) & (sensitivity.width == width)]
+        for ax, depth in zip(ax_row, depths):
+            d = block[block.depth == depth]
+            g = d.groupby(["activation", "batch_norm", "lr"])["val acc (%)"]
+            stats = pd.DataFrame({"mean": g.mean(), "se": g.sem(ddof=1).fillna(0)})
+            for (act, bn), line in stats.reset_index().groupby(["activation", "batch_norm"]):
+                ax.errorbar(line.lr, line["mean"], yerr=line["se"], capsize=2,
+                            color=ACTIVATION_COLORS[act], linestyle="--" if bn else "-",
+                            marker="*" if bn else "o", markersize=7 if bn else 4,
+                            label=f"{ACTIVATION_NAMES[act]}{' + BN' if bn else ''}")
+            if not len(d):
+                ax.axis("off")
+                ax.text(0.5, 0.5, f"{depth}×{width}: no search runs yet", ha="center",
+                        va="center", fontsize=9, transform=ax.transAxes)
+                continue
+            ax.set_xscale("log")
+            ax.set_title(f"{_sources(block)}, {depth}×{width}", fontsize=9)
+            if ax is ax_row[0]:
+                ax.set_ylabel(f"val. accuracy after {epoch} epochs (%)", fontsize=8)
+            if ax_row is axes[-1]:
+                ax.set_xlabel("learning rate")
+    handles, labels = [], []
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h), labels.append(lab)
+    fig.legend(handles, labels, loc="upper center", ncol=4, fontsize=8,
+               bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    return fig
+
+
 def choices_table(spec, manifest: dict, halting: pd.DataFrame | None = None) -> pd.DataFrame:
     """What the paper leaves unspecified and what this book chose, from the grid's spec
     and manifest (so the table can never drift from the code that ran). ``halting``

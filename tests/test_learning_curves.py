@@ -13,9 +13,13 @@ from helpers.learning_curves import (
     config_table,
     depth_slope,
     headline_numbers,
+    lr_sensitivity,
+    lr_spread,
+    lr_spread_numbers,
     mean_curves,
     plot_fig1,
     plot_fig2,
+    plot_lr_sensitivity,
     relu_minus_sigmoid,
 )
 
@@ -143,3 +147,61 @@ def test_choices_table_names_the_adam_kernels_of_the_sessions():
                           "session.")
     assert choices_table(get_spec("paper"), {}).loc["Adam kernel", "this book"].startswith(
         "no sessions yet")
+
+
+def _search():
+    """A 2-deep MNIST search: ReLU and sigmoid (no BN), two seeds, coarse rates 1e-3/1e-2,
+    and one extension rate 1e-1 for sigmoid; histories give val_acc at epochs 0-3."""
+    rows, hist = [], []
+    acc = {("relu", 1e-3): [0.90, 0.92], ("relu", 1e-2): [0.88, 0.90],
+           ("sigmoid", 1e-3): [0.50, 0.60], ("sigmoid", 1e-2): [0.80, 0.84],
+           ("sigmoid", 1e-1): [0.10, 0.10]}
+    for (act, lr), accs in acc.items():
+        for seed, a in enumerate(accs):
+            key = dict(dataset="mnist", depth=2, width=8, batch_norm=False, activation=act,
+                       seed=seed, lr=lr)
+            rows.append(key | dict(source="mnist", extension=lr == 1e-1, diverged=False,
+                                   epochs=10))
+            for e in range(11):  # epoch 3 holds the accuracy; others are decoys
+                hist.append(key | dict(epoch=e, val_acc=a if e == 3 else 0.0,
+                                       phase="search"))
+    return pd.DataFrame(rows), pd.DataFrame(hist)
+
+
+def test_lr_sensitivity_and_spread_by_hand():
+    search, hist = _search()
+    sens = lr_sensitivity(search, hist, 3)
+    assert len(sens) == 10 and sens["val acc (%)"].notna().all()
+    relu = sens[(sens.activation == "relu") & (sens.lr == 1e-3)]
+    assert list(relu["val acc (%)"].round(6)) == [90.0, 92.0]
+    spread = lr_spread(sens).loc[("mnist", 2, 8, False)]
+    # relu: means 91 (1e-3) and 89 (1e-2) -> 2 points; sigmoid: 55 and 82 -> 27 points; the
+    # extension (10 %) is left out
+    assert spread.loc["relu", "spread (pts)"] == pytest.approx(2.0)
+    assert spread.loc["sigmoid", "spread (pts)"] == pytest.approx(27.0)
+    assert spread.loc["sigmoid", "best lr"] == 1e-2 and spread.loc["relu", "best lr"] == 1e-3
+    nums = lr_spread_numbers(lr_spread(sens))
+    assert (nums["relu"], nums["sigmoid"], nums["relu_bn"]) == ("2.0", "27.0", "pending")
+    assert (nums["widest"], nums["widest_config"]) == ("27.0", "sigmoid 2×8 on MNIST")
+
+
+def test_lr_sensitivity_missing_epoch_is_nan_and_bad_epoch_refused():
+    search, hist = _search()
+    hist = hist[~((hist.activation == "sigmoid") & (hist.lr == 1e-1) & (hist.epoch == 3))]
+    sens = lr_sensitivity(search, hist, 3)  # e.g. diverged before epoch 3
+    assert sens["val acc (%)"].isna().sum() == 2
+    with pytest.raises(ValueError, match="epoch=0; accepted: an integer >= 1"):
+        lr_sensitivity(search, hist, 0)
+    empty = lr_sensitivity(search.iloc[:0], hist, 3)
+    assert len(empty) == 0 and lr_spread_numbers(lr_spread(empty))["widest"] == "pending"
+
+
+def test_lr_sensitivity_figure_renders_with_an_empty_depth():
+    search, hist = _search()
+    more = search.assign(depth=4, dataset="cifar10", source="cifar10-jpeg")
+    sens = lr_sensitivity(pd.concat([search, more]), pd.concat(
+        [hist, hist.assign(depth=4, dataset="cifar10")]), 3)
+    fig = plot_lr_sensitivity(sens, 3)
+    assert len(fig.axes) == 4  # 2 rows (MNIST, CIFAR-10) x 2 depths
+    assert fig.axes[1].texts[0].get_text() == "4×8: no search runs yet"  # MNIST has no 4-deep
+    assert fig.axes[0].get_title() == "MNIST, 2×8"
