@@ -1,4 +1,4 @@
-"""The grid's cost model on hand-computed cases (no calibration, no training)."""
+"""The grid's cost model on hand-computed cases (no training; the calibration clock faked)."""
 
 from __future__ import annotations
 
@@ -50,3 +50,20 @@ def test_plan_counts_what_is_recorded():
     assert t.loc[("mnist", "final"), "hours_left"] == 0  # all final runs recorded
     assert t.loc[("mnist", "search"), "hours_left"] == 0  # 8 + 4 - 8 = 4 = planned
     assert t.loc[("cifar10", "final"), "hours_left"] > 0
+
+
+def test_calibrate_takes_the_fastest_of_its_timings(monkeypatch):
+    """The rate is seconds / TFLOP of the fastest repeat (a load spike in one timing does
+    not inflate it); the clock is faked: the repeats take 5, 2 and 9 seconds."""
+    import helpers.grid.plan as plan
+    from helpers.grid import get_spec
+    calls = []
+    monkeypatch.setattr(plan, "train_stacked", lambda *a, **kw: calls.append(kw["until_epoch"]))
+    ticks = iter([0.0, 5.0, 10.0, 12.0, 20.0, 29.0])
+    monkeypatch.setattr(plan.time, "perf_counter", lambda: next(ticks))
+    spec = get_spec("quick")
+    rate = plan.calibrate(spec, "mnist", 16, "cpu", epochs=1, k=2, n_train=256, repeat=3)
+    assert calls == [1, 1, 1, 1]  # one warm-up, three timed
+    n_val = min(512, len(plan.grid_data(spec, "mnist").val))  # the subset's validation split
+    layout = Layout(784, 4, 16, 10)
+    assert rate == pytest.approx(2.0 / (2 * epoch_flops(layout, 256, n_val) / 1e12))

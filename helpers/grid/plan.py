@@ -17,6 +17,7 @@ width, timed) and so depend on the load of the machine at that moment.
 
 from __future__ import annotations
 
+import math
 import time
 
 import pandas as pd
@@ -39,9 +40,10 @@ def epoch_flops(layout: Layout, n_train: int, n_val: int, n_test: int = 0) -> fl
 
 
 def calibrate(spec: GridSpec, dataset: str, width: int, device: torch.device,
-              epochs: int = 1, k: int = 4, n_train: int = 2560) -> float:
+              epochs: int = 1, k: int = 4, n_train: int = 2560, repeat: int = 3) -> float:
     """Seconds per TFLOP of one 4-layer stack of ``k`` models of ``width`` on ``device``
-    (``epochs`` epochs over ``n_train`` real training samples)."""
+    (``epochs`` epochs over ``n_train`` real training samples): the fastest of ``repeat``
+    timings, so that a load spike from another process does not inflate the plan."""
     data = grid_data(spec, dataset)
     data = data.subset(min(n_train, len(data.train)), 512, 512, seed=0)
     depth = 4
@@ -49,10 +51,12 @@ def calibrate(spec: GridSpec, dataset: str, width: int, device: torch.device,
               device=device, progress=False, train_metrics=spec.train_metrics)
     acts = [spec.activations[i % len(spec.activations)] for i in range(k)]
     train_stacked(data, depth, width, acts, False, list(range(k)), 1e-3, until_epoch=1, **kw)
-    t0 = time.perf_counter()
-    train_stacked(data, depth, width, acts, False, list(range(k)), 1e-3, until_epoch=epochs,
-                  **kw)
-    seconds = time.perf_counter() - t0
+    seconds = math.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        train_stacked(data, depth, width, acts, False, list(range(k)), 1e-3,
+                      until_epoch=epochs, **kw)
+        seconds = min(seconds, time.perf_counter() - t0)
     layout = Layout(data.n_features, depth, width, data.n_classes)
     return seconds / (k * epochs * epoch_flops(layout, len(data.train), len(data.val)) / 1e12)
 
