@@ -123,12 +123,21 @@ def _groups(activations: Sequence[str], batch_norms: Sequence[bool]) -> list[tup
 # ---------------------------------------------------------------------------- forward
 def _batch_norm(z: Tensor, gamma: Tensor, beta: Tensor, mean_buf: Tensor, var_buf: Tensor,
                 training: bool) -> Tensor:
-    """BatchNorm1d per model: ``z`` ``[k, batch, width]``, buffers ``[k, width]`` (updated).
+    """BatchNorm1d per model: ``z`` ``[k, batch, width]``, buffers ``[k, width]`` (updated),
+    with the kernel ``nn.BatchNorm1d`` uses.
 
-    The k models become k * width channels of one ``F.batch_norm`` call, the kernel
-    ``nn.BatchNorm1d`` uses, so the arithmetic is the same as in the single-model path.
+    On CPU one ``F.batch_norm`` call per model, on its own contiguous ``[batch, width]``:
+    the CPU kernel's rounding depends on the number of channels and on the memory layout,
+    so k models as k * width channels of one call would round differently from the
+    single-model path and from the same model in a stack of another size (which would break
+    exact resumption in other stacks). On CUDA the k models are k * width channels of one
+    call (one launch).
     """
     k, n, w = z.shape
+    if z.device.type == "cpu":
+        outs = [F.batch_norm(z[j].contiguous(), mean_buf[j], var_buf[j], gamma[j], beta[j],
+                             training, BN_MOMENTUM, BN_EPS) for j in range(k)]
+        return outs[0].unsqueeze(0) if k == 1 else torch.stack(outs)
     out = F.batch_norm(z.transpose(0, 1).reshape(n, k * w).contiguous(), mean_buf.view(-1),
                        var_buf.view(-1), gamma.reshape(-1), beta.reshape(-1), training,
                        BN_MOMENTUM, BN_EPS)

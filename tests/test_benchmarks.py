@@ -67,3 +67,24 @@ def test_adam_kernel_benchmark_refuses_bad_arguments(args):
     run = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
                          timeout=120)
     assert run.returncode != 0 and "accepted" in run.stderr
+
+
+def test_stack_size_benchmark_times_each_k(tmp_path):
+    script = BENCHMARKS[0].parent / "stack_size.py"
+    run = subprocess.run([sys.executable, str(script), "--shapes", "1x8", "--ks", "1,2",
+                          "--rounds", "2", "--out", str(tmp_path)], capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    import json
+    result = json.loads((tmp_path / "stack_size_cpu.json").read_text())["shapes"]["1x8"]
+    assert set(result["model_step_ms"]) == {"1", "2"} and result["speedup_vs_k1"]["1"] == 1.0
+    assert len(result["model_step_ms_rounds"]["2"]) == 2
+
+
+@pytest.mark.parametrize("args", [["--ks", "2,4"], ["--ks", "0,1"], ["--shapes", "8"],
+                                  ["--rounds", "1"]])
+def test_stack_size_benchmark_refuses_bad_arguments(args):
+    script = BENCHMARKS[0].parent / "stack_size.py"
+    run = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode != 0 and "accepted" in run.stderr

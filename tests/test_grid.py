@@ -351,10 +351,14 @@ def test_cpu_stacks_are_sized_to_finish_within_a_unit(tmp_path, tiny):
     r = runner.Runner(spec, "mnist", tiny, torch.device("cpu"), tmp_path / "r", tmp_path / "s",
                       False, None, False, log=lambda *a: None)
     r.rates[(4, 16)] = 2.0  # seconds per model-epoch, as if measured
-    assert r.stack_size(4, 16, 300) == 1  # 300 epochs x 2 s > 600 s: one run per unit
-    assert r.stack_size(4, 16, 30) == 10  # 600 // (30 x 2)
+    r.rates[(4, 800)] = 2.0
+    narrow = runner.CPU_NARROW_MIN_STACK
+    assert narrow > 1 and 16 <= runner.CPU_NARROW_WIDTH < 800
+    assert r.stack_size(4, 800, 300) == 1  # 300 epochs x 2 s > 600 s: one run per unit
+    assert r.stack_size(4, 16, 300) == narrow  # narrow nets: never fewer than this
+    assert r.stack_size(4, 800, 30) == r.stack_size(4, 16, 30) == 10  # 600 // (30 x 2)
     assert r.stack_size(4, 16, 3) == 24  # capped by max_stack
-    assert 1 <= r.stack_size(2, 16, 300) <= 24  # unmeasured shape: estimated from FLOPs
+    assert narrow <= r.stack_size(2, 16, 300) <= 24  # unmeasured shape: estimated from FLOPs
 
 
 def test_missing_results_are_typed_empty_tables(tmp_path, reference):
