@@ -27,9 +27,9 @@ Adam runs as torch's fused kernel (``fused_adam=True``, the default on every dev
 same update as the single-tensor formula (``fused_adam=False``) to float rounding, in one
 pass over the parameters instead of about twenty. On this CPU the formula's Adam is about
 9 % of a step at width 200 and 20-25 % at width 800, and the kernel runs it about 4x faster
-(``benchmarks/adam_kernel.py``). CUDA extras (optional; the CPU path is
-plain eager PyTorch): TF32 matmuls (``tf32=True``) and capturing the whole training step in
-one CUDA graph (``cuda_graph=True``, needs ``fused_adam``).
+(``benchmarks/adam_kernel.py``). CUDA extras (optional; the CPU path is plain eager
+PyTorch): TF32 matmuls (``tf32=True``) and capturing the whole training step in one CUDA
+graph (``cuda_graph=True``, needs ``fused_adam``).
 
 Three modules: this one is the API (:func:`train_stacked` checks its arguments into a
 :class:`~helpers.stack_run.StackConfig` and runs it); :mod:`helpers.stacked_mlp` is the

@@ -53,7 +53,7 @@ MERGE_EVERY_S = 120.0
 # rounding (tests/test_engine.py), the fused one in one pass over the parameters.
 ADAM_KERNEL = "fused"
 # On CPU a stack of narrow nets pays the per-operator overhead of a step once for all its
-# models: at width 200 a stack of 4 trains each model 1.3-1.5x faster than a stack of 1; at
+# models: at width 200 a stack of 4 trains each model about 1.3x faster than a stack of 1; at
 # width 800 the matmuls dominate and stacking gains nothing (benchmarks/stack_size.py). A
 # model's result does not depend on its stack mates, so this changes speed only.
 CPU_NARROW_WIDTH, CPU_NARROW_MIN_STACK = 256, 4
