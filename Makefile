@@ -32,11 +32,15 @@ export TQDM_MININTERVAL ?= 2
 #                                    extension (chapter 9), CIFAR-10 800
 #   make grid DEVICE=cuda            the same on a GPU
 #   make grid GRID_BUDGET=90         stop cleanly after 90 minutes (rerun to resume)
+#   make grid GRID_WORKERS=1         one process (default: one per CPU core, one on a GPU);
+#                                    each worker takes the next queue item whose results
+#                                    folder no other process writes
 DEVICE ?= cpu
 GRID_BUDGET ?= 150
+GRID_WORKERS ?= $(if $(filter cuda%,$(DEVICE)),1,$(shell nproc))
 grid: $(STAMP)
 	nice -n 19 $(PY) -m helpers.grid run --profile paper --grid all --dataset all --device $(DEVICE) \
-		--time-budget $(GRID_BUDGET) --no-progress
+		--time-budget $(GRID_BUDGET) --workers $(GRID_WORKERS) --no-progress
 
 plan: $(STAMP)
 	$(PY) -m helpers.grid plan --profile paper --device $(DEVICE)

@@ -324,6 +324,7 @@ def test_bad_arguments(tmp_path, kwargs, name):
      "--shapes 3x200: accepted: a comma-separated list of 4x200, 2x200"),
     (["run", "--profile", "paper", "--dataset", "mnist", "--shapes", "4x200x1"], "--shapes"),
     (["pending", "--dataset", "svhn"], "'svhn'"),
+    (["run", "--profile", "quick", "--dataset", "mnist", "--workers", "0"], "--workers 0"),
     (["merge", "/nonexistent/results", "--dataset", "mnist"], "no manifest.json"),
     (["merge", "/nonexistent/results", "--dataset", "svhn"], "'svhn'"),
 ])
@@ -558,3 +559,78 @@ def test_adam_kernels_counts_sessions_and_infers_the_old_ones():
                              {"device": "cpu: AMD EPYC (2 cores)", "adam": "fused"}]}
     assert grid.adam_kernels(manifest) == {"formula": 1, "fused": 3}
     assert grid.adam_kernels({}) == {}
+
+
+def test_one_writer_per_results_folder(tmp_path, tiny):
+    """The lock is exclusive (also within one process), names its holder and is free again
+    once released; run_grid refuses a folder another writer holds, before any work."""
+    out = store.results_dir("quick", "mnist", tmp_path / "r", "paper")
+    with store.writer_lock(out):
+        with pytest.raises(store.FolderBusy, match=r"pid \d+, started .*accepted: one grid "
+                                                    "process per results folder"):
+            with store.writer_lock(out):
+                pass
+        with pytest.raises(store.FolderBusy):
+            run(tmp_path, tiny)
+        assert not (out / "runs.csv").exists() and not (out / "manifest.json").exists()
+    with store.writer_lock(out):  # released: free again
+        pass
+
+
+def _fake_results(dataset):
+    from types import SimpleNamespace
+    return SimpleNamespace(label=dataset, new_runs=0, runs=pd.DataFrame(), complete=True,
+                           path=f"/r/{dataset}")
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_cli_skips_a_busy_folder_only_when_told(monkeypatch, capsys, skip):
+    calls = []
+
+    def fake_run_grid(profile, dataset, device, **kw):
+        calls.append((kw["grid"], dataset))
+        if dataset == "mnist":
+            raise store.FolderBusy("/r/mnist is being written by pid 1; accepted: one grid "
+                                   "process per results folder")
+        return _fake_results(dataset)
+
+    monkeypatch.setattr(cli, "run_grid", fake_run_grid)
+    argv = ["run", "--profile", "quick", "--grid", "paper", "--dataset", "all", "--device",
+            "cpu"] + (["--skip-busy"] if skip else [])
+    rc = cli.main(argv)
+    out, err = capsys.readouterr()
+    if skip:  # mnist skipped at every width, cifar10 run
+        assert rc == 0 and "skipped, /r/mnist is being written by pid 1" in out
+        assert ("paper", "cifar10") in calls
+    else:  # the first busy folder stops the command with the reason
+        assert rc == 2 and "accepted: one grid process per results folder" in err
+        assert calls == [("paper", "mnist")]
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "--profile", "paper", "--workers", "2", "--dataset", "all"],
+    ["run", "--profile", "paper", "--workers=2", "--dataset", "all"],
+])
+def test_worker_argv_runs_one_worker_that_skips_busy_folders(argv):
+    assert cli.worker_argv(argv) == ["run", "--profile", "paper", "--dataset", "all",
+                                     "--workers", "1", "--skip-busy"]
+
+
+def test_two_workers_share_the_queue_without_clashing(tmp_path):
+    """``run --workers 2`` on the quick grid for a few seconds: both workers exit cleanly at
+    the budget, and every folder holds one writer's consistent tables (unique keys). Which
+    worker took which folder depends on timing, so that is not asserted."""
+    import subprocess
+    import sys
+    argv = [sys.executable, "-m", "helpers.grid", "run", "--profile", "quick", "--grid",
+            "paper", "--dataset", "all", "--device", "cpu", "--time-budget", "0.1",
+            "--workers", "2", "--no-progress", "--root", str(tmp_path / "r"),
+            "--state-root", str(tmp_path / "s")]
+    run_ = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert run_.returncode == 0, run_.stdout[-2000:] + run_.stderr[-2000:]
+    assert "error" not in run_.stderr.lower()
+    for dataset in ("mnist", "cifar10"):
+        path = store.results_dir("quick", dataset, tmp_path / "r", "paper")
+        if path.exists():
+            res = grid.load_results("quick", dataset, tmp_path / "r")
+            assert res.runs.key.is_unique and res.lr_search.key.is_unique

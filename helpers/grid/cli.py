@@ -7,12 +7,16 @@ the ``activations`` extension (both datasets), then CIFAR-10 800, resumable, wit
 ``--time-budget`` minutes. ``--grid paper`` runs the paper grid alone; ``--shapes
 2x800,8x800`` only those shapes (``pending`` lists the unfinished ones: one process per
 shape shares a GPU, each with its own ``--root``, merged afterwards with ``merge``).
+``--workers N`` runs N such processes side by side (``make grid`` on CPU: one per core);
+each takes the next queue item whose results folder no other process is writing
+(:func:`~helpers.grid.store.writer_lock`).
 """
 
 from __future__ import annotations
 
 import argparse
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -32,6 +36,37 @@ from .runner import (
     stop_requested,
 )
 from .spec import GRIDS, get_spec, work_queue
+
+
+def worker_argv(argv: Sequence[str]) -> list[str]:
+    """The command line of one worker of ``run --workers N``: the same command with one
+    worker that skips a results folder another process is writing."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--workers":
+            skip = True
+        elif not arg.startswith("--workers="):
+            out.append(arg)
+    return out + ["--workers", "1", "--skip-busy"]
+
+
+def run_workers(argv: Sequence[str], n: int) -> int:
+    """``n`` workers (:func:`worker_argv`), one process each, sharing the queue. A SIGTERM
+    or SIGINT to this process reaches every worker as SIGTERM (the first pauses them
+    cleanly, a second stops them); returns the worst exit status."""
+    procs = [subprocess.Popen([sys.executable, "-m", "helpers.grid", *worker_argv(argv)])
+             for _ in range(n)]
+
+    def forward(signum, frame):
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    return max(proc.wait() for proc in procs)
 
 
 def status(root=None, profiles: Sequence[str] = PROFILES,
@@ -90,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--root", default=None, help=f"results root (default {store.RESULTS_ROOT})")
     run.add_argument("--shapes", default=None, metavar="DxW[,DxW...]",
                      help="only these shapes, e.g. 2x800,8x800 (default: all)")
+    run.add_argument("--workers", type=int, default=1,
+                     help="processes sharing the queue, each on the next item whose results "
+                          "folder no other process writes (make grid: one per CPU core)")
+    run.add_argument("--skip-busy", action="store_true", help=argparse.SUPPRESS)
     run.add_argument("--state-root", default=None,
                      help=f"where unfinished runs keep their snapshots (default "
                           f"{store.STATE_ROOT}); give each concurrent process on the same "
@@ -148,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.time_budget is not None and args.time_budget <= 0:
         parser.error(f"--time-budget {args.time_budget}: accepted: minutes > 0")
+    if args.workers < 1:
+        parser.error(f"--workers {args.workers}: accepted: an integer >= 1")
     if args.cuda_graph and dev.type != "cuda":
         parser.error(f"--cuda-graph needs a CUDA device, not {str(dev)!r}")
     def interrupted(signum, frame):
@@ -175,6 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             accepted = get_spec(args.profile, grids[0]).shapes()
             parser.error(f"--shapes {args.shapes}: accepted: a comma-separated list of "
                          f"{', '.join(f'{d}x{w}' for d, w in accepted)}")
+    if args.workers > 1:
+        return run_workers(sys.argv[1:] if argv is None else argv, args.workers)
     signal.signal(signal.SIGTERM, interrupted)
     start = time.perf_counter()
     for grid, dataset, width in work_queue(args.profile, grids, datasets):
@@ -189,10 +232,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("time budget spent; run the same command again to resume", file=sys.stderr)
             return 0
         t0 = time.perf_counter()
-        res = run_grid(args.profile, dataset, args.device, progress=not args.no_progress,
-                       root=args.root, time_budget=budget, cuda_graph=args.cuda_graph,
-                       threads=args.threads, widths=(width,), shapes=shapes, log=print,
-                       grid=grid, state_root=args.state_root)
+        try:
+            res = run_grid(args.profile, dataset, args.device, progress=not args.no_progress,
+                           root=args.root, time_budget=budget, cuda_graph=args.cuda_graph,
+                           threads=args.threads, widths=(width,), shapes=shapes, log=print,
+                           grid=grid, state_root=args.state_root)
+        except store.FolderBusy as err:
+            if not args.skip_busy:
+                print(f"python -m helpers.grid: error: {err}", file=sys.stderr)
+                return 2
+            print(f"{args.profile}/{grid}/{dataset} width {width}: skipped, {err}",
+                  flush=True)
+            continue
         print(f"{args.profile}/{grid}/{dataset} width {width} ({res.label}): {res.new_runs} "
               f"new final runs in {time.perf_counter() - t0:.0f} s; {len(res.runs)}/"
               f"{get_spec(args.profile, grid).n_final()} final runs, "

@@ -516,7 +516,9 @@ def run_grid(
 
     Runs already recorded under :func:`helpers.grid.store.results_dir` are skipped. ``time_budget``
     (seconds) pauses cleanly between epochs (snapshots kept); a rerun resumes.
-    ``spec``/``data`` override the profile's grid and dataset (tests, experiments).
+    ``spec``/``data`` override the profile's grid and dataset (tests, experiments). One
+    process writes a results folder at a time (:func:`helpers.grid.store.writer_lock`):
+    :class:`~helpers.grid.store.FolderBusy` while another does.
     ``threads``: torch CPU threads (default: :func:`helpers.runtime.torch_threads`'s).
     ``widths``: only these widths (the anytime order runs one width of every dataset
     before the next width); ``shapes``: only these ``(depth, width)`` (parallel processes on
@@ -544,20 +546,22 @@ def run_grid(
     out = store.results_dir(profile, dataset, root, grid)
     state_dir = store.state_dir(profile, dataset, state_root, grid)
     manifest = _manifest(spec, dataset, data, out)
-    out.mkdir(parents=True, exist_ok=True)
-    deadline = None if time_budget is None else time.perf_counter() + time_budget
-    runner = Runner(spec, dataset, data.to(dev), dev, out, state_dir, progress, deadline,
-                    cuda_graph, log or (print if progress else (lambda *a: None)))
-    complete = False
-    runner.after_stack = lambda: write_manifest(out, manifest, runner, False)
-    with torch_threads(threads, dev):
-        try:
-            done = runner.run(widths, shapes)
-            complete = done and ((widths is None and shapes is None) or runner.is_complete())
-        finally:
-            runner.consolidate()
-            if runner.model_epochs or complete != manifest.get("complete"):
-                write_manifest(out, manifest, runner, complete)
+    with store.writer_lock(out):  # FolderBusy while another process writes here
+        manifest = _manifest(spec, dataset, data, out)  # as that process may have left it
+        deadline = None if time_budget is None else time.perf_counter() + time_budget
+        runner = Runner(spec, dataset, data.to(dev), dev, out, state_dir, progress, deadline,
+                        cuda_graph, log or (print if progress else (lambda *a: None)))
+        complete = False
+        runner.after_stack = lambda: write_manifest(out, manifest, runner, False)
+        with torch_threads(threads, dev):
+            try:
+                done = runner.run(widths, shapes)
+                complete = done and ((widths is None and shapes is None)
+                                     or runner.is_complete())
+            finally:
+                runner.consolidate()
+                if runner.model_epochs or complete != manifest.get("complete"):
+                    write_manifest(out, manifest, runner, complete)
     results = load_results(profile, dataset, root, grid=grid)
     results.new_runs = runner.n_new
     return results

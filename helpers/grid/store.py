@@ -25,10 +25,12 @@ which on CPU reproduces it exactly.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +42,43 @@ from ..engine import Snapshot, StackedResult
 from ..models import MLP
 from ..profiles import check_profile
 from .spec import checkpoint_name
+
+LOCK_NAME = ".grid.lock"
+
+
+class FolderBusy(RuntimeError):
+    """Another live process is writing this results folder."""
+
+
+@contextmanager
+def writer_lock(out: Path) -> Iterator[None]:
+    """Hold the results folder ``out`` for writing: one grid process per folder at a time,
+    so two writers never merge, rewrite or count the same tables. An exclusive ``flock`` on
+    ``out/.grid.lock`` (the operating system drops it when the process ends, however it
+    ends); the file names the holder. Raises :class:`FolderBusy` at once when another
+    process holds it. Readers (the book) need no lock."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / LOCK_NAME
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise FolderBusy(f"{out} is being written by {holder}; accepted: one grid process "
+                         "per results folder (wait for it, or stop it with SIGTERM)") from None
+    try:
+        handle.seek(0)
+        handle.truncate()
+        started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+        handle.write(f"pid {os.getpid()}, started {started}\n")
+        handle.flush()
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
 
 PHASES = ("search", "final")
 
