@@ -22,11 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -34,10 +32,11 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _shared import cpu_header, parse_sizes  # noqa: E402
+
 from helpers import stack_run  # noqa: E402
 from helpers.data import load_dataset  # noqa: E402
 from helpers.engine import StackConfig, StackedAdam  # noqa: E402
-from helpers.grid import device_name  # noqa: E402
 
 BATCH = 128
 
@@ -102,23 +101,14 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = p.parse_args()
-    try:
-        shapes = [tuple(int(v) for v in s.lower().split("x")) for s in args.shapes.split(",")]
-        if not shapes or any(len(s) != 2 or min(s) < 1 for s in shapes):
-            raise ValueError
-    except ValueError:
-        raise SystemExit(f"--shapes={args.shapes!r}; accepted: comma-separated DEPTHxWIDTH "
-                         "with positive integers, e.g. 4x200,8x800") from None
+    shapes = parse_sizes(args.shapes, "--shapes", "comma-separated DEPTHxWIDTH with "
+                         "positive integers, e.g. 4x200,8x800", 2)
     if args.rounds < 2:
         raise SystemExit(f"--rounds={args.rounds}; accepted: an integer >= 2")
     torch.set_num_threads(1)
     torch.manual_seed(0)
     data = load_dataset("mnist")
-    result = dict(
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        device=device_name("cpu"), torch=torch.__version__, python=platform.python_version(),
-        threads=1, load_average_at_start=list(os.getloadavg()), source=data.source,
-        net="ReLU + batch norm, one model per stack, batch 128", shapes={})
+    result = cpu_header(data.source, "ReLU + batch norm, one model per stack, batch 128")
     for depth, width in shapes:
         steps = min(200, max(3, int(4e7 / (width * width * depth))))  # <= 1 s per round
         r = compare(data, depth, width, args.rounds, steps)

@@ -18,11 +18,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -30,10 +28,11 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _shared import cpu_header, parse_sizes  # noqa: E402
+
 from helpers import stack_run  # noqa: E402
 from helpers.data import load_dataset  # noqa: E402
 from helpers.engine import StackConfig  # noqa: E402
-from helpers.grid import device_name  # noqa: E402
 
 BATCH = 128
 
@@ -68,16 +67,6 @@ def compare(data, depth: int, width: int, ks: list[int], rounds: int) -> dict:
                 speedup_vs_k1={str(k): med[ks[0]] / v for k, v in med.items()})
 
 
-def parse(text: str, name: str, pattern: str, parts: int) -> list:
-    try:
-        items = [tuple(int(v) for v in s.lower().split("x")) for s in text.split(",")]
-        if not items or any(len(i) != parts or min(i) < 1 for i in items):
-            raise ValueError
-    except ValueError:
-        raise SystemExit(f"{name}={text!r}; accepted: {pattern}") from None
-    return items
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--shapes", default="2x200,8x200,2x800,8x800",
@@ -86,9 +75,9 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = p.parse_args()
-    shapes = parse(args.shapes, "--shapes", "comma-separated DEPTHxWIDTH with positive "
+    shapes = parse_sizes(args.shapes, "--shapes", "comma-separated DEPTHxWIDTH with positive "
                    "integers, e.g. 8x200,8x800", 2)
-    ks = sorted({k for (k,) in parse(args.ks, "--ks", "comma-separated positive integers, "
+    ks = sorted({k for (k,) in parse_sizes(args.ks, "--ks", "comma-separated positive integers, "
                                      "e.g. 1,2,4", 1)})
     if ks[0] != 1:
         raise SystemExit(f"--ks={args.ks!r}; accepted: a list that includes 1 (the baseline)")
@@ -97,11 +86,7 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     data = load_dataset("mnist")
-    result = dict(
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        device=device_name("cpu"), torch=torch.__version__, python=platform.python_version(),
-        threads=1, load_average_at_start=list(os.getloadavg()), source=data.source,
-        net="ReLU + batch norm, batch 128, fused Adam", shapes={})
+    result = cpu_header(data.source, "ReLU + batch norm, batch 128, fused Adam")
     for depth, width in shapes:
         r = compare(data, depth, width, ks, args.rounds)
         result["shapes"][f"{depth}x{width}"] = r
