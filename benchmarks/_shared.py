@@ -3,9 +3,11 @@ that says where and when they ran."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from datetime import datetime, timezone
+from pathlib import Path
 
 import torch
 
@@ -32,3 +34,13 @@ def cpu_header(source: str, net: str) -> dict:
         device=device_name("cpu"), torch=torch.__version__, python=platform.python_version(),
         threads=1, load_average_at_start=list(os.getloadavg()), source=source, net=net,
         shapes={})
+
+
+def save(result: dict, out: Path, name: str) -> Path:
+    """Add the load average at the end and write ``result`` to ``out/name`` as JSON."""
+    result["load_average_at_end"] = list(os.getloadavg())
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / name
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"saved {path}")
+    return path

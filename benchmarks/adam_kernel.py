@@ -20,8 +20,6 @@ from the same state and gradient (float rounding). Saves
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import sys
 import time
@@ -32,7 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _shared import cpu_header, parse_sizes  # noqa: E402
+from _shared import cpu_header, parse_sizes, save  # noqa: E402
 
 from helpers import stack_run  # noqa: E402
 from helpers.data import load_dataset  # noqa: E402
@@ -118,11 +116,7 @@ def main() -> None:
               f"{r['adam_ms']['formula']:.2f} -> {r['adam_ms']['fused']:.2f} ms "
               f"({100 * r['adam_share_of_formula_step']:.0f} % of the formula step); "
               f"one update apart by {r['one_step_update_gap_in_lr']:.1e} lr", flush=True)
-    result["load_average_at_end"] = list(os.getloadavg())
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "adam_kernel_cpu.json"
-    path.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"saved {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    save(result, args.out, "adam_kernel_cpu.json")
 
 
 if __name__ == "__main__":

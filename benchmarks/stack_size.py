@@ -16,8 +16,6 @@ grid's runner takes its CPU stack sizes from it (``helpers.grid.runner.CPU_MIN_S
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import sys
 import time
@@ -28,7 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _shared import cpu_header, parse_sizes  # noqa: E402
+from _shared import cpu_header, parse_sizes, save  # noqa: E402
 
 from helpers import stack_run  # noqa: E402
 from helpers.data import load_dataset  # noqa: E402
@@ -77,8 +75,8 @@ def main() -> None:
     args = p.parse_args()
     shapes = parse_sizes(args.shapes, "--shapes", "comma-separated DEPTHxWIDTH with positive "
                    "integers, e.g. 8x200,8x800", 2)
-    ks = sorted({k for (k,) in parse_sizes(args.ks, "--ks", "comma-separated positive integers, "
-                                     "e.g. 1,2,4", 1)})
+    ks = sorted({k for (k,) in parse_sizes(args.ks, "--ks", "comma-separated positive "
+                                           "integers, e.g. 1,2,4", 1)})
     if ks[0] != 1:
         raise SystemExit(f"--ks={args.ks!r}; accepted: a list that includes 1 (the baseline)")
     if args.rounds < 2:
@@ -93,11 +91,7 @@ def main() -> None:
         print(f"{depth}x{width}: ms per model-step " + ", ".join(
             f"K={k} {r['model_step_ms'][str(k)]:.2f} (x{r['speedup_vs_k1'][str(k)]:.2f})"
             for k in ks), flush=True)
-    result["load_average_at_end"] = list(os.getloadavg())
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "stack_size_cpu.json"
-    path.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"saved {path}")
+    save(result, args.out, "stack_size_cpu.json")
 
 
 if __name__ == "__main__":
