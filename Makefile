@@ -33,8 +33,8 @@ export TQDM_MININTERVAL ?= 2
 #   make grid DEVICE=cuda            the same on a GPU
 #   make grid GRID_BUDGET=90         stop cleanly after 90 minutes (rerun to resume)
 #   make grid GRID_WORKERS=1         one process (default: one per CPU core, one on a GPU);
-#                                    each worker takes the next queue item whose results
-#                                    folder no other process writes
+#                                    each worker trains the next shape of the queue that
+#                                    no other process holds
 DEVICE ?= cpu
 GRID_BUDGET ?= 150
 GRID_WORKERS ?= $(if $(filter cuda%,$(DEVICE)),1,$(shell nproc))

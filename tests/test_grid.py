@@ -167,12 +167,12 @@ def test_records_in_memory_match_the_files_after_every_stack(tmp_path, monkeypat
     monkeypatch.setattr(runner, "MERGE_EVERY_S", merge_every)
     real, checked = runner.write_manifest, []
 
-    def check(out, manifest, r, complete):
+    def check(out, manifest, r):
         disk, mem = store.read_records(out), r.records
         for a, b in ((mem.runs, disk.runs), (mem.histories, disk.histories)):
             pd.testing.assert_frame_equal(store.tidy(a), store.tidy(b))
         checked.append(len(list((out / "parts").glob("*.json"))))  # not merged yet
-        return real(out, manifest, r, complete)
+        return real(out, manifest, r)
 
     monkeypatch.setattr(runner, "write_manifest", check)
     res = run(tmp_path, tiny)
@@ -561,37 +561,91 @@ def test_adam_kernels_counts_sessions_and_infers_the_old_ones():
     assert grid.adam_kernels({}) == {}
 
 
-def test_one_writer_per_results_folder(tmp_path, tiny):
-    """The lock is exclusive (also within one process), names its holder and is free again
-    once released; run_grid refuses a folder another writer holds, before any work."""
+def test_one_process_per_shape(tmp_path, tiny):
+    """The shape lock is exclusive (also within one process), names its holder, leaves the
+    folder's other shapes free and is free again once released; a run reaching a held shape
+    is refused before any work, or with ``skip_busy`` passes over it and says so."""
     out = store.results_dir("quick", "mnist", tmp_path / "r", "paper")
-    with store.writer_lock(out):
-        with pytest.raises(store.FolderBusy, match=r"pid \d+, started .*accepted: one grid "
-                                                    "process per results folder"):
-            with store.writer_lock(out):
+    with store.shape_lock(out, 4, 16):
+        with pytest.raises(store.ShapeBusy, match=r"4x16 is being trained by pid \d+, "
+                                                  "started .*accepted: one grid process "
+                                                  "per shape"):
+            with store.shape_lock(out, 4, 16):
                 pass
-        with pytest.raises(store.FolderBusy):
+        with store.shape_lock(out, 2, 16):  # another shape of the same folder
+            pass
+        with pytest.raises(store.ShapeBusy):
             run(tmp_path, tiny)
-        assert not (out / "runs.csv").exists() and not (out / "manifest.json").exists()
-    with store.writer_lock(out):  # released: free again
+        assert not (out / "runs.csv").exists() and not list(out.glob("parts/*.json"))
+        skipped = run(tmp_path, tiny, skip_busy=True)
+        assert skipped.busy == ["4x16"] and len(skipped.runs) == 0 and not skipped.complete
+    with store.shape_lock(out, 4, 16):  # released: free again
         pass
 
 
-def _fake_results(dataset):
+def test_processes_share_a_folder_shape_by_shape(tmp_path, tiny):
+    """While another process holds one shape, a run trains the folder's other shape; once
+    it is free, a second run trains it: together they give exactly the grid one process
+    computes, and the manifest keeps both sessions."""
+    spec = dataclasses.replace(SPEC, depths=(2, 4), checkpoint_widths=())
+    whole = run(tmp_path / "w", tiny, spec=spec)
+    out = store.results_dir("quick", "mnist", tmp_path / "r", "paper")
+    with store.shape_lock(out, 4, 16):
+        first = run(tmp_path, tiny, spec=spec, skip_busy=True)
+    assert first.busy == ["4x16"] and set(first.runs.depth) == {2} and len(first.runs) == 8
+    assert not first.complete and first.manifest["n_final_runs"] == 8
+    second = run(tmp_path, tiny, spec=spec, skip_busy=True)
+    assert second.busy == [] and second.complete and len(second.runs) == 16
+    assert len(second.manifest["sessions"]) == 2
+    key = ["phase", "depth", "activation", "batch_norm", "seed", "lr"]
+    for mine, theirs in ((second.runs, whole.runs), (second.histories, whole.histories)):
+        sort = key + (["epoch"] if "epoch" in mine else [])
+        pd.testing.assert_frame_equal(
+            mine.drop(columns=TIMING, errors="ignore").sort_values(sort).reset_index(drop=True),
+            theirs.drop(columns=TIMING, errors="ignore").sort_values(sort)
+            .reset_index(drop=True))
+
+
+def test_manifest_updates_keep_every_process_session(tmp_path):
+    """Two runners that read the manifest before either wrote it (processes on two shapes of
+    one folder) both keep their session: each update starts from the manifest on disk."""
     from types import SimpleNamespace
-    return SimpleNamespace(label=dataset, new_runs=0, runs=pd.DataFrame(), complete=True,
-                           path=f"/r/{dataset}")
+    out = tmp_path / "quick" / "mnist"
+    out.mkdir(parents=True)
+    stale = {"profile": "quick", "dataset": "mnist", "source": "mnist", "source_label": "MNIST",
+             "sessions": [], "precision": {}}
+    store.write_json(out / "manifest.json", stale)
+
+    def fake_runner(session_id):
+        return SimpleNamespace(start=0.0, session_id=session_id, started="t", dev_name="cpu",
+                               commit="c", n_new=1, model_epochs=3, spec=SPEC,
+                               device=torch.device("cpu"))
+
+    for session_id in ("a", "b"):
+        runner.write_manifest(out, dict(stale, sessions=[]), fake_runner(session_id))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [s["id"] for s in manifest["sessions"]] == ["a", "b"]
+    summary = json.loads((out.parent / "manifest.json").read_text())
+    assert summary["datasets"]["mnist"]["n_final_runs"] == 0
+
+
+def _fake_results(dataset, busy=()):
+    from types import SimpleNamespace
+    return SimpleNamespace(label=dataset, new_runs=0, runs=pd.DataFrame(), complete=not busy,
+                           path=f"/r/{dataset}", busy=list(busy))
 
 
 @pytest.mark.parametrize("skip", [False, True])
-def test_cli_skips_a_busy_folder_only_when_told(monkeypatch, capsys, skip):
+def test_cli_skips_a_busy_shape_only_when_told(monkeypatch, capsys, skip):
     calls = []
 
     def fake_run_grid(profile, dataset, device, **kw):
         calls.append((kw["grid"], dataset))
         if dataset == "mnist":
-            raise store.FolderBusy("/r/mnist is being written by pid 1; accepted: one grid "
-                                   "process per results folder")
+            if not kw["skip_busy"]:
+                raise store.ShapeBusy("/r/mnist 4x16 is being trained by pid 1; accepted: "
+                                      "one grid process per shape")
+            return _fake_results(dataset, busy=["4x16"])
         return _fake_results(dataset)
 
     monkeypatch.setattr(cli, "run_grid", fake_run_grid)
@@ -599,11 +653,11 @@ def test_cli_skips_a_busy_folder_only_when_told(monkeypatch, capsys, skip):
             "cpu"] + (["--skip-busy"] if skip else [])
     rc = cli.main(argv)
     out, err = capsys.readouterr()
-    if skip:  # mnist skipped at every width, cifar10 run
-        assert rc == 0 and "skipped, /r/mnist is being written by pid 1" in out
+    if skip:  # mnist's busy shape skipped at every width, cifar10 run
+        assert rc == 0 and "incomplete; skipped 4x16 (another process)" in out
         assert ("paper", "cifar10") in calls
-    else:  # the first busy folder stops the command with the reason
-        assert rc == 2 and "accepted: one grid process per results folder" in err
+    else:  # the first busy shape stops the command with the reason
+        assert rc == 2 and "accepted: one grid process per shape" in err
         assert calls == [("paper", "mnist")]
 
 
@@ -611,7 +665,7 @@ def test_cli_skips_a_busy_folder_only_when_told(monkeypatch, capsys, skip):
     ["run", "--profile", "paper", "--workers", "2", "--dataset", "all"],
     ["run", "--profile", "paper", "--workers=2", "--dataset", "all"],
 ])
-def test_worker_argv_runs_one_worker_that_skips_busy_folders(argv):
+def test_worker_argv_runs_one_worker_that_skips_busy_shapes(argv):
     assert cli.worker_argv(argv) == ["run", "--profile", "paper", "--dataset", "all",
                                      "--workers", "1", "--skip-busy"]
 

@@ -8,8 +8,9 @@ the ``activations`` extension (both datasets), then CIFAR-10 800, resumable, wit
 2x800,8x800`` only those shapes (``pending`` lists the unfinished ones: one process per
 shape shares a GPU, each with its own ``--root``, merged afterwards with ``merge``).
 ``--workers N`` runs N such processes side by side (``make grid`` on CPU: one per core);
-each takes the next queue item whose results folder no other process is writing
-(:func:`~helpers.grid.store.writer_lock`).
+each trains the next shape in the queue that no other process holds
+(:func:`~helpers.grid.store.shape_lock`), so both cores work on the first unfinished width
+of a dataset before the queue moves on.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from .spec import GRIDS, get_spec, work_queue
 
 def worker_argv(argv: Sequence[str]) -> list[str]:
     """The command line of one worker of ``run --workers N``: the same command with one
-    worker that skips a results folder another process is writing."""
+    worker that skips a shape another process is training."""
     out, skip = [], False
     for arg in argv:
         if skip:
@@ -126,13 +127,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--shapes", default=None, metavar="DxW[,DxW...]",
                      help="only these shapes, e.g. 2x800,8x800 (default: all)")
     run.add_argument("--workers", type=int, default=1,
-                     help="processes sharing the queue, each on the next item whose results "
-                          "folder no other process writes (make grid: one per CPU core)")
+                     help="processes sharing the queue, each on the next shape no other "
+                          "process trains (make grid: one per CPU core)")
     run.add_argument("--skip-busy", action="store_true", help=argparse.SUPPRESS)
     run.add_argument("--state-root", default=None,
                      help=f"where unfinished runs keep their snapshots (default "
-                          f"{store.STATE_ROOT}); give each concurrent process on the same "
-                          "grid its own")
+                          f"{store.STATE_ROOT}); processes with their own --root need "
+                          "their own")
     pe = _one_dataset(sub.add_parser("pending", help="the shapes whose final runs are not "
                                      "all recorded (DxW, in the anytime order)"))
     pe.add_argument("--no-full-length", action="store_true",
@@ -236,18 +237,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             res = run_grid(args.profile, dataset, args.device, progress=not args.no_progress,
                            root=args.root, time_budget=budget, cuda_graph=args.cuda_graph,
                            threads=args.threads, widths=(width,), shapes=shapes, log=print,
-                           grid=grid, state_root=args.state_root)
-        except store.FolderBusy as err:
-            if not args.skip_busy:
-                print(f"python -m helpers.grid: error: {err}", file=sys.stderr)
-                return 2
-            print(f"{args.profile}/{grid}/{dataset} width {width}: skipped, {err}",
-                  flush=True)
-            continue
+                           grid=grid, state_root=args.state_root, skip_busy=args.skip_busy)
+        except store.ShapeBusy as err:  # only without --skip-busy
+            print(f"python -m helpers.grid: error: {err}", file=sys.stderr)
+            return 2
+        busy = f"; skipped {', '.join(res.busy)} (another process)" if res.busy else ""
         print(f"{args.profile}/{grid}/{dataset} width {width} ({res.label}): {res.new_runs} "
               f"new final runs in {time.perf_counter() - t0:.0f} s; {len(res.runs)}/"
               f"{get_spec(args.profile, grid).n_final()} final runs, "
-              f"{'complete' if res.complete else 'incomplete'} -> {res.path}", flush=True)
+              f"{'complete' if res.complete else 'incomplete'}{busy} -> {res.path}",
+              flush=True)
     return 0
 
 

@@ -14,6 +14,11 @@ Every record goes through ``parts/`` first (:mod:`helpers.grid.store`), so a cra
 loses a finished run, and a rerun skips everything already recorded; ``parts/`` is merged
 into the tables every :data:`MERGE_EVERY_S` seconds (checked after a stack) and when the
 call ends.
+
+Processes share a dataset's folder shape by shape: a runner trains a shape only while it
+holds that shape's lock (:func:`helpers.grid.store.shape_lock`) and first rereads the
+records from disk, so it sees what another process recorded there before. Another process's
+shape is skipped (``skip_busy``) or refused (:class:`~helpers.grid.store.ShapeBusy`).
 """
 
 from __future__ import annotations
@@ -192,8 +197,10 @@ class Runner:
 
     def __init__(self, spec: GridSpec, dataset: str, data: Dataset, device: torch.device,
                  out: Path, state_dir: Path, progress: bool, deadline: float | None,
-                 cuda_graph: bool, log=print) -> None:
+                 cuda_graph: bool, log=print, skip_busy: bool = False) -> None:
         self.spec, self.dataset, self.data, self.device = spec, dataset, data, device
+        self.skip_busy = skip_busy
+        self.busy: list[str] = []  # the shapes skipped because another process held them
         self.out, self.state_dir, self.progress = out, state_dir, progress
         self.deadline, self.cuda_graph, self.log = deadline, cuda_graph, log
         self.commit, self.dev_name = git_commit(), device_name(device)
@@ -207,6 +214,13 @@ class Runner:
         self._records = store.read_records(out)
         self._pending: dict[str, tuple[dict, list[dict]]] = {}  # key -> (row, history)
         self.merged_at = time.perf_counter()
+
+    def reread(self) -> None:
+        """Take the records from disk again (tables and ``parts/``, this runner's own
+        included, as they are saved before they are pending): what other processes
+        recorded meanwhile, in other shapes or in a shape this one is about to take."""
+        self._records = store.read_records(self.out)
+        self._pending = {}
 
     @property
     def records(self) -> store.Records:
@@ -239,26 +253,41 @@ class Runner:
 
     def run(self, widths: tuple[int, ...] | None = None,
             shapes: tuple[tuple[int, int], ...] | None = None) -> bool:
-        """Advance every shape (of ``widths``, of ``shapes``) in anytime order; True when
-        all are done."""
+        """Advance every shape (of ``widths``, of ``shapes``) in anytime order, each under
+        its shape lock; True when all are done. A shape another process holds raises
+        :class:`~helpers.grid.store.ShapeBusy`, or with ``skip_busy`` is noted in
+        ``self.busy`` and passed over."""
+        done = True
         for depth, width in self.spec.shapes():
             if (widths is not None and width not in widths) or \
                     (shapes is not None and (depth, width) not in shapes):
                 continue
-            if not self.run_shape(depth, width):
-                return False
-        return True
+            self.reread()
+            if self.shape_done(depth, width):
+                self.drop_snapshots(depth, width)
+                continue
+            try:
+                with store.shape_lock(self.out, depth, width):
+                    self.reread()  # as the last holder left it
+                    if not self.run_shape(depth, width):
+                        return False
+            except store.ShapeBusy as err:
+                if not self.skip_busy:
+                    raise
+                self.busy.append(f"{depth}x{width}")
+                self.log(f"{self.dataset} {depth}x{width}: skipped, {err}")
+                done = False
+        return done
 
-    def is_complete(self) -> bool:
-        """Whether every shape's final runs are recorded (no training)."""
-        return all(d.done for depth, width in self.spec.shapes()
-                   for d in self.decisions(depth, width).values())
+    def shape_done(self, depth: int, width: int) -> bool:
+        return all(d.done for d in self.decisions(depth, width).values())
 
     def decisions(self, depth: int, width: int) -> dict[Combo, Decision]:
         recs = _ByConfig(self.records)
         return {c: decide(self.spec, recs.known(depth, width, c)) for c in self.spec.combos()}
 
     def run_shape(self, depth: int, width: int) -> bool:
+        """Train one shape until its final runs are recorded (True) or time is up."""
         while True:
             decisions = self.decisions(depth, width)
             if all(d.done for d in decisions.values()):
@@ -415,15 +444,47 @@ def adam_kernels(manifest: dict) -> dict[str, int]:
     return counts
 
 
-def write_manifest(out: Path, manifest: dict, runner: Runner, complete: bool) -> dict:
+def records_complete(spec: GridSpec, records: store.Records) -> bool:
+    """Whether ``records`` hold every final run of every shape of ``spec`` (no training)."""
+    recs = _ByConfig(records)
+    return all(decide(spec, recs.known(depth, width, c)).done
+               for depth, width in spec.shapes() for c in spec.combos())
+
+
+def write_manifest(out: Path, manifest: dict, runner: Runner) -> dict:
     """Update the manifest with this call's session (one entry, updated in place) and the
     counts; also the profile's summary manifest. Written after every stack.
+
+    The counts and ``complete`` come from everything recorded on disk (merged or still in
+    ``parts/``, by any process); the manifest on disk, when there is one, is the one
+    updated (``manifest`` is the fresh one otherwise), under :func:`store.tables_lock`, so
+    processes on other shapes keep their sessions.
 
     ``wall_time_s`` sums the sessions that wrote a manifest; ``compute_s`` sums the
     recorded runs' own (amortised) training time: the final runs (their search epochs
     included) plus the search runs of the rates that lost.
     """
-    runs = runner.records.runs  # everything recorded, merged or still in parts/
+    with store.tables_lock(out):
+        manifest = store.read_json(out / "manifest.json") or manifest
+        records = store.read_records(out)
+        manifest = _update_manifest(manifest, runner, records,
+                                    records_complete(runner.spec, records))
+        store.write_json(out / "manifest.json", manifest)
+    summary_path = out.parent / "manifest.json"
+    with store.tables_lock(out.parent):  # the datasets' processes share the summary
+        summary = store.read_json(summary_path) or {"profile": manifest["profile"],
+                                                    "datasets": {}}
+        summary["datasets"][manifest["dataset"]] = {
+            k: manifest[k] for k in ("source", "source_label", "complete", "n_final_runs",
+                                     "n_final_planned", "wall_time_s", "git_commit",
+                                     "updated")}
+        store.write_json(summary_path, summary)
+    return manifest
+
+
+def _update_manifest(manifest: dict, runner: Runner, records: store.Records, complete: bool
+                     ) -> dict:
+    runs = records.runs
     final = runs[runs["phase"] == "final"] if len(runs) else runs
     elapsed = time.perf_counter() - runner.start
     session = dict(
@@ -434,7 +495,8 @@ def write_manifest(out: Path, manifest: dict, runner: Runner, complete: bool) ->
         threads=torch.get_num_threads(), adam=ADAM_KERNEL, new_final_runs=runner.n_new,
         model_epochs=runner.model_epochs)
     sessions = [s for s in manifest["sessions"] if s.get("id") != runner.session_id]
-    manifest["sessions"] = sessions + [session]
+    trained = runner.model_epochs or runner.n_new
+    manifest["sessions"] = sessions + ([session] if trained else [])
     manifest["wall_time_s"] = round(sum(s["wall_time_s"] for s in manifest["sessions"]), 2)
     if runner.device.type == "cuda":
         manifest["precision"]["matmul"] = "TF32 (CUDA)"
@@ -451,14 +513,6 @@ def write_manifest(out: Path, manifest: dict, runner: Runner, complete: bool) ->
         n_search_runs=int((runs["phase"] == "search").sum()) if len(runs) else 0,
         n_diverged=int(final["diverged"].astype(bool).sum()) if len(final) else 0,
         complete=complete, updated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    store.write_json(out / "manifest.json", manifest)
-    summary_path = out.parent / "manifest.json"
-    summary = store.read_json(summary_path) or {"profile": manifest["profile"],
-                                                "datasets": {}}
-    summary["datasets"][manifest["dataset"]] = {
-        k: manifest[k] for k in ("source", "source_label", "complete", "n_final_runs",
-                                 "n_final_planned", "wall_time_s", "git_commit", "updated")}
-    store.write_json(summary_path, summary)
     return manifest
 
 
@@ -510,6 +564,7 @@ def run_grid(
     shapes: tuple[tuple[int, int], ...] | None = None,
     log=None,
     grid: str = "paper",
+    skip_busy: bool = False,
 ) -> store.GridResults:
     """Run (or resume) ``grid`` (``paper`` or ``activations``) of ``profile`` on
     ``dataset``; return its results.
@@ -517,8 +572,10 @@ def run_grid(
     Runs already recorded under :func:`helpers.grid.store.results_dir` are skipped. ``time_budget``
     (seconds) pauses cleanly between epochs (snapshots kept); a rerun resumes.
     ``spec``/``data`` override the profile's grid and dataset (tests, experiments). One
-    process writes a results folder at a time (:func:`helpers.grid.store.writer_lock`):
-    :class:`~helpers.grid.store.FolderBusy` while another does.
+    process trains a shape at a time (:func:`helpers.grid.store.shape_lock`); others may
+    train other shapes of the same folder beside it. A shape another process holds raises
+    :class:`~helpers.grid.store.ShapeBusy` when this call reaches it, or with ``skip_busy``
+    is passed over and named in the result's ``busy``.
     ``threads``: torch CPU threads (default: :func:`helpers.runtime.torch_threads`'s).
     ``widths``: only these widths (the anytime order runs one width of every dataset
     before the next width); ``shapes``: only these ``(depth, width)`` (parallel processes on
@@ -545,25 +602,22 @@ def run_grid(
     data = data if data is not None else grid_data(spec, dataset)
     out = store.results_dir(profile, dataset, root, grid)
     state_dir = store.state_dir(profile, dataset, state_root, grid)
-    manifest = _manifest(spec, dataset, data, out)
-    with store.writer_lock(out):  # FolderBusy while another process writes here
-        manifest = _manifest(spec, dataset, data, out)  # as that process may have left it
-        deadline = None if time_budget is None else time.perf_counter() + time_budget
-        runner = Runner(spec, dataset, data.to(dev), dev, out, state_dir, progress, deadline,
-                        cuda_graph, log or (print if progress else (lambda *a: None)))
-        complete = False
-        runner.after_stack = lambda: write_manifest(out, manifest, runner, False)
-        with torch_threads(threads, dev):
-            try:
-                done = runner.run(widths, shapes)
-                complete = done and ((widths is None and shapes is None)
-                                     or runner.is_complete())
-            finally:
-                runner.consolidate()
-                if runner.model_epochs or complete != manifest.get("complete"):
-                    write_manifest(out, manifest, runner, complete)
+    manifest = _manifest(spec, dataset, data, out)  # refused here, before any work
+    deadline = None if time_budget is None else time.perf_counter() + time_budget
+    runner = Runner(spec, dataset, data.to(dev), dev, out, state_dir, progress, deadline,
+                    cuda_graph, log or (print if progress else (lambda *a: None)), skip_busy)
+    runner.after_stack = lambda: write_manifest(out, manifest, runner)
+    with torch_threads(threads, dev):
+        try:
+            runner.run(widths, shapes)
+        finally:
+            runner.consolidate()
+            stored = store.read_json(out / "manifest.json")
+            if runner.model_epochs or not stored or stored.get("complete") != \
+                    records_complete(spec, store.read_records(out)):
+                write_manifest(out, manifest, runner)
     results = load_results(profile, dataset, root, grid=grid)
-    results.new_runs = runner.n_new
+    results.new_runs, results.busy = runner.n_new, runner.busy
     return results
 
 
@@ -705,17 +759,22 @@ def merge_results(source_root, profile: str, dataset: str, root=None, grid: str 
                     src / "checkpoints" / n, p))
         store.save_part(out, store.record_from_tables(there, r.key))
         merged += 1
-    manifest = mine or {k: v for k, v in theirs.items() if k != "sessions"} | {"sessions": []}
-    ids = {s.get("id") for s in manifest["sessions"]}
-    manifest["sessions"] += [s for s in theirs.get("sessions", []) if s.get("id") not in ids]
-    manifest["wall_time_s"] = round(sum(s["wall_time_s"] for s in manifest["sessions"]), 2)
     store.consolidate(out, lambda runs, hist: search_table(runs, hist, spec))
-    rec = store.read_records(out)
-    final = rec.runs[rec.runs.phase == "final"] if len(rec.runs) else rec.runs
-    manifest.update(n_final_runs=len(final),
-                    n_search_runs=int((rec.runs.phase == "search").sum()) if len(rec.runs)
-                    else 0, complete=len(final) == spec.n_final())
-    store.write_json(out / "manifest.json", manifest)
+    with store.tables_lock(out):  # a grid process on this folder may update it too
+        mine = store.read_json(out / "manifest.json")
+        manifest = mine or {k: v for k, v in theirs.items() if k != "sessions"} | \
+            {"sessions": []}
+        ids = {s.get("id") for s in manifest["sessions"]}
+        manifest["sessions"] += [s for s in theirs.get("sessions", [])
+                                 if s.get("id") not in ids]
+        manifest["wall_time_s"] = round(sum(s["wall_time_s"] for s in manifest["sessions"]),
+                                        2)
+        rec = store.read_records(out)
+        final = rec.runs[rec.runs.phase == "final"] if len(rec.runs) else rec.runs
+        manifest.update(n_final_runs=len(final),
+                        n_search_runs=int((rec.runs.phase == "search").sum())
+                        if len(rec.runs) else 0, complete=len(final) == spec.n_final())
+        store.write_json(out / "manifest.json", manifest)
     log(f"{dataset}: merged {merged} records from {src}; {len(final)}/{spec.n_final()} "
         "final runs")
     return merged

@@ -21,6 +21,10 @@ Each finished piece of work is first written atomically to ``parts/<key>.json``
 ``parts/``: a crash never loses a finished run. Snapshots of paused runs are a local cache
 (``data/cache/grid_state/``, not committed); without one, a run restarts from scratch,
 which on CPU reproduces it exactly.
+
+Several grid processes may write one folder, each training its own shapes: a shape is held
+by one process (:func:`shape_lock`), and every read-modify-write of the tables or a
+manifest holds :func:`tables_lock` for its fraction of a second.
 """
 
 from __future__ import annotations
@@ -43,31 +47,36 @@ from ..models import MLP
 from ..profiles import check_profile
 from .spec import checkpoint_name
 
-LOCK_NAME = ".grid.lock"
+TABLES_LOCK = ".tables.lock"
 
 
-class FolderBusy(RuntimeError):
-    """Another live process is writing this results folder."""
+class ShapeBusy(RuntimeError):
+    """Another live process is training this shape of this results folder."""
+
+
+def shape_lock_name(depth: int, width: int) -> str:
+    return f".shape_d{depth}_w{width}.lock"
 
 
 @contextmanager
-def writer_lock(out: Path) -> Iterator[None]:
-    """Hold the results folder ``out`` for writing: one grid process per folder at a time,
-    so two writers never merge, rewrite or count the same tables. An exclusive ``flock`` on
-    ``out/.grid.lock`` (the operating system drops it when the process ends, however it
-    ends); the file names the holder. Raises :class:`FolderBusy` at once when another
-    process holds it. Readers (the book) need no lock."""
+def shape_lock(out: Path, depth: int, width: int) -> Iterator[None]:
+    """Hold one shape (``depth`` x ``width``) of the results folder ``out`` for training:
+    one grid process per shape at a time, so two processes never train the same runs, while
+    processes on other shapes of the same folder go on beside it. An exclusive ``flock`` on
+    ``out/.shape_d<depth>_w<width>.lock`` (the operating system drops it when the process
+    ends, however it ends); the file names the holder. Raises :class:`ShapeBusy` at once
+    when another process holds it. Readers (the book) need no lock."""
     out.mkdir(parents=True, exist_ok=True)
-    path = out / LOCK_NAME
-    handle = open(path, "a+")
+    handle = open(out / shape_lock_name(depth, width), "a+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.seek(0)
         holder = handle.read().strip() or "another process"
         handle.close()
-        raise FolderBusy(f"{out} is being written by {holder}; accepted: one grid process "
-                         "per results folder (wait for it, or stop it with SIGTERM)") from None
+        raise ShapeBusy(f"{out} {depth}x{width} is being trained by {holder}; accepted: one "
+                        "grid process per shape (wait for it, or stop it with SIGTERM)"
+                        ) from None
     try:
         handle.seek(0)
         handle.truncate()
@@ -78,6 +87,23 @@ def writer_lock(out: Path) -> Iterator[None]:
     finally:
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
+
+
+@contextmanager
+def tables_lock(folder: Path) -> Iterator[None]:
+    """Hold the shared files of ``folder`` (its tables and manifest) for one
+    read-modify-write: an exclusive ``flock`` on ``folder/.tables.lock`` that *waits* for
+    another holder (they hold it for well under a second). Every writer of the tables
+    (:func:`consolidate`) and of a manifest takes it, so processes on different shapes of a
+    folder, or on different folders of one profile (the summary manifest), never overwrite
+    each other's updates. Readers need no lock (:func:`read_records`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / TABLES_LOCK, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 PHASES = ("search", "final")
@@ -276,10 +302,17 @@ def record_from_tables(rec: Records, key: str) -> dict:
 
 def consolidate(out: Path, search_table: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]
                 ) -> None:
-    """Merge ``parts/`` into the tables (atomic replaces), then delete the merged parts.
+    """Merge ``parts/`` into the tables (atomic replaces), then delete the merged parts;
+    under :func:`tables_lock`, so concurrent writers of one folder merge one at a time.
 
     ``search_table(runs, histories)`` returns the search rows with the protocol's columns.
     """
+    with tables_lock(out):  # one merge at a time: another would delete parts unmerged here
+        _consolidate(out, search_table)
+
+
+def _consolidate(out: Path, search_table: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]
+                 ) -> None:
     parts = sorted((out / "parts").glob("*.json")) if (out / "parts").exists() else []
     if not parts:
         return
@@ -363,6 +396,7 @@ class GridResults:
     layers: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LAYER_COLUMNS))
     manifest: dict = field(default_factory=dict)
     new_runs: int = 0  # runs finished by the run_grid call that returned this
+    busy: list[str] = field(default_factory=list)  # shapes that call skipped: held elsewhere
 
     @property
     def complete(self) -> bool:
