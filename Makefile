@@ -123,7 +123,7 @@ chromium:
 	@command -v chromium >/dev/null || { echo "chromium is not installed"; exit 1; }
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check helpers tests benchmarks
+	$(VENV)/bin/ruff check helpers tests benchmarks chapters
 
 clean:
 	rm -rf _build

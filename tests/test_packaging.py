@@ -1,5 +1,5 @@
 """An install from the repository (what the chapters' Colab cell does) carries every
-subpackage of ``helpers``."""
+subpackage of ``helpers``; the code, chapters included, is ruff-clean."""
 
 from pathlib import Path
 
@@ -31,3 +31,22 @@ def test_module_map_lists_every_module_once():
     mapped = re.findall(r"^\* :mod:`helpers\.(\w+)`", helpers.__doc__, re.M)
     assert sorted(mapped) == sorted(on_disk)
     assert len(mapped) == len(set(mapped))
+
+
+LINTED = ("helpers", "tests", "benchmarks", "chapters")
+
+
+def test_code_is_ruff_clean():
+    """``make lint``'s check, chapters' code cells included, in ``make test``: a reader who
+    copies a cell gets code in the book's style (ruff is in requirements.txt)."""
+    import shutil
+    import subprocess
+    import sys
+
+    ruff = Path(sys.executable).parent / "ruff"
+    ruff = str(ruff) if ruff.exists() else shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (requirements.txt installs it)")
+    done = subprocess.run([ruff, "check", "--output-format", "concise", *LINTED], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-1000:]
