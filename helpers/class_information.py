@@ -40,7 +40,13 @@ import seaborn as sns
 from torch import Tensor
 
 from .activation_registry import net_name
-from .class_probes import ClassInfoProbe, check_choice, layer_probes, linear_probe, on_threshold
+from .class_probes import (
+    PROBE_L2,
+    ClassInfoProbe,
+    check_choice,
+    layer_probes,
+    on_threshold,
+)
 from .data import Dataset, source_label
 from .inspected_nets import InspectedNet
 from .metrics import hidden_activations, node_perplexity
@@ -53,10 +59,12 @@ MODEL_COLORS = {"sigmoid": "#d62728", "sigmoid BN": "#ff9896", "ReLU": "#1f77b4"
 SETTINGS: dict[str, dict] = {
     # quick: 4x100 nets on the seeded MNIST subsets of chapters 5-6, a few epochs, 1 thread
     "quick": dict(depth=4, width=100, lr=1e-3, batch_size=128, max_epochs=5, patience=5,
-                  probe_iterations=100, probe_lr=0.05, probe_n_train=2_000, cpu_threads=1),
-    # paper: the grid's 4x200 checkpoints; probes on 10 000 training samples
+                  probe_l2=PROBE_L2, probe_max_iter=100, probe_n_train=2_000, cpu_threads=1),
+    # paper: the grid's 4x200 checkpoints; probes fitted on 10 000 training samples, their
+    # L2 strength chosen on the whole validation split
     "paper": dict(depth=4, width=200, lr=1e-3, batch_size=128, max_epochs=300, patience=20,
-                  probe_iterations=300, probe_lr=0.05, probe_n_train=10_000, cpu_threads=1),
+                  probe_l2=PROBE_L2, probe_max_iter=200, probe_n_train=10_000,
+                  cpu_threads=1),
 }
 
 
@@ -183,7 +191,8 @@ def probe_table(nets: Iterable[ProbedNet], data: Dataset, s: dict,
                 profile: str = "quick") -> pd.DataFrame:
     """Linear-probe accuracies of every net, state and layer; layer 0 (the input) once per
     dataset, with ``model="input"``. Probes fit on ``s["probe_n_train"]`` training samples
-    (all when None) with ``s["probe_iterations"]`` full-batch Adam steps.
+    (all when None) to convergence (at most ``s["probe_max_iter"]`` L-BFGS iterations), with
+    the L2 strength of ``s["probe_l2"]`` that scores best on ``data.val``.
 
     In ``paper`` each net's rows (and the input's) are stored once per net and settings
     (:func:`helpers.chapter_results.train_or_load`, keyed by a fingerprint of the trained
@@ -192,19 +201,21 @@ def probe_table(nets: Iterable[ProbedNet], data: Dataset, s: dict,
     from .chapter_results import train_or_load
 
     train = data.train.take(s["probe_n_train"], seed=seed) if s["probe_n_train"] else data.train
-    kw = dict(iterations=s["probe_iterations"], lr=s["probe_lr"], seed=seed)
-    tx, ty, vx, vy = train.x.cpu(), train.y.cpu(), data.test.x.cpu(), data.test.y.cpu()
-    key = {k: s[k] for k in ("probe_n_train", "probe_iterations", "probe_lr")} | dict(
-        seed=seed, dataset=data.name, source=data.source, n_test=len(data.test))
+    kw = dict(l2=tuple(s["probe_l2"]), max_iter=s["probe_max_iter"])
+    tx, ty, ex, ey = train.x.cpu(), train.y.cpu(), data.test.x.cpu(), data.test.y.cpu()
+    vx, vy = data.val.x.cpu(), data.val.y.cpu()
+    key = {k: s[k] for k in ("probe_n_train", "probe_max_iter")} | dict(
+        probe_l2=list(s["probe_l2"]), seed=seed, dataset=data.name, source=data.source,
+        n_val=len(data.val), n_test=len(data.test))
 
     def input_rows() -> pd.DataFrame:
-        r = linear_probe(tx, ty, vx, vy, data.n_classes, **kw)
-        return pd.DataFrame([{"layer": 0, "train acc (%)": 100 * r.train_acc,
-                              "test acc (%)": 100 * r.test_acc, "model": "input",
-                              "state": "input", "seed": seed}])
+        return layer_probes(None, tx, ty, ex, ey, data.n_classes, include_input=True,
+                            val_x=vx, val_y=vy, **kw).assign(model="input", state="input",
+                                                             seed=seed)
 
     def net_rows(net: ProbedNet) -> pd.DataFrame:
-        return pd.concat([layer_probes(net.model(state), tx, ty, vx, vy, data.n_classes, **kw)
+        return pd.concat([layer_probes(net.model(state), tx, ty, ex, ey, data.n_classes,
+                                       val_x=vx, val_y=vy, **kw)
                           .assign(model=net.model_name, state=state, seed=net.seed)
                           for state in states], ignore_index=True)
 

@@ -4,9 +4,10 @@ classes, and how its weights move.
 * **On or off** — :func:`on_threshold`: the output above which a node counts as *on* (ReLU:
   output > 0; sigmoid: output > ``threshold``, 0.5 by default); node perplexity itself is
   :func:`helpers.metrics.node_perplexity`.
-* **Linear probes** — :func:`linear_probe`: multinomial logistic regression (plain torch,
-  Adam, fixed iteration budget, seeded) fitted on one layer's outputs of the training split,
-  scored on the test split; :func:`layer_probes` does every layer of a net.
+* **Linear probes** — :func:`linear_probe`: multinomial logistic regression (plain torch)
+  fitted to convergence (L-BFGS) on one layer's outputs of the training split, its L2
+  strength chosen on the validation split, scored on the test split; :func:`layer_probes`
+  does every layer of a net.
 * **Update-to-data ratio** — :func:`update_ratio`: per layer
   ``log10(std(W_after - W_before) / std(W_before))`` for one optimiser step (Karpathy's
   diagnostic; for Adam the actual change of a step). :class:`UpdateRecorder` measures it at
@@ -68,12 +69,25 @@ def on_threshold(activation: str, threshold: float = 0.5) -> float:
 
 @dataclass
 class ProbeResult:
-    """Accuracies are fractions in [0, 1]; ``loss`` is the final training cross-entropy."""
+    """Accuracies are fractions in [0, 1]; ``loss`` is the final training cross-entropy
+    (without the penalty); ``l2`` the penalty kept, ``val_acc`` its validation accuracy (NaN
+    without a validation split); ``evaluations`` the objective evaluations of that fit;
+    ``converged``: its largest gradient entry fell below the tolerance."""
 
     train_acc: float
     test_acc: float
     loss: float
-    iterations: int
+    l2: float
+    val_acc: float
+    evaluations: int
+    converged: bool
+
+
+# L2 strengths tried by a probe, chosen on the validation split: from almost none to strong
+PROBE_L2 = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+# a fit counts as converged when no gradient entry exceeds this (float32 reaches about 1e-5);
+# L-BFGS itself stops 100x lower, or when the objective stops changing
+GRAD_TOLERANCE = 1e-4
 
 
 def _check_xy(name: str, x: Tensor, y: Tensor) -> None:
@@ -82,78 +96,116 @@ def _check_xy(name: str, x: Tensor, y: Tensor) -> None:
                          "x [samples, features] and y [samples], samples >= 1")
 
 
+def _fit_logistic(x: Tensor, y: Tensor, n_classes: int, l2: float, max_iter: int
+                  ) -> tuple[Tensor, Tensor, int, bool]:
+    """Minimise mean cross-entropy + ``l2``/2 * ||W||^2 (bias not penalised) from zero with
+    L-BFGS (strong Wolfe line search): a convex problem, so the optimum does not depend on
+    the start, and the fit is deterministic."""
+    w = torch.zeros(n_classes, x.shape[1], dtype=x.dtype, requires_grad=True)
+    b = torch.zeros(n_classes, dtype=x.dtype, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=20,
+                            tolerance_grad=GRAD_TOLERANCE / 100, tolerance_change=1e-12,
+                            line_search_fn="strong_wolfe")
+    evaluations = 0
+
+    def objective() -> Tensor:
+        nonlocal evaluations
+        evaluations += 1
+        opt.zero_grad(set_to_none=False)
+        # F.linear: the same model as x @ w.T + b, about twice as fast on the CPU here
+        loss = F.cross_entropy(F.linear(x, w, b), y) + 0.5 * l2 * (w * w).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(objective)
+        objective()  # the gradient at the final point
+    grad = torch.cat([w.grad.flatten(), b.grad]).abs().max().item()
+    return w.detach(), b.detach(), evaluations - 1, grad <= GRAD_TOLERANCE
+
+
 def linear_probe(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor,
-                 n_classes: int, iterations: int = 200, lr: float = 0.05,
-                 batch_size: int | None = None, seed: int = 0,
-                 weight_decay: float = 0.0) -> ProbeResult:
-    """Multinomial logistic regression on fixed features, trained with Adam.
+                 n_classes: int, val_x: Tensor | None = None, val_y: Tensor | None = None,
+                 l2: Sequence[float] = PROBE_L2, max_iter: int = 200) -> ProbeResult:
+    """Multinomial logistic regression on fixed features, fitted to convergence.
 
     Features are standardised with the training split's mean and std (constant features
-    become 0). Weights and biases start at zero; ``batch_size=None`` is full-batch,
-    otherwise each of the ``iterations`` steps draws a minibatch from a generator seeded
-    with ``seed``. Deterministic on the CPU.
+    become 0). For each L2 strength in ``l2`` the convex objective is minimised with
+    L-BFGS (at most ``max_iter`` iterations, :func:`_fit_logistic`); the strength with the
+    best accuracy on the validation split (``val_x``, ``val_y``) is kept (ties: the
+    stronger), and only that fit is scored on the test split. Without a validation split
+    ``l2`` must hold one strength. Deterministic on the CPU.
     """
     _check_xy("train", train_x, train_y)
     _check_xy("test", test_x, test_y)
-    if train_x.shape[1] != test_x.shape[1]:
-        raise ValueError(f"train has {train_x.shape[1]} features, test {test_x.shape[1]}; "
-                         "accepted: the same number")
+    l2 = tuple(l2) if isinstance(l2, Sequence) else (l2,)
     for name, value, ok, accepted in [
         ("n_classes", n_classes, isinstance(n_classes, int) and n_classes >= 2, "int >= 2"),
-        ("iterations", iterations, isinstance(iterations, int) and iterations >= 1, "int >= 1"),
-        ("lr", lr, isinstance(lr, (int, float)) and lr > 0, "a float > 0"),
-        ("batch_size", batch_size,
-         batch_size is None or (isinstance(batch_size, int) and batch_size >= 1),
-         "None (full batch) or int >= 1"),
-        ("weight_decay", weight_decay, weight_decay >= 0, "a float >= 0"),
+        ("max_iter", max_iter, isinstance(max_iter, int) and max_iter >= 1, "int >= 1"),
+        ("l2", l2, len(l2) >= 1 and all(isinstance(v, (int, float)) and v >= 0 for v in l2),
+         "a non-empty sequence of floats >= 0"),
+        ("val_x", "a tensor" if val_x is not None else None,
+         (val_x is None) == (val_y is None), "val_x and val_y together, or neither"),
+        ("l2", l2, val_x is not None or len(l2) <= 1,
+         "one strength without a validation split (val_x, val_y) to choose among several"),
     ]:
         if not ok:
             raise ValueError(f"{name}={value!r} is invalid; accepted: {accepted}")
-    xtr, xte = train_x.detach().float().cpu(), test_x.detach().float().cpu()
-    ytr, yte = train_y.long().cpu(), test_y.long().cpu()
+    if val_x is not None:
+        _check_xy("val", val_x, val_y)
+    splits = [x for x in (test_x, val_x) if x is not None]
+    if any(x.shape[1] != train_x.shape[1] for x in splits):
+        raise ValueError(f"train has {train_x.shape[1]} features, test/val "
+                         f"{[x.shape[1] for x in splits]}; accepted: the same number")
+    xtr = train_x.detach().float().cpu()
     mean, std = xtr.mean(0), xtr.std(0, unbiased=False)
     scale = torch.where(std > 1e-8, std, torch.ones_like(std))
-    xtr, xte = (xtr - mean) / scale, (xte - mean) / scale
-    # weight as (classes, features) with F.linear: the same model as x @ w.T + b, about
-    # twice as fast on the CPU as x @ w for these skinny shapes
-    w = torch.zeros(n_classes, xtr.shape[1], requires_grad=True)
-    b = torch.zeros(n_classes, requires_grad=True)
-    opt = torch.optim.Adam([w, b], lr=lr, weight_decay=weight_decay)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.enable_grad():
-        for _ in range(iterations):
-            if batch_size is None or batch_size >= len(xtr):
-                xb, yb = xtr, ytr
-            else:
-                idx = torch.randint(len(xtr), (batch_size,), generator=gen)
-                xb, yb = xtr[idx], ytr[idx]
-            loss = F.cross_entropy(F.linear(xb, w, b), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+
+    def prepare(x: Tensor) -> Tensor:
+        return (x.detach().float().cpu() - mean) / scale
+
+    xtr, xte = prepare(train_x), prepare(test_x)
+    ytr, yte = train_y.long().cpu(), test_y.long().cpu()
+    xva, yva = (prepare(val_x), val_y.long().cpu()) if val_x is not None else (None, None)
+
+    def accuracy(w: Tensor, b: Tensor, x: Tensor, y: Tensor) -> float:
+        return (F.linear(x, w, b).argmax(1) == y).float().mean().item()
+
+    best = None
+    for strength in sorted(l2, reverse=True):  # strongest first: ties keep the stronger
+        w, b, evaluations, converged = _fit_logistic(xtr, ytr, n_classes, float(strength),
+                                                     max_iter)
+        val_acc = accuracy(w, b, xva, yva) if xva is not None else math.nan
+        if best is None or val_acc > best[0]:
+            best = (val_acc, float(strength), w, b, evaluations, converged)
+    val_acc, strength, w, b, evaluations, converged = best
     with torch.no_grad():
-        train_logits, test_logits = F.linear(xtr, w, b), F.linear(xte, w, b)
         return ProbeResult(
-            train_acc=(train_logits.argmax(1) == ytr).float().mean().item(),
-            test_acc=(test_logits.argmax(1) == yte).float().mean().item(),
-            loss=F.cross_entropy(train_logits, ytr).item(), iterations=iterations)
+            train_acc=accuracy(w, b, xtr, ytr), test_acc=accuracy(w, b, xte, yte),
+            loss=F.cross_entropy(F.linear(xtr, w, b), ytr).item(), l2=strength,
+            val_acc=val_acc, evaluations=evaluations, converged=converged)
 
 
-def layer_probes(model: MLP, train_x: Tensor, train_y: Tensor, test_x: Tensor,
+def layer_probes(model: MLP | None, train_x: Tensor, train_y: Tensor, test_x: Tensor,
                  test_y: Tensor, n_classes: int, include_input: bool = False,
+                 val_x: Tensor | None = None, val_y: Tensor | None = None,
                  **probe_kwargs) -> pd.DataFrame:
     """One :func:`linear_probe` per hidden layer of ``model`` (layer 0 = the raw input,
-    with ``include_input``): columns ``layer``, ``train acc (%)``, ``test acc (%)``."""
-    feats_tr = hidden_activations(model, train_x)
-    feats_te = hidden_activations(model, test_x)
-    pairs = list(enumerate(zip(feats_tr, feats_te), start=1))
-    if include_input:
-        pairs.insert(0, (0, (train_x, test_x)))
+    with ``include_input``): columns ``layer``, ``train acc (%)``, ``val acc (%)``,
+    ``test acc (%)``, ``l2`` (the strength chosen on the validation split) and
+    ``converged``. ``model=None`` with ``include_input``: the input alone."""
+    splits = [train_x, test_x] + ([val_x] if val_x is not None else [])
+    feats = [hidden_activations(model, x) if model is not None else [] for x in splits]
     rows = []
-    for layer, (ftr, fte) in pairs:
-        r = linear_probe(ftr, train_y, fte, test_y, n_classes, **probe_kwargs)
-        rows.append({"layer": layer, "train acc (%)": 100 * r.train_acc,
-                     "test acc (%)": 100 * r.test_acc})
+    for i in range(len(feats[0]) + 1):
+        if i == 0 and not include_input:
+            continue
+        ftr, fte, *fva = [x if i == 0 else f[i - 1] for x, f in zip(splits, feats)]
+        r = linear_probe(ftr, train_y, fte, test_y, n_classes,
+                         *((fva[0], val_y) if fva else ()), **probe_kwargs)
+        rows.append({"layer": i, "train acc (%)": 100 * r.train_acc,
+                     "val acc (%)": 100 * r.val_acc, "test acc (%)": 100 * r.test_acc,
+                     "l2": r.l2, "converged": r.converged})
     return pd.DataFrame(rows)
 
 

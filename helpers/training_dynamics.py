@@ -301,7 +301,9 @@ def plot_dynamics(long: pd.DataFrame, source: str, title: str,
                   metrics: Sequence[str] = ("sparsity", "dead", "saturation", "perplexity")
                   ) -> plt.Figure:
     """Per-epoch probe metrics (rows) for each model (columns), one line per layer (mean over
-    seeds). ``long`` comes from :func:`epoch_long`."""
+    seeds): solid while every seed is still training, thin and dashed after the first run
+    stopped (the mean of the runs still going, so a step there is a change of runs, not of
+    training). ``long`` comes from :func:`epoch_long`."""
     models = list(dict.fromkeys(long["model"]))
     fig, axes = plt.subplots(len(metrics), len(models), figsize=(3.6 * len(models),
                                                                  2.3 * len(metrics)),
@@ -312,12 +314,19 @@ def plot_dynamics(long: pd.DataFrame, source: str, title: str,
         for j, model in enumerate(models):
             ax = axes[i][j]
             sub = long[(long["metric"] == metric) & (long["model"] == model)]
-            mean = sub.groupby(["layer", "epoch"])["value"].mean()
+            grouped = sub.groupby(["layer", "epoch"])
+            mean, n = grouped["value"].mean(), grouped["seed"].nunique()
             if mean.notna().any():
                 for c, layer in zip(colors, layers):
                     if layer in mean.index.get_level_values(0):
-                        ax.plot(mean[layer].index, mean[layer].values, color=c, marker=".",
-                                label=f"layer {layer}")
+                        m, every = mean[layer], n[layer] == sub["seed"].nunique()
+                        last_full = m.index[every.to_numpy()].max() if every.any() else None
+                        ax.plot(m.index[every.to_numpy()], m.values[every.to_numpy()],
+                                color=c, marker=".", label=f"layer {layer}")
+                        tail = m[m.index >= last_full] if last_full is not None else m
+                        if len(tail) > 1:
+                            ax.plot(tail.index, tail.values, color=c, ls="--", lw=0.8,
+                                    alpha=0.6)
             else:
                 ax.text(0.5, 0.5, "not defined", ha="center", va="center",
                         transform=ax.transAxes, color="grey")

@@ -107,7 +107,7 @@ def test_paper_probe_tables_are_stored_per_net_and_reused(tmp_path, monkeypatch,
 
     monkeypatch.setattr(cr, "RESULTS_DIR", tmp_path)
     monkeypatch.delenv("ACTFN_NO_TRAIN", raising=False)
-    s = dict(probe_n_train=300, probe_iterations=5, probe_lr=0.05)
+    s = dict(probe_n_train=300, probe_max_iter=5, probe_l2=(0.1, 1.0))
     data = mnist_small.subset(300, 100, 100, seed=0)
     nets = [_probed_net(0, data), _probed_net(1, data)]
     quick = ci.probe_table(nets, data, s)

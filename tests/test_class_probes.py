@@ -13,11 +13,9 @@ def test_probe_separable_problem_reaches_accuracy_one():
     centres = torch.tensor([[4.0, 0.0], [-4.0, 0.0], [0.0, 4.0]])
     y = torch.arange(3).repeat(50)
     x = centres[y] + 0.3 * torch.randn(150, 2, generator=g)
-    r = linear_probe(x[:90], y[:90], x[90:], y[90:], n_classes=3, iterations=200)
-    assert r.train_acc == 1.0 and r.test_acc == 1.0
-    r2 = linear_probe(x[:90], y[:90], x[90:], y[90:], n_classes=3, iterations=200,
-                      batch_size=16, seed=3)
-    assert r2.test_acc == 1.0
+    r = linear_probe(x[:90], y[:90], x[120:], y[120:], 3, val_x=x[90:120], val_y=y[90:120])
+    assert r.train_acc == 1.0 and r.val_acc == 1.0 and r.test_acc == 1.0
+    assert r.l2 == max(cp.PROBE_L2)  # every strength separates: the tie keeps the strongest
 
 
 def test_probe_without_information_predicts_the_majority_class():
@@ -25,21 +23,55 @@ def test_probe_without_information_predicts_the_majority_class():
     # predicts its majority class (0) for everything -> test accuracy = share of class 0
     x_train, y_train = torch.ones(10, 4), torch.tensor([0] * 6 + [1] * 4)
     x_test, y_test = torch.ones(5, 4), torch.tensor([0, 0, 0, 1, 1])
-    r = linear_probe(x_train, y_train, x_test, y_test, n_classes=2, iterations=100)
+    r = linear_probe(x_train, y_train, x_test, y_test, n_classes=2, l2=(0.1,))
     assert r.test_acc == pytest.approx(0.6)
     assert r.train_acc == pytest.approx(0.6)
-    # its loss is the entropy of the prior (0.6, 0.4)
-    assert r.loss == pytest.approx(-(0.6 * math.log(0.6) + 0.4 * math.log(0.4)), abs=1e-3)
+    # its loss is the entropy of the prior (0.6, 0.4), reached to convergence
+    assert r.loss == pytest.approx(-(0.6 * math.log(0.6) + 0.4 * math.log(0.4)), abs=1e-6)
+    assert r.converged and math.isnan(r.val_acc)
+
+
+@pytest.mark.parametrize("l2", [0.01, 0.1, 1.0])
+def test_probe_reaches_the_penalised_optimum_by_hand(l2):
+    """Two points, x = -1 (class 0) and x = +1 (class 1), already standardised. By symmetry
+    the optimum has w = (-a, a) and equal biases: mean cross-entropy log(1 + exp(-2a)) plus
+    l2/2 * 2a^2, stationary where a * l2 * (1 + exp(2a)) = 1; solved here by bisection."""
+    lo, hi = 0.0, 50.0
+    for _ in range(200):
+        a = (lo + hi) / 2
+        lo, hi = (a, hi) if a * l2 * (1 + math.exp(2 * a)) < 1 else (lo, a)
+    x, y = torch.tensor([[-1.0], [1.0]]), torch.tensor([0, 1])
+    r = linear_probe(x, y, x, y, 2, l2=(l2,))
+    assert r.converged and r.train_acc == 1.0
+    assert r.loss == pytest.approx(math.log1p(math.exp(-2 * a)), rel=1e-3)
+
+
+def test_probe_keeps_the_strength_best_on_validation():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(300, 20, generator=g)
+    y = (x[:, 0] + 1.5 * torch.randn(300, generator=g) > 0).long()  # one useful feature
+    split = dict(val_x=x[100:200], val_y=y[100:200])
+    alone = {l2: linear_probe(x[:100], y[:100], x[200:], y[200:], 2, l2=(l2,), **split)
+             for l2 in cp.PROBE_L2}
+    chosen = linear_probe(x[:100], y[:100], x[200:], y[200:], 2, **split)
+    best = max(r.val_acc for r in alone.values())
+    assert chosen.val_acc == best
+    assert chosen.l2 == max(l2 for l2, r in alone.items() if r.val_acc == best)
+    assert chosen.test_acc == alone[chosen.l2].test_acc
 
 
 def test_probe_rejects_bad_arguments():
     x, y = torch.randn(6, 2), torch.tensor([0, 1, 0, 1, 0, 1])
-    with pytest.raises(ValueError, match=r"iterations=0.*accepted: int >= 1"):
-        linear_probe(x, y, x, y, 2, iterations=0)
-    with pytest.raises(ValueError, match=r"batch_size=0.*accepted"):
-        linear_probe(x, y, x, y, 2, batch_size=0)
+    with pytest.raises(ValueError, match=r"max_iter=0.*accepted: int >= 1"):
+        linear_probe(x, y, x, y, 2, max_iter=0, l2=(0.1,))
+    with pytest.raises(ValueError, match=r"l2=\(\).*accepted"):
+        linear_probe(x, y, x, y, 2, l2=())
+    with pytest.raises(ValueError, match=r"l2=.*one strength without a validation split"):
+        linear_probe(x, y, x, y, 2)
+    with pytest.raises(ValueError, match=r"val_x=.*together"):
+        linear_probe(x, y, x, y, 2, val_x=x)
     with pytest.raises(ValueError, match=r"features.*accepted"):
-        linear_probe(x, y, x[:, :1], y, 2)
+        linear_probe(x, y, x[:, :1], y, 2, l2=(0.1,))
 
 
 def test_update_ratio_by_hand():
