@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import pandas as pd
 import torch
 
 from .plots import set_theme
@@ -41,5 +42,6 @@ def setup(profile: str | None = None, *, quick: dict | None = None, paper: dict 
     n = threads or settings.get("threads") or 1
     torch.set_num_threads(n)
     set_theme()
+    pd.set_option("display.max_colwidth", None)
     print(f"profile={profile}  device={device_name(device)}  torch threads={n}")
     return Chapter(profile, device, settings)

@@ -30,11 +30,16 @@ import hashlib
 import os
 import socket
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DATASETS = ("mnist", "cifar10")
 SPLIT_SIZES = {"mnist": (50_000, 10_000, 10_000), "cifar10": (40_000, 10_000, 10_000)}
@@ -149,6 +154,28 @@ def source_label(source: str) -> str:
     if source not in SOURCE_LABELS:
         raise ValueError(f"source={source!r} is not known; accepted: {sorted(SOURCE_LABELS)}")
     return SOURCE_LABELS[source]
+
+
+def with_labels(table: pd.DataFrame, labels: Mapping[str, str], name: str = "dataset"
+                ) -> pd.DataFrame:
+    """``table`` for readers: the dataset codes in its column or index level ``name`` (e.g.
+    ``cifar10``) replaced by ``labels`` (e.g. ``{"cifar10": "CIFAR-10 (JPEG copy)"}``, from
+    the results' sources); codes without a label stay as they are."""
+    import pandas as pd
+
+    out = table.copy()
+    if name in out.columns:
+        out[name] = out[name].map(lambda v: labels.get(v, v))
+    names = list(out.index.names)
+    if name in names:
+        if isinstance(out.index, pd.MultiIndex):
+            level = names.index(name)
+            out.index = out.index.set_levels(
+                [labels.get(v, v) for v in out.index.levels[level]], level=level,
+                verify_integrity=False)
+        else:
+            out.index = out.index.map(lambda v: labels.get(v, v))
+    return out
 
 
 def explicit_root(root: str | os.PathLike | None = None) -> Path | None:

@@ -9,6 +9,8 @@ Accuracies are fractions in the tables and percentages in figures and summaries.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -167,7 +169,7 @@ def claim_checks(runs: pd.DataFrame, histories: pd.DataFrame,
     """The paper's Section-2 claims (and its conclusion's claims about Fig 2), judged by
     :mod:`helpers.claims` on the grid's tables. ``layout`` (``depths``, ``widths``,
     ``seeds``) names the grid expected; configurations missing from ``runs`` then make
-    their claims pending."""
+    their claims pending, unless those present already decide them."""
     from .claims import claims_table
 
     return claims_table(chapter=4, runs=runs, histories=histories, layout=layout)
@@ -355,12 +357,16 @@ def plot_lr_sensitivity(sensitivity: pd.DataFrame, epoch: int) -> plt.Figure:
     return fig
 
 
-def choices_table(spec, manifest: dict, halting: pd.DataFrame | None = None) -> pd.DataFrame:
+def choices_table(spec, manifest: dict, halting: pd.DataFrame | None = None,
+                  more: Sequence[dict] = ()) -> pd.DataFrame:
     """What the paper leaves unspecified and what this book chose, from the grid's spec
     and manifest (so the table can never drift from the code that ran). ``halting``
-    (:func:`halting_summary`) adds what early stopping costs on the full-length runs."""
-    d = manifest.get("data", {})
-    n = (f"{d['n_train']:,} / {d['n_val']:,} / {d['n_test']:,}" if d else "—")
+    (:func:`halting_summary`) adds what early stopping costs on the full-length runs;
+    ``more``: the other datasets' manifests, whose split sizes join the first's."""
+    sizes = [f"{m.get('source_label') or m.get('dataset', '')}: {d['n_train']:,} / "
+             f"{d['n_val']:,} / {d['n_test']:,}".lstrip(": ")
+             for m in (manifest, *more) if (d := m.get("data"))]
+    n = "; ".join(sizes) or "—"
     e1, e2 = spec.rungs
     full = ", ".join(f"{source_label(ds)} width {w}" for ds, w in spec.full_length) or "none"
     precision = manifest.get("precision", {})
@@ -434,6 +440,28 @@ def manifest_summary(results) -> pd.Series:
         "git commit": str(m.get("git_commit", ""))[:12] or "—",
         "compute (h)": round(float(m.get("wall_time_s", 0.0)) / 3600, 2),
     }, name=f"{results.profile} / {results.dataset}")
+
+
+def fit_numbers(checks: pd.DataFrame, runs: pd.DataFrame, histories: pd.DataFrame,
+                dataset: str = "cifar10") -> dict[str, str]:
+    """What chapter 4 quotes about the premise "every other network fits its training set":
+    the verdict of the ``every-other-net-fits`` row and, on ``dataset``, the lowest and
+    highest best training accuracy (%, mean over seeds, any epoch after the first) of its
+    configurations and the median number of epochs its final runs trained (``"pending"``
+    where there are none)."""
+    row = checks[checks["id"] == "every-other-net-fits"]
+    out = {"verdict": row["verdict"].iloc[0] if len(row) else "pending",
+           "low": "pending", "high": "pending", "epochs": "pending"}
+    h = histories[(histories["dataset"] == dataset) & (histories["epoch"] > 0)]
+    if "phase" in h:
+        h = h[h["phase"] == "final"]
+    if len(h):
+        best = h.groupby(CONFIG + ["seed"])["train_acc"].max().groupby(CONFIG).mean()
+        out["low"], out["high"] = f"{100 * best.min():.1f}", f"{100 * best.max():.1f}"
+    r = runs[runs["dataset"] == dataset]
+    if len(r):
+        out["epochs"] = f"{r['epochs'].median():.0f}"
+    return out
 
 
 def headline_numbers(results: dict, spec, halting: pd.DataFrame) -> dict[str, str]:

@@ -26,6 +26,15 @@ def test_setup_resolves_profile_settings_device_and_threads(monkeypatch, capsys)
     assert torch.get_num_threads() == 2
 
 
+def test_setup_shows_table_cells_in_full():
+    """Long cells (the paper's quotes in the claims tables) are not cut with "..."."""
+    import pandas as pd
+    with pd.option_context("display.max_colwidth", 50):
+        helpers.setup("quick", device="cpu")
+        text = "a" * 200
+        assert text in pd.DataFrame({"quote": [text]}).to_string()
+
+
 def test_setup_rejects_bad_input():
     with pytest.raises(ValueError, match="profile"):
         helpers.setup("fast")

@@ -297,6 +297,46 @@ def test_partial_grid_makes_claims_pending():
     assert claim.verdict == C.PENDING
 
 
+@pytest.mark.parametrize("outcomes, n_missing, how, expected", [
+    ([C.HOLDS, C.HOLDS], 1, "all", [C.AGREES, C.MIXED]),
+    ([C.FAILS], 2, "all", [C.DISAGREES, C.MIXED]),
+    ([C.HOLDS, C.FAILS], 3, "all", [C.MIXED]),  # decided: one held, one failed
+    ([C.WITHIN], 1, "all", [C.MIXED]),
+    ([C.FAILS], 1, "not_all", [C.AGREES]),  # decided: one clear exception is enough
+    ([C.HOLDS], 1, "not_all", [C.AGREES, C.DISAGREES, C.MIXED]),
+    ([C.WITHIN], 1, "not_all", [C.AGREES, C.MIXED]),
+    ([C.HOLDS], 0, "all", [C.AGREES]),
+])
+def test_possible_verdicts(outcomes, n_missing, how, expected):
+    assert C.possible_verdicts(outcomes, n_missing, how) == expected
+
+
+def test_a_partial_grid_decides_what_it_can():
+    """Only the width-200 runs exist. A claim whose present items already point both ways
+    is decided (mixed); one whose present items all fail waits, saying what is possible."""
+    runs, hist = grid_tables(PAPER)
+    narrow = runs[runs.width == 200]
+    layout = dict(depths=DEPTHS, widths=WIDTHS, seeds=SEEDS)
+    misfit = (hist.dataset == "cifar10") & (hist.width == 200) & (hist.depth == 2) & \
+        (hist.activation == "relu") & ~hist.batch_norm
+    hist2 = hist.assign(train_acc=hist.train_acc.where(~misfit, 0.9))
+    claim = C.evaluate_claims(ids=["every-other-net-fits"], runs=narrow,
+                              histories=hist2[hist2.width == 200], layout=layout)[0]
+    assert claim.verdict == C.MIXED and "decided" in claim.basis
+    # 2 datasets x 4 depths x 2 BN x 2 activations at width 200, less the 2 exceptions
+    assert "30 of 62 items so far (30 items: 29 holds, 1 fails" in claim.basis
+    bad = (runs.dataset == "cifar10") & (runs.activation == "relu") & ~runs.batch_norm
+    worse = runs.assign(test_acc=runs.test_acc.where(~bad, runs.test_acc - 0.05))
+    claim = C.evaluate_claims(ids=["cifar-relu-better-with-bn"], runs=narrow,
+                              histories=hist, layout=layout)[0]
+    assert claim.verdict == C.PENDING and "still possible: agrees or mixed" in claim.basis
+    assert claim.ours and len(claim.items) == 4
+    claim = C.evaluate_claims(ids=["cifar-relu-not-reliably-better-without-bn"],
+                              runs=worse[worse.width == 200], histories=hist,
+                              layout=layout)[0]
+    assert claim.verdict == C.AGREES and "cannot change it" in claim.basis
+
+
 def test_untrained_relu_bn_is_not_counted_twice():
     tables = section3_tables(lambda s: False)
     sp = tables["sparsity"]
@@ -369,3 +409,18 @@ def test_chapter_wrappers_show_their_own_rows(verdicts):
                      sparsity_claims(w["sparsity"], w["accuracy"])])
     assert set(ch6["id"]) == {s.id for s in C.SPECS if s.chapter == 6}
     assert np.isin(ch6["verdict"], [C.AGREES, C.NOT_TESTABLE]).all()
+
+
+def test_figure_anchors_name_headings_of_their_chapters():
+    """The scoreboard links each figure to a heading; a renamed heading breaks the link."""
+    import json
+
+    from docutils.nodes import make_id
+
+    from helpers.claims.scoreboard import CHAPTERS, FIGURE_ANCHORS
+    root = Path(__file__).resolve().parents[1] / "chapters"
+    for figure, (chapter, anchor) in FIGURE_ANCHORS.items():
+        nb = json.loads((root / f"{CHAPTERS[chapter]}.ipynb").read_text())
+        headings = [line.lstrip("#").strip() for c in nb["cells"] if c["cell_type"] == "markdown"
+                    for line in "".join(c["source"]).splitlines() if line.startswith("#")]
+        assert anchor in {make_id(h) for h in headings}, (figure, anchor)

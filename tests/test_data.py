@@ -148,6 +148,21 @@ def test_locations_are_shown_relative_to_the_project(tmp_path, monkeypatch, mnis
     assert not Path(outside).is_absolute() and outside.endswith("some/where/else")
 
 
+def test_with_labels_names_datasets_for_readers():
+    import pandas as pd
+
+    from helpers.data import with_labels
+    labels = {"cifar10": "CIFAR-10 (JPEG copy)"}
+    df = pd.DataFrame({"dataset": ["mnist", "cifar10"], "depth": [2, 4], "acc": [1.0, 2.0]})
+    assert with_labels(df, labels)["dataset"].tolist() == ["mnist", "CIFAR-10 (JPEG copy)"]
+    assert df["dataset"].tolist() == ["mnist", "cifar10"]  # a copy
+    multi = with_labels(df.set_index(["dataset", "depth"]), labels)
+    assert multi.index.get_level_values("dataset").tolist() == ["mnist",
+                                                                "CIFAR-10 (JPEG copy)"]
+    single = with_labels(df.set_index("dataset"), labels)
+    assert single.index.tolist() == ["mnist", "CIFAR-10 (JPEG copy)"]
+
+
 def test_source_label():
     assert source_label("cifar10-jpeg") == "CIFAR-10 (JPEG copy)"
     with pytest.raises(ValueError, match="accepted"):

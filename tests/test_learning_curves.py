@@ -139,6 +139,18 @@ def test_headline_best_configuration_needs_all_its_seeds():
     assert nums["halt_bn_mean"] == "pending"
 
 
+def test_choices_table_gives_every_datasets_split():
+    mnist = {"source_label": "MNIST", "data": dict(n_train=50_000, n_val=10_000, n_test=10_000)}
+    cifar = {"source_label": "CIFAR-10 (JPEG copy)",
+             "data": dict(n_train=40_000, n_val=10_000, n_test=10_000)}
+    row = choices_table(get_spec("paper"), mnist, more=[cifar]).loc[
+        "training / validation / test images", "this book"]
+    assert row.startswith("MNIST: 50,000 / 10,000 / 10,000; CIFAR-10 (JPEG copy): 40,000 / "
+                          "10,000 / 10,000 (fixed seeded split")
+    assert choices_table(get_spec("paper"), {}).loc[
+        "training / validation / test images", "this book"].startswith("— (")
+
+
 def test_choices_table_names_the_adam_kernels_of_the_sessions():
     manifest = {"sessions": [{"device": "cpu: X (2 cores)"}, {"device": "cpu: X (2 cores)"},
                              {"device": "cpu: X (2 cores)", "adam": "fused"}]}

@@ -11,7 +11,8 @@ is told in :mod:`helpers.claims.judging`; the inputs a rule reads, in
 Module map (everything below is importable from ``helpers.claims`` itself):
 
 * :mod:`~helpers.claims.judging` — verdict names, ``SE_FACTOR``, ``judge``, ``Item``,
-  ``verdict_of``, ``Claim``, ``ClaimSpec``, ``Missing``: the judging core.
+  ``verdict_of``, ``possible_verdicts``, ``Claim``, ``ClaimSpec``, ``Missing``,
+  ``Incomplete``, ``each``: the judging core.
 * :mod:`~helpers.claims.views` — ``Context`` and ``GridView``: lookups in the input tables
   that make a claim pending when what it needs is missing.
 * :mod:`~helpers.claims.section2_rules` — the rules of Figs 1-2 and the grid (with
@@ -62,9 +63,12 @@ from .judging import (
     WITHIN,
     Claim,
     ClaimSpec,
+    Incomplete,
     Item,
     Missing,
+    each,
     judge,
+    possible_verdicts,
     verdict_of,
 )
 from .scoreboard import (
@@ -132,7 +136,8 @@ from .views import DATASET_NAMES, INPUTS, Context, GridView
 __all__ = [
     # judging
     "SE_FACTOR", "HOLDS", "FAILS", "WITHIN", "AGREES", "DISAGREES", "MIXED", "NOT_TESTABLE",
-    "PENDING", "CONTEXT", "VERDICTS", "Missing", "judge", "Item", "verdict_of", "Claim",
+    "PENDING", "CONTEXT", "VERDICTS", "Missing", "Incomplete", "each", "possible_verdicts",
+    "judge", "Item", "verdict_of", "Claim",
     "ClaimSpec",
     # views
     "INPUTS", "DATASET_NAMES", "Context", "GridView",

@@ -173,9 +173,10 @@ def _specs() -> list[ClaimSpec]:
         ClaimSpec("cifar-deep-narrow-exception", "2", "Fig 2(b)", 4,
                   Q_CIFAR_SIMILAR + " The sigmoid networks generalize relatively poorly "
                   "with these two configurations compared to the other configurations.",
-                  "CIFAR-10 without BN, 6 and 8 layers × narrow: ReLU − sigmoid test accuracy",
-                  f"> {SIMILAR_PTS['cifar10']} points (not similar) in both",
-                  cifar_deep_narrow_exception),
+                  "CIFAR-10 without BN, 6 and 8 layers × narrow: ReLU − sigmoid test "
+                  "accuracy, alone and minus its mean over the other configurations without "
+                  "BN", f"> {SIMILAR_PTS['cifar10']} points (not similar) and > 0 (worse "
+                  "than elsewhere), in both", cifar_deep_narrow_exception),
         ClaimSpec("cifar-deep-narrow-sigmoid-cannot-fit", "2", "Fig 2(b)", 4,
                   "This poor generalization could be attributed to the vanishing gradient "
                   "problem since these two network architectures struggle to fit the training "

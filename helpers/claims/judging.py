@@ -26,6 +26,12 @@ So a gap inside seed noise is never called agreement or disagreement: it makes t
 verdicts: *not testable here* (the book has no data for it, or the sentence is an
 interpretation), *pending* (the results the rule needs do not exist yet, e.g. a paper-profile
 grid still running) and *context* (a reference number quoted without a verdict).
+
+**Partial results.** A rule with one item per configuration builds them with :func:`each`:
+items whose results are missing are left out (:class:`Incomplete`), and the claim is judged
+when every way the missing items could turn out gives the same verdict
+(:func:`possible_verdicts`; e.g. one item held and another failed: *mixed*), else it stays
+*pending*, with the verdicts still possible in its ``basis``.
 """
 
 from __future__ import annotations
@@ -51,6 +57,35 @@ VERDICTS = (AGREES, DISAGREES, MIXED, NOT_TESTABLE, PENDING, CONTEXT)
 
 class Missing(LookupError):
     """The results a rule needs do not exist (yet): its claim is *pending*."""
+
+
+class Incomplete(Missing):
+    """Some of a rule's items exist, others wait for results (:func:`each`): the claim is
+    judged when the missing items cannot change its verdict, else *pending*."""
+
+    def __init__(self, items: list[Item], missing: list[str]) -> None:
+        super().__init__(missing[0])
+        self.items, self.missing = items, missing
+
+
+def each(make: Callable[..., Item], keys: Sequence) -> list[Item]:
+    """``[make(*key) for key in keys]`` (``make(key)`` for non-tuple keys), where an item
+    whose results are missing is left out: :class:`Incomplete` with the others, or
+    :class:`Missing` when none exists."""
+    items, missing = [], []
+    for key in keys:
+        try:
+            items.append(make(*key) if isinstance(key, tuple) else make(key))
+        except Incomplete as e:  # a nested rule: its own items count
+            items += e.items
+            missing += e.missing
+        except Missing as e:
+            missing.append(str(e))
+    if missing and not items:
+        raise Missing(missing[0])
+    if missing:
+        raise Incomplete(items, missing)
+    return items
 
 
 # ----------------------------------------------------------------------------- items
@@ -142,6 +177,16 @@ class Item:
         return f"{WITHIN} (margin {self.margin:+.{self.decimals}f} < {SE_FACTOR:g} SE)"
 
 
+def possible_verdicts(outcomes: Sequence[str], n_missing: int, how: str = "all"
+                      ) -> list[str]:
+    """The verdicts ``outcomes`` can still reach once ``n_missing`` more items are judged,
+    in :data:`VERDICTS` order. Completing them all alike (all hold, all fail, all within
+    noise) reaches every verdict any completion can: a completion that mixes outcomes
+    gives *mixed*, as all within noise does."""
+    found = {verdict_of(list(outcomes) + [o] * n_missing, how) for o in (HOLDS, FAILS, WITHIN)}
+    return [v for v in VERDICTS if v in found]
+
+
 def verdict_of(outcomes: Sequence[str], how: str = "all") -> str:
     """Combine item outcomes: ``all`` or ``not_all`` (see the module docstring)."""
     if not outcomes:
@@ -210,6 +255,8 @@ class ClaimSpec:
             return Claim(**base, verdict=self.fixed or NOT_TESTABLE, basis=self.rule)
         try:
             items = self.compute(ctx)
+        except Incomplete as e:
+            return self._partial(base, e)
         except Missing as e:
             return Claim(**base, verdict=PENDING, basis=f"missing: {e}")
         ours = _ours(items)
@@ -219,6 +266,24 @@ class ClaimSpec:
         verdict = verdict_of([i.outcome for i in items], self.how)
         return Claim(**base, verdict=verdict, ours=ours, basis=_basis(items),
                      items=tuple(items))
+
+    def _partial(self, base: dict, e: Incomplete) -> Claim:
+        """Some items judged, others missing: the verdict when every way of completing them
+        gives the same one (e.g. one item already failed and another held: *mixed* for an
+        ``all`` claim), else *pending*, with what is still possible in ``basis``."""
+        items, n = list(e.items), len(e.missing)
+        ours = _ours(items)
+        possible = possible_verdicts([i.outcome for i in items], n, self.how)
+        so_far = f"{len(items)} of {len(items) + n} items so far ({_basis(items)})"
+        if self.fixed == CONTEXT:
+            return Claim(**base, verdict=PENDING, ours=ours, basis=f"{so_far}; missing: "
+                         f"{e.missing[0]}", items=tuple(items))
+        if len(possible) == 1:
+            return Claim(**base, verdict=possible[0], ours=ours, basis=f"{so_far}; decided: "
+                         "the missing items cannot change it", items=tuple(items))
+        return Claim(**base, verdict=PENDING, ours=ours, items=tuple(items),
+                     basis=f"{so_far}; still possible: {' or '.join(possible)}; missing: "
+                           f"{e.missing[0]}" + (f" and {n - 1} more" if n > 1 else ""))
 
 
 def _ours(items: Sequence[Item]) -> str:
