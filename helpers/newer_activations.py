@@ -22,6 +22,8 @@ Steps, one function each:
 * :func:`claim_items`, :func:`claim_verdicts` — the literature's headline claims, judged
   seed by seed with the scoreboard's rule (:func:`helpers.claims.judging.judge`: an item
   holds only when every seed agrees and the mean clears the target by 2 SE);
+  :func:`claim_items_display` shows the items with "–" where runs are missing;
+* :func:`selu_saturation` — what the gradient-saturation column says about the SELU claim;
 * figures ``plot_accuracy`` and ``plot_layer_profiles``.
 """
 
@@ -46,19 +48,26 @@ INIT_NAMES = {"xavier": "Xavier/Glorot uniform", "he": "He/Kaiming normal (fan-i
               "lecun": "LeCun normal (fan-in)"}
 KEY = ["dataset", "depth", "width", "batch_norm", "activation"]
 SELU_TOLERANCE = 0.1  # points: "BN unnecessary" = SELU at most this far behind ReLU + BN
+SELU_FEW_SATURATED = 5.0  # %: at most this gradient-saturated reads as "almost none"
+MISSING = "–"  # a table cell without runs behind it
 
+# the claims' sources as a reader sees them (``keys``: their entries in references.bib)
 CLAIMS = pd.DataFrame([
-    dict(id="elu_deep", activation="ELU", source="clevert2016fast",
+    dict(id="elu_deep", activation="ELU", source="Clevert et al. 2016",
+         keys="clevert2016fast",
          claim="ELUs lead to significantly better generalization than ReLUs on networks "
                "with more than 5 layers",
          check="ELU minus ReLU test accuracy > 0 on the 8-layer nets (both datasets, "
                "with and without BN)"),
-    dict(id="selu_no_bn", activation="SELU", source="klambauer2017self",
+    dict(id="selu_no_bn", activation="SELU", source="Klambauer et al. 2017",
+         keys="klambauer2017self",
          claim="self-normalising nets keep activations at zero mean and unit variance by "
                "themselves, so MLPs need no batch norm",
          check=f"SELU (no BN) minus ReLU + BN test accuracy > -{SELU_TOLERANCE} points, "
                "every shape and dataset"),
-    dict(id="gelu_silu", activation="GELU, SiLU", source="hendrycks2016gaussian",
+    dict(id="gelu_silu", activation="GELU, SiLU",
+         source="Hendrycks & Gimpel 2016; Ramachandran et al. 2017; Elfwing et al. 2018",
+         keys="hendrycks2016gaussian, ramachandran2017searching, elfwing2018sigmoid",
          claim="GELU (and the Swish/SiLU family) outperform ReLU",
          check="GELU minus ReLU and SiLU minus ReLU test accuracy > 0, same BN setting, "
                "every shape and dataset"),
@@ -239,10 +248,18 @@ def claim_items(runs: pd.DataFrame, datasets: Sequence[str], depths: Sequence[in
     return pd.DataFrame(rows)
 
 
+def claim_items_display(items: pd.DataFrame) -> pd.DataFrame:
+    """:func:`claim_items` for the reader: target, mean and SE as text with two decimals,
+    :data:`MISSING` where a comparison has no runs yet (its outcome says ``pending``)."""
+    def text(x: float) -> str:
+        return MISSING if x is None or not np.isfinite(x) else f"{x:.2f}"
+    return items.assign(**{c: items[c].map(text) for c in ("target", "mean", "se")})
+
+
 def claim_verdicts(items: pd.DataFrame) -> pd.DataFrame:
     """Per claim: the verdict over its items (``agrees`` when every item holds,
     ``disagrees`` when every item fails, ``mixed`` otherwise; ``pending`` while any item
-    lacks runs), with the counts behind it."""
+    lacks runs), with the counts behind it and the claim's source as a citation."""
     rows = []
     for cid, g in items.groupby("claim", sort=False):
         outcomes = [o.split(" (")[0] for o in g.outcome]
@@ -253,6 +270,46 @@ def claim_verdicts(items: pd.DataFrame) -> pd.DataFrame:
                          within_noise=outcomes.count("within noise"),
                          pending=outcomes.count("pending")))
     return pd.DataFrame(rows)
+
+
+def selu_saturation(lay: pd.DataFrame, dataset: str, depths: Sequence[int]) -> dict[str, str]:
+    """What the gradient-saturation column (:func:`layer_table`) says about the SELU claim
+    on ``dataset``, as prose: ``selu`` (SELU without BN) and ``relu_bn`` (ReLU with BN), the
+    share per depth of ``depths`` ("61.7 % (4 layers) and 24.7 % (8 layers)", ``pending``
+    where missing), and ``reading``, a sentence that says whether SELU keeps almost every
+    (image, unit) pair where gradient passes (every depth with results at most
+    :data:`SELU_FEW_SATURATED` %), or not, or that its statistics are pending."""
+    def shares(act: str, bn: bool) -> dict[int, float | None]:
+        s = lay[(lay.dataset == dataset) & (lay.activation == act)
+                & (lay.batch_norm == bn)] if len(lay) else lay
+        out = {}
+        for d in depths:
+            row = s[s.depth == d] if len(s) else s
+            out[d] = float(row.grad_saturation.iloc[0]) if len(row) else None
+        return out
+
+    def text(values: dict[int, float | None]) -> str:
+        parts = [_fmt(v, ".1f") + (" %" if v is not None and np.isfinite(v) else "")
+                 + f" ({d} layers)" for d, v in values.items()]
+        return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+
+    selu, relu_bn = shares("selu", False), shares("relu", True)
+    known = {d: v for d, v in selu.items() if v is not None and np.isfinite(v)}
+    if not known:
+        reading = ("The SELU nets' per-layer statistics are still pending, so this part of "
+                   "the check waits for them.")
+    elif max(known.values()) <= SELU_FEW_SATURATED:
+        reading = ("So SELU does keep almost every unit where gradient passes, without any "
+                   "normalisation layer.")
+    else:
+        worst = max(known, key=known.get)
+        reading = (f"So these trained SELU nets do not keep almost every unit where gradient "
+                   f"passes: in the {worst}-layer nets {known[worst]:.1f} % of the (image, "
+                   "unit) pairs sit on the flat part of the negative branch. The fixed point "
+                   "that self-normalisation rests on is derived for normalised weights (zero "
+                   "mean, variance 1/fan-in, as at the LeCun-normal start), and training is "
+                   "free to move them away from it.")
+    return dict(selu=text(selu), relu_bn=text(relu_bn), reading=reading)
 
 
 def plot_accuracy(table: pd.DataFrame, source_of: dict[str, str]) -> plt.Figure:

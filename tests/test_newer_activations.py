@@ -114,3 +114,45 @@ def test_progress_counts():
     p = na.progress_table(runs, "paper", ["mnist", "cifar10"])
     assert p.loc["mnist"].tolist() == [3, 66, 3, 24]
     assert p.loc["cifar10"].tolist() == [0, 66, 0, 24]
+
+
+def test_claim_items_display_shows_missing_values_as_a_dash():
+    rows = [("mnist", 8, bn, a, s, 0.9 + 0.01 * s) for bn in (False, True)
+            for a in ("relu", "elu") for s in range(3)]
+    items = na.claim_items(_runs(rows), ["mnist"], (8,))
+    shown = na.claim_items_display(items).set_index("comparison")
+    assert shown.loc["ELU − ReLU", "mean"] == "0.00"  # same accuracy every seed
+    selu = shown.loc["SELU − ReLU + BN"]  # no SELU runs: pending, no NaN for the reader
+    assert (selu["mean"], selu.se, selu.target) == (na.MISSING, na.MISSING, "-0.10")
+    assert selu.outcome == "pending"
+    assert not shown.isna().any().any()
+
+
+def test_verdicts_cite_sources_readably():
+    v = na.claim_verdicts(na.claim_items(_runs([]), ["mnist"], (8,))).set_index("id")
+    assert v.loc["elu_deep", "source"] == "Clevert et al. 2016"
+    assert v.loc["selu_no_bn", "source"] == "Klambauer et al. 2017"
+    assert na.CLAIMS.set_index("id").loc["elu_deep", "keys"] == "clevert2016fast"
+    assert all(" " in s for s in v.source)  # no bare BibTeX keys
+
+
+def _lay(rows):
+    """rows: (depth, bn, activation, grad_saturation)."""
+    return pd.DataFrame([dict(dataset="mnist", depth=d, width=200, batch_norm=bn,
+                              activation=a, sparsity=50.0, grad_saturation=g, perplexity=5.0)
+                         for d, bn, a, g in rows])
+
+
+def test_selu_saturation_reads_the_numbers():
+    many = na.selu_saturation(_lay([(4, False, "selu", 61.72), (8, False, "selu", 24.72),
+                                    (4, True, "relu", 60.53)]), "mnist", (4, 8))
+    assert many["selu"] == "61.7 % (4 layers) and 24.7 % (8 layers)"
+    assert many["relu_bn"] == "60.5 % (4 layers) and pending (8 layers)"
+    assert many["reading"].startswith("So these trained SELU nets do not keep almost every")
+    assert "4-layer nets 61.7 %" in many["reading"]
+    few = na.selu_saturation(_lay([(4, False, "selu", 2.0), (8, False, "selu", 4.9)]),
+                             "mnist", (4, 8))
+    assert few["reading"].startswith("So SELU does keep almost every unit")
+    none = na.selu_saturation(pd.DataFrame(), "mnist", (4, 8))
+    assert none["selu"] == "pending (4 layers) and pending (8 layers)"
+    assert "pending" in none["reading"]
