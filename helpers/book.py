@@ -179,6 +179,24 @@ def glue_value(name: str, compute, fmt: str = "") -> None:
         glue(name, format(value, fmt))
 
 
+def trend(first: float, last: float, up: str = "rises", down: str = "falls") -> str:
+    """The word for how a number moves from ``first`` to ``last``, for glued prose."""
+    return up if last > first else down if last < first else "stays the same"
+
+
+def listed(values: Iterable[float], fmt: str = ".1f") -> str:
+    """``"a, b, c and d"``: numbers for glued prose."""
+    words = [format(float(v), fmt) for v in values]
+    return ", ".join(words[:-1]) + f" and {words[-1]}" if len(words) > 1 else words[0]
+
+
+def layer_list(layers: Iterable[int]) -> str:
+    """``"layer 2"`` or ``"layers 2, 3 and 4"``: layer numbers for glued prose."""
+    words = [str(n) for n in layers]
+    return f"layer {words[0]}" if len(words) == 1 else (
+        "layers " + ", ".join(words[:-1]) + f" and {words[-1]}")
+
+
 def hide_injected_parameters(notebook) -> int:
     """Tag papermill's ``injected-parameters`` cells ``remove-cell`` so the site hides them.
 

@@ -186,6 +186,18 @@ def grid_learning_rates(profile: str, dataset: str, depth: int,
             for (a, b), g in rows.groupby(["activation", "batch_norm"])}
 
 
+def grid_best_epoch(profile: str, dataset: str, activation: str, batch_norm: bool, seed: int,
+                    depth: int, width: int) -> int | None:
+    """The epoch whose state the grid kept for this final run, or None without the run."""
+    runs = load_results(profile, dataset, missing_ok=True).runs
+    if runs is None or runs.empty:
+        return None
+    rows = runs[(runs["depth"] == depth) & (runs["width"] == width)
+                & (runs["activation"] == activation) & (runs["batch_norm"] == batch_norm)
+                & (runs["seed"] == seed)]
+    return int(rows["best_epoch"].iloc[0]) if len(rows) else None
+
+
 def _from_grid(data: Dataset, profile: str, activation: str, batch_norm: bool, seed: int,
                s: dict) -> tuple[MLP, MLP] | None:
     if profile != "paper":  # the quick profile always trains small nets live
@@ -310,6 +322,8 @@ def _one_net(data: Dataset, profile: str, s: dict, activation: str, batch_norm: 
     if grid is not None:
         untrained, trained = grid
         origin = "grid checkpoint"
+        best_epoch = grid_best_epoch(profile, data.name, activation, batch_norm, seed,
+                                     s["depth"], s["width"])
     else:
         untrained = _initial_model(data, s, activation, batch_norm, seed).eval()
         path = cache_path(data, profile, activation, batch_norm, seed, cache_dir, lr=lr)

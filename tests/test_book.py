@@ -359,3 +359,11 @@ def test_chapter_head_is_one_setup_call(chapter: Path):
     assert "from helpers import setup" in head and re.search(r"\bsetup\(\s*profile", head)
     for by_hand in ("set_num_threads", "set_theme()", "resolve_profile("):
         assert by_hand not in head, f"{by_hand} belongs to helpers.setup()"
+
+
+def test_prose_formatters_by_hand():
+    from helpers.book import layer_list, listed, trend
+    assert (trend(1, 2), trend(2, 1), trend(1, 1)) == ("rises", "falls", "stays the same")
+    assert trend(1, 2, up="grows") == "grows"
+    assert listed([1, 2.25, 3]) == "1.0, 2.2 and 3.0" and listed([5], ".0f") == "5"
+    assert layer_list([2]) == "layer 2" and layer_list([2, 3, 4]) == "layers 2, 3 and 4"

@@ -180,3 +180,18 @@ def test_torch_threads_restores_the_thread_count():
     assert torch.get_num_threads() == before
     with torch_threads(None):
         assert torch.get_num_threads() == before
+
+
+def test_grid_best_epoch_reads_the_final_run(monkeypatch):
+    inets, SimpleNamespace = inspected_nets, types.SimpleNamespace
+    runs = pd.DataFrame([dict(depth=4, width=200, activation="relu", batch_norm=True, seed=1,
+                              best_epoch=37),
+                         dict(depth=4, width=200, activation="relu", batch_norm=False, seed=1,
+                              best_epoch=12)])
+    monkeypatch.setattr(inets, "load_results", lambda *a, **k: SimpleNamespace(runs=runs))
+    assert inets.grid_best_epoch("paper", "mnist", "relu", True, 1, 4, 200) == 37
+    assert inets.grid_best_epoch("paper", "mnist", "relu", False, 1, 4, 200) == 12
+    assert inets.grid_best_epoch("paper", "mnist", "sigmoid", False, 1, 4, 200) is None
+    monkeypatch.setattr(inets, "load_results",
+                        lambda *a, **k: SimpleNamespace(runs=pd.DataFrame()))
+    assert inets.grid_best_epoch("paper", "mnist", "relu", True, 1, 4, 200) is None
