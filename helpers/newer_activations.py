@@ -36,7 +36,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .claims.judging import Item, verdict_of
+from .claims.judging import Item, possible_verdicts
 from .grid import get_spec, load_results, replay_patience, run_grid
 from .grid.store import GridResults
 from .models import init_scheme
@@ -258,12 +258,16 @@ def claim_items_display(items: pd.DataFrame) -> pd.DataFrame:
 
 def claim_verdicts(items: pd.DataFrame) -> pd.DataFrame:
     """Per claim: the verdict over its items (``agrees`` when every item holds,
-    ``disagrees`` when every item fails, ``mixed`` otherwise; ``pending`` while any item
-    lacks runs), with the counts behind it and the claim's source as a citation."""
+    ``disagrees`` when every item fails, ``mixed`` otherwise), with the counts behind it and
+    the claim's source as a citation. While some items lack runs the claim is ``pending``,
+    unless no outcome of those items could change its verdict
+    (:func:`helpers.claims.judging.possible_verdicts`, as on the scoreboard)."""
     rows = []
     for cid, g in items.groupby("claim", sort=False):
         outcomes = [o.split(" (")[0] for o in g.outcome]
-        verdict = "pending" if "pending" in outcomes else verdict_of(outcomes)
+        known = [o for o in outcomes if o != "pending"]
+        possible = possible_verdicts(known, len(outcomes) - len(known)) if known else []
+        verdict = possible[0] if len(possible) == 1 else "pending"
         c = CLAIMS.set_index("id").loc[cid]
         rows.append(dict(id=cid, claim=c.claim, source=c.source, check=c.check, verdict=verdict,
                          holds=outcomes.count("holds"), fails=outcomes.count("fails"),

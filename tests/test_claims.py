@@ -324,7 +324,7 @@ def test_a_partial_grid_decides_what_it_can():
                               histories=hist2[hist2.width == 200], layout=layout)[0]
     assert claim.verdict == C.MIXED and "decided" in claim.basis
     # 2 datasets x 4 depths x 2 BN x 2 activations at width 200, less the 2 exceptions
-    assert "30 of 62 items so far (30 items: 29 holds, 1 fails" in claim.basis
+    assert "30 of 62 items so far: 30 items: 29 holds, 1 fails" in claim.basis
     bad = (runs.dataset == "cifar10") & (runs.activation == "relu") & ~runs.batch_norm
     worse = runs.assign(test_acc=runs.test_acc.where(~bad, runs.test_acc - 0.05))
     claim = C.evaluate_claims(ids=["cifar-relu-better-with-bn"], runs=narrow,

@@ -128,6 +128,17 @@ def test_claim_items_display_shows_missing_values_as_a_dash():
     assert not shown.isna().any().any()
 
 
+def test_verdicts_decide_what_the_missing_items_cannot_change():
+    def verdict(*outcomes):
+        items = pd.DataFrame({"claim": "elu_deep", "outcome": list(outcomes)})
+        return na.claim_verdicts(items).set_index("id").loc["elu_deep", "verdict"]
+    assert verdict("within noise (seeds split 2-1)", "pending", "holds") == "mixed"
+    assert verdict("holds", "fails", "pending") == "mixed"
+    assert verdict("holds", "pending") == "pending"  # could still agree or be mixed
+    assert verdict("pending", "pending") == "pending"
+    assert verdict("holds", "holds") == "agrees"
+
+
 def test_verdicts_cite_sources_readably():
     v = na.claim_verdicts(na.claim_items(_runs([]), ["mnist"], (8,))).set_index("id")
     assert v.loc["elu_deep", "source"] == "Clevert et al. 2016"

@@ -274,7 +274,7 @@ class ClaimSpec:
         items, n = list(e.items), len(e.missing)
         ours = _ours(items)
         possible = possible_verdicts([i.outcome for i in items], n, self.how)
-        so_far = f"{len(items)} of {len(items) + n} items so far ({_basis(items)})"
+        so_far = f"{len(items)} of {len(items) + n} items so far: {_basis(items)}"
         if self.fixed == CONTEXT:
             return Claim(**base, verdict=PENDING, ours=ours, basis=f"{so_far}; missing: "
                          f"{e.missing[0]}", items=tuple(items))
@@ -283,7 +283,8 @@ class ClaimSpec:
                          "the missing items cannot change it", items=tuple(items))
         return Claim(**base, verdict=PENDING, ours=ours, items=tuple(items),
                      basis=f"{so_far}; still possible: {' or '.join(possible)}; missing: "
-                           f"{e.missing[0]}" + (f" and {n - 1} more" if n > 1 else ""))
+                           f"{e.missing[0]}" + (f" and {n - 1} more item{'s' * (n > 2)}"
+                                                if n > 1 else ""))
 
 
 def _ours(items: Sequence[Item]) -> str:
@@ -304,5 +305,6 @@ def _basis(items: Sequence[Item]) -> str:
         return f"{i.n} seed{'' if i.n == 1 else 's'}; {i.why()}"
     counts = {o: sum(i.outcome == o for i in items) for o in (HOLDS, FAILS, WITHIN)}
     text = ", ".join(f"{k} {o}" for o, k in counts.items() if k)
-    odd = [f"{i.label}: {i.why()}" for i in items if i.outcome != HOLDS][:3]
-    return f"{len(items)} items: {text}" + (f" ({'; '.join(odd)})" if odd else "")
+    odd = [f"{i.label}: {i.why()}" for i in items if i.outcome != HOLDS]
+    shown = "; ".join(odd[:3]) + (f"; and {len(odd) - 3} more" if len(odd) > 3 else "")
+    return f"{len(items)} items: {text}" + (f" — {shown}" if odd else "")
