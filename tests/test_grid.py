@@ -362,6 +362,76 @@ def test_cpu_stacks_are_sized_to_finish_within_a_unit(tmp_path, tiny):
     assert narrow <= r.stack_size(2, 16, 300) <= 24  # unmeasured shape: estimated from FLOPs
 
 
+def test_with_a_deadline_cpu_stacks_take_only_runs_that_finish_before_it(tmp_path, tiny):
+    """Snapshots are a local cache: a run still paused when a session's budget ends may
+    restart from scratch in a fresh checkout, so a stack starts no run expected to
+    overrun the deadline (with DEADLINE_MARGIN), not even the narrow minimum."""
+    spec = dataclasses.replace(SPEC, unit_seconds=600.0, max_stack=24)
+    margin = runner.DEADLINE_MARGIN
+    assert margin > 1
+
+    def sized(left: float, width: int, epochs: float) -> int:
+        r = runner.Runner(spec, "mnist", tiny, torch.device("cpu"), tmp_path / "r",
+                          tmp_path / "s", False, runner.time.perf_counter() + left, False,
+                          log=lambda *a: None)
+        r.rates[(4, width)] = 2.0
+        return r.stack_size(4, width, epochs)
+
+    # 30 epochs x 2 s = 60 s a run: 10 per unit, and as many as fit in the time left
+    assert sized(1e6, 800, 30) == 10
+    assert sized(5 * 60 * margin + 1, 800, 30) == 5
+    assert sized(5 * 60 * margin + 1, 16, 30) == 5
+    assert sized(2 * 60 * margin + 1, 16, 30) == 2  # the narrow minimum yields to the deadline
+    assert sized(60 * margin - 1, 800, 30) == sized(60, 16, 30) == 0  # none fits
+
+
+def test_rates_and_run_lengths_come_from_the_recorded_runs(reference, tiny):
+    """Before a shape is measured in a call, its seconds per model-epoch are the median of
+    its recorded runs on this device (other shapes' scaled by FLOPs); a halted final run is
+    expected to last as long as the recorded final runs do on average."""
+    res, root = reference
+    r = runner.Runner(SPEC, "mnist", tiny, torch.device("cpu"), res.path, root / "s",
+                      False, None, False, log=lambda *a: None)
+    runs = r.records.runs
+    runs = runs[(runs.device == r.dev_name) & (runs.epochs > 0)]
+    assert len(runs) > 8  # search rows and final runs
+    measured = float((runs.wall_time / runs.epochs)[(runs.depth == 4) & (runs.width == 16)]
+                     .median())
+    assert r.rate(4, 16) == pytest.approx(measured)
+    from helpers.engine import Layout
+    from helpers.grid.plan import epoch_flops
+
+    def flops(depth):
+        return epoch_flops(Layout(tiny.n_features, depth, 16, tiny.n_classes),
+                           len(tiny.train), len(tiny.val))
+    assert r.rate(8, 16) == pytest.approx(measured * flops(8) / flops(4))
+    r.rates[(4, 16)] = 0.5  # measured in this call: wins
+    assert r.rate(4, 16) == 0.5
+    # run lengths: to the rung; else the mean of the recorded final runs (at least
+    # patience / 2 more, at most to max_epochs)
+    assert r.expected_epochs(16, 1, 2) == 1
+    mean = float(res.runs.epochs.mean())
+    assert r.expected_epochs(16, 0, None) == pytest.approx(min(SPEC.max_epochs, mean))
+    assert r.expected_epochs(16, SPEC.max_epochs - 1, None) == 1
+    full = dataclasses.replace(SPEC, full_length=(("mnist", 16),))
+    r_full = runner.Runner(full, "mnist", tiny, torch.device("cpu"), res.path, root / "s",
+                           False, None, False, log=lambda *a: None)
+    assert r_full.expected_epochs(16, 1, None) == SPEC.max_epochs - 1
+    empty = runner.Runner(SPEC, "mnist", tiny, torch.device("cpu"), root / "none",
+                          root / "s", False, None, False, log=lambda *a: None)
+    from helpers.grid.plan import PRIOR_FINAL_EPOCHS
+    assert empty.expected_epochs(16, 0, None) == min(SPEC.max_epochs, PRIOR_FINAL_EPOCHS)
+
+
+def test_a_shape_with_no_run_that_fits_the_budget_is_postponed(tmp_path, tiny, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("trained although no run fits the time left")
+    monkeypatch.setattr(runner.engine, "train_stacked", never)
+    monkeypatch.setattr(runner.Runner, "rate", lambda self, depth, width: 1e6)
+    res = run(tmp_path, tiny, time_budget=3600.0)
+    assert res.postponed == ["4x16"] and not res.complete and res.runs.empty
+
+
 def test_missing_results_are_typed_empty_tables(tmp_path, reference):
     """A dataset without results concatenates with one that has them without turning the
     numeric columns into objects (the chapters concatenate both datasets)."""
@@ -629,10 +699,11 @@ def test_manifest_updates_keep_every_process_session(tmp_path):
     assert summary["datasets"]["mnist"]["n_final_runs"] == 0
 
 
-def _fake_results(dataset, busy=()):
+def _fake_results(dataset, busy=(), postponed=()):
     from types import SimpleNamespace
-    return SimpleNamespace(label=dataset, new_runs=0, runs=pd.DataFrame(), complete=not busy,
-                           path=f"/r/{dataset}", busy=list(busy))
+    return SimpleNamespace(label=dataset, new_runs=0, runs=pd.DataFrame(),
+                           complete=not busy and not postponed, path=f"/r/{dataset}",
+                           busy=list(busy), postponed=list(postponed))
 
 
 @pytest.mark.parametrize("skip", [False, True])
@@ -646,7 +717,7 @@ def test_cli_skips_a_busy_shape_only_when_told(monkeypatch, capsys, skip):
                 raise store.ShapeBusy("/r/mnist 4x16 is being trained by pid 1; accepted: "
                                       "one grid process per shape")
             return _fake_results(dataset, busy=["4x16"])
-        return _fake_results(dataset)
+        return _fake_results(dataset, postponed=["2x16"])
 
     monkeypatch.setattr(cli, "run_grid", fake_run_grid)
     argv = ["run", "--profile", "quick", "--grid", "paper", "--dataset", "all", "--device",
@@ -655,6 +726,7 @@ def test_cli_skips_a_busy_shape_only_when_told(monkeypatch, capsys, skip):
     out, err = capsys.readouterr()
     if skip:  # mnist's busy shape skipped at every width, cifar10 run
         assert rc == 0 and "incomplete; skipped 4x16 (another process)" in out
+        assert "postponed 2x16 (no run fits in the time left)" in out
         assert ("paper", "cifar10") in calls
     else:  # the first busy shape stops the command with the reason
         assert rc == 2 and "accepted: one grid process per shape" in err

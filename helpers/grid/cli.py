@@ -242,6 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"python -m helpers.grid: error: {err}", file=sys.stderr)
             return 2
         busy = f"; skipped {', '.join(res.busy)} (another process)" if res.busy else ""
+        if res.postponed:
+            busy += f"; postponed {', '.join(res.postponed)} (no run fits in the time left)"
         print(f"{args.profile}/{grid}/{dataset} width {width} ({res.label}): {res.new_runs} "
               f"new final runs in {time.perf_counter() - t0:.0f} s; {len(res.runs)}/"
               f"{get_spec(args.profile, grid).n_final()} final runs, "

@@ -62,6 +62,11 @@ ADAM_KERNEL = "fused"
 # width 800 the matmuls dominate and stacking gains nothing (benchmarks/stack_size.py). A
 # model's result does not depend on its stack mates, so this changes speed only.
 CPU_NARROW_WIDTH, CPU_NARROW_MIN_STACK = 256, 4
+# On CPU with a deadline (--time-budget), a stack takes only the runs expected to reach
+# their stop (rung or end) before it, with this margin on the estimated time: snapshots are
+# a local cache that a fresh checkout lacks, so a run left paused when a session ends may
+# start again from scratch. A shape none of whose runs fits waits for the next call.
+DEADLINE_MARGIN = 1.3
 
 
 def grid_data(spec: GridSpec, dataset: str) -> Dataset:
@@ -201,6 +206,7 @@ class Runner:
         self.spec, self.dataset, self.data, self.device = spec, dataset, data, device
         self.skip_busy = skip_busy
         self.busy: list[str] = []  # the shapes skipped because another process held them
+        self.postponed: list[str] = []  # the shapes with no run that fits before the deadline
         self.out, self.state_dir, self.progress = out, state_dir, progress
         self.deadline, self.cuda_graph, self.log = deadline, cuda_graph, log
         self.commit, self.dev_name = git_commit(), device_name(device)
@@ -269,7 +275,12 @@ class Runner:
             try:
                 with store.shape_lock(self.out, depth, width):
                     self.reread()  # as the last holder left it
-                    if not self.run_shape(depth, width):
+                    outcome = self.run_shape(depth, width)
+                    if outcome is None:  # nothing there finishes before the deadline
+                        self.postponed.append(f"{depth}x{width}")
+                        done = False
+                        continue
+                    if not outcome:
                         return False
             except store.ShapeBusy as err:
                 if not self.skip_busy:
@@ -286,8 +297,10 @@ class Runner:
         recs = _ByConfig(self.records)
         return {c: decide(self.spec, recs.known(depth, width, c)) for c in self.spec.combos()}
 
-    def run_shape(self, depth: int, width: int) -> bool:
-        """Train one shape until its final runs are recorded (True) or time is up."""
+    def run_shape(self, depth: int, width: int) -> bool | None:
+        """Train one shape until its final runs are recorded (True) or time is up (False);
+        None when no run it needs would finish before the deadline (see
+        :data:`DEADLINE_MARGIN`)."""
         while True:
             decisions = self.decisions(depth, width)
             if all(d.done for d in decisions.values()):
@@ -302,33 +315,86 @@ class Runner:
                     snap = store.load_snapshot(self.state_dir, key)
                     start = snap.epoch if snap is not None else 0
                     groups[(start, dec.until)].append((combo, lr, seed, snap, dec))
-            (start, until), members = min(groups.items(), key=lambda kv: (
-                kv[0][1] is None, kv[0][1] or 0, -kv[0][0]))
-            k = self.stack_size(depth, width, (until or self.spec.max_epochs) - start)
+            for key, group in sorted(groups.items(), key=lambda kv: (
+                    kv[0][1] is None, kv[0][1] or 0, -kv[0][0])):
+                k = self.stack_size(depth, width, self.expected_epochs(width, *key))
+                if k:
+                    (start, until), members = key, group
+                    break
+            else:
+                left = (self.deadline - time.perf_counter()) / 60
+                self.log(f"{self.dataset} {depth}x{width}: postponed, no run it needs is "
+                         f"expected to finish in the {left:.0f} min left")
+                return None
             members.sort(key=lambda m: section3_last(*m[0]))
             self.run_stack(depth, width, members[:k], until)
             if time.perf_counter() - self.merged_at >= MERGE_EVERY_S:
                 self.consolidate()
             self.after_stack()
 
-    def stack_size(self, depth: int, width: int, epochs: int) -> int:
+    def stack_size(self, depth: int, width: int, epochs: float) -> int:
         """How many runs one stack takes. On CPU: as many as finish ``epochs`` more epochs
-        within ``spec.unit_seconds`` at the rate measured for this shape (else estimated
-        from FLOPs), so that units *finish* runs; at least one, and at least
-        ``CPU_NARROW_MIN_STACK`` for nets up to ``CPU_NARROW_WIDTH`` wide, which train
-        faster together (a stack still pauses with a snapshot after ``unit_seconds``, so a
-        session that ends mid-stack loses at most one unit). On a GPU: ``spec.max_stack``."""
+        within ``spec.unit_seconds`` at :meth:`rate`, so that units *finish* runs; at least
+        one, and at least ``CPU_NARROW_MIN_STACK`` for nets up to ``CPU_NARROW_WIDTH`` wide,
+        which train faster together (a stack still pauses with a snapshot after
+        ``unit_seconds``). With a deadline, at most as many as finish before it (with
+        :data:`DEADLINE_MARGIN`), which may be none. On a GPU: ``spec.max_stack``."""
         s = self.spec
         if self.device.type != "cpu":
             return s.max_stack
-        rate = self.rates.get((depth, width))
-        if rate is None:
-            from .plan import epoch_flops
-            layout = engine.Layout(self.data.n_features, depth, width, self.data.n_classes)
-            rate = epoch_flops(layout, len(self.data.train), len(self.data.val),
-                               len(self.data.test)) * CPU_SECONDS_PER_FLOP
+        cost = max(epochs * self.rate(depth, width), 1e-9)  # seconds per run
         least = CPU_NARROW_MIN_STACK if width <= CPU_NARROW_WIDTH else 1
-        return max(least, min(s.max_stack, int(s.unit_seconds // max(epochs * rate, 1e-9))))
+        k = max(least, min(s.max_stack, int(s.unit_seconds // cost)))
+        if self.deadline is not None:
+            k = min(k, int((self.deadline - time.perf_counter()) // (DEADLINE_MARGIN * cost)))
+        return max(k, 0)
+
+    def rate(self, depth: int, width: int) -> float:
+        """Seconds per model-epoch of this shape on this device: measured in this call, else
+        the median of the runs recorded on this device (this shape's; else another shape's
+        of the same width, then of any width, scaled by FLOPs), else a FLOP prior."""
+        if (depth, width) in self.rates:
+            return self.rates[(depth, width)]
+        from .plan import epoch_flops
+
+        def flops(d: int, w: int) -> float:
+            full = self.spec.is_full_length(self.dataset, w)
+            layout = engine.Layout(self.data.n_features, d, w, self.data.n_classes)
+            return epoch_flops(layout, len(self.data.train), len(self.data.val),
+                               len(self.data.test) if full else 0)
+
+        runs = self.records.runs
+        if len(runs):
+            runs = runs[(runs["device"] == self.dev_name) & (runs["epochs"] > 0)
+                        & (runs["wall_time"] > 0)]
+        if len(runs):
+            per_epoch = (runs["wall_time"] / runs["epochs"]).groupby(
+                [runs["depth"], runs["width"]]).median()
+            if (depth, width) in per_epoch.index:
+                return float(per_epoch[(depth, width)])
+            per_flop = pd.Series({dw: v / flops(*dw) for dw, v in per_epoch.items()})
+            same = [dw for dw in per_flop.index if dw[1] == width]
+            return float(per_flop[same or list(per_flop.index)].median()) * flops(depth, width)
+        return flops(depth, width) * CPU_SECONDS_PER_FLOP
+
+    def expected_epochs(self, width: int, start: int, until: int | None) -> float:
+        """How many more epochs a run from epoch ``start`` trains: to its rung ``until``; to
+        ``max_epochs`` when full-length; else to the mean length of the final runs recorded
+        for this dataset (this width's if any; at least ``patience / 2`` more), or
+        :data:`~helpers.grid.plan.PRIOR_FINAL_EPOCHS` before any."""
+        s = self.spec
+        if until is not None:
+            return float(until - start)
+        if s.is_full_length(self.dataset, width):
+            return float(s.max_epochs - start)
+        from .plan import PRIOR_FINAL_EPOCHS
+        runs = self.records.runs
+        final = runs[(runs["phase"] == "final") & ~runs["width"].isin(
+            [w for d, w in s.full_length if d == self.dataset])] if len(runs) else runs
+        if len(final) and (final["width"] == width).any():
+            final = final[final["width"] == width]
+        mean = float(final["epochs"].mean()) if len(final) else PRIOR_FINAL_EPOCHS
+        return min(float(s.max_epochs - start), max(mean - start, s.patience / 2))
 
     def run_stack(self, depth: int, width: int, members: list, until: int | None) -> None:
         s = self.spec
@@ -575,7 +641,9 @@ def run_grid(
     process trains a shape at a time (:func:`helpers.grid.store.shape_lock`); others may
     train other shapes of the same folder beside it. A shape another process holds raises
     :class:`~helpers.grid.store.ShapeBusy` when this call reaches it, or with ``skip_busy``
-    is passed over and named in the result's ``busy``.
+    is passed over and named in the result's ``busy``. On CPU with ``time_budget``, a
+    shape none of whose runs is expected to finish in the time left is passed over and
+    named in ``postponed`` (:data:`DEADLINE_MARGIN`).
     ``threads``: torch CPU threads (default: :func:`helpers.runtime.torch_threads`'s).
     ``widths``: only these widths (the anytime order runs one width of every dataset
     before the next width); ``shapes``: only these ``(depth, width)`` (parallel processes on
@@ -618,6 +686,7 @@ def run_grid(
                 write_manifest(out, manifest, runner)
     results = load_results(profile, dataset, root, grid=grid)
     results.new_runs, results.busy = runner.n_new, runner.busy
+    results.postponed = runner.postponed
     return results
 
 

@@ -397,6 +397,7 @@ class GridResults:
     manifest: dict = field(default_factory=dict)
     new_runs: int = 0  # runs finished by the run_grid call that returned this
     busy: list[str] = field(default_factory=list)  # shapes that call skipped: held elsewhere
+    postponed: list[str] = field(default_factory=list)  # no run fitted before its deadline
 
     @property
     def complete(self) -> bool:
