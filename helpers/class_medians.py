@@ -22,7 +22,7 @@ and nodes from 1, as the paper does.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -257,20 +257,24 @@ def plot_sparsity_training(trajectory: pd.DataFrame, title: str) -> plt.Figure:
 
 
 # ------------------------------------------------------------------------- claim checks
-def median_claims(medians: pd.DataFrame) -> pd.DataFrame:
+def median_claims(medians: pd.DataFrame, labels: Mapping[str, str] | None = None
+                  ) -> pd.DataFrame:
     """Figs 5-7: the paper's claims about class medians, judged by :mod:`helpers.claims`
     on :func:`~helpers.inspected_nets.summarise_nets` with :func:`median_layer_summary`
     (sigmoid and ReLU nets, untrained and trained, ``mnist`` and ``cifar10``; the CIFAR-10
-    row is pending without CIFAR-10 rows)."""
+    row is pending without CIFAR-10 rows). ``labels``: dataset code -> the label of the data
+    used (``Dataset.label``), for the measures' text."""
     from .claims import claims_table
 
-    return claims_table(figures=("Fig 5", "Fig 6", "Fig 7"), medians=medians)
+    return claims_table(figures=("Fig 5", "Fig 6", "Fig 7"), medians=medians, labels=labels)
 
 
-def sparsity_claims(sparsity: pd.DataFrame, accuracy: pd.DataFrame) -> pd.DataFrame:
+def sparsity_claims(sparsity: pd.DataFrame, accuracy: pd.DataFrame,
+                    labels: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Table 1: the paper's claims judged by :mod:`helpers.claims` on
     :func:`~helpers.inspected_nets.summarise_nets` with :func:`sparsity_summary` and
-    :func:`helpers.inspected_nets.accuracy_table`."""
+    :func:`helpers.inspected_nets.accuracy_table` (``labels`` as in :func:`median_claims`)."""
     from .claims import claims_table
 
-    return claims_table(figures=("Table 1",), sparsity=sparsity, accuracy=accuracy)
+    return claims_table(figures=("Table 1",), sparsity=sparsity, accuracy=accuracy,
+                        labels=labels)

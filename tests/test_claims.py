@@ -424,3 +424,26 @@ def test_figure_anchors_name_headings_of_their_chapters():
         headings = [line.lstrip("#").strip() for c in nb["cells"] if c["cell_type"] == "markdown"
                     for line in "".join(c["source"]).splitlines() if line.startswith("#")]
         assert anchor in {make_id(h) for h in headings}, (figure, anchor)
+
+
+def test_dataset_names_read_as_the_label_of_the_data_used():
+    """Measures and bases name the data a claim was judged on: the grid's source (the
+    runs' ``source`` column) or the labels given, never a bare "CIFAR-10" for the JPEG
+    copy, and a label is not applied twice."""
+    runs, hist = grid_tables(PAPER)
+    jpeg = "CIFAR-10 (JPEG copy)"
+    runs["source"] = runs["dataset"].map({"mnist": "mnist", "cifar10": "cifar10-jpeg"})
+    claims = C.evaluate_claims(runs=runs, histories=hist)
+    cifar = [c for c in claims if "CIFAR-10" in c.measure]
+    assert cifar and all(jpeg in c.measure for c in cifar)
+    for c in claims:
+        for text in (c.measure, c.basis):
+            assert "(JPEG copy) (JPEG copy)" not in text
+            assert not re.search(r"CIFAR-10(?! \(JPEG copy\))", text), text
+    genuine = C.evaluate_claims(runs=runs.assign(source=runs["dataset"]), histories=hist)
+    assert [c.measure for c in genuine if "CIFAR-10" in c.measure] == \
+        [c.measure.replace(jpeg, "CIFAR-10") for c in cifar]
+    given = C.evaluate_claims(ids=["fig7-cifar-medians-look-untrained"],
+                              labels={"cifar10": jpeg})[0]
+    assert given.verdict == C.PENDING and jpeg in given.measure
+    assert C.views.dataset_labels(runs) == {"mnist": "MNIST", "cifar10": jpeg}

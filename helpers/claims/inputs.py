@@ -85,6 +85,7 @@ def gather_inputs(profile: str, seeds: Sequence[int] = (0, 1, 2),
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the JPEG-copy warning; the label says it
             d = section3_data(ds, profile, root=data_root)
+        inputs.setdefault("labels", {})[ds] = d.label
         try:
             found = {}
             for activations, batch_norms in ((("sigmoid", "relu"), (False,)),

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -247,6 +247,13 @@ class ClaimSpec:
     fixed: str | None = None  # verdict of rows without a rule (not testable / context)
 
     def evaluate(self, ctx: Context) -> Claim:
+        """The claim judged on ``ctx``; dataset names in its measure and basis read as the
+        labels of the data used (e.g. ``CIFAR-10 (JPEG copy)``)."""
+        claim = self._evaluate(ctx)
+        return replace(claim, measure=ctx.relabel(claim.measure),
+                       basis=ctx.relabel(claim.basis))
+
+    def _evaluate(self, ctx: Context) -> Claim:
         code = "" if self.compute is None else f"helpers.claims.{self.compute.__name__}"
         base = dict(id=self.id, section=self.section, figure=self.figure,
                     chapter=self.chapter, quote=self.quote, measure=self.measure,

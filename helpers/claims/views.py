@@ -20,6 +20,7 @@ Inputs (any may be missing; the claims that need it are then *pending*):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -31,17 +32,45 @@ INPUTS = ("runs", "histories", "sigmoid", "relu", "medians", "sparsity", "accura
 DATASET_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
 
 
+def dataset_labels(runs: pd.DataFrame | None = None,
+                   labels: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Dataset code -> the label of its data: ``labels`` where given, else from the
+    ``source`` column of ``runs`` (one source per dataset), else :data:`DATASET_NAMES`."""
+    from ..data import source_label
+
+    out = dict(DATASET_NAMES)
+    if runs is not None and len(runs) and {"dataset", "source"} <= set(runs.columns):
+        for ds, sources in runs.groupby("dataset")["source"].unique().items():
+            if len(sources) == 1:
+                out[ds] = source_label(sources[0])
+    out.update(labels or {})
+    return out
+
+
 class Context:
     """The inputs of every rule, with lookups that raise :class:`Missing`."""
 
     def __init__(self, inputs: Mapping[str, object]):
-        unknown = set(inputs) - set(INPUTS) - {"layout", "eps"}
+        unknown = set(inputs) - set(INPUTS) - {"layout", "eps", "labels"}
         if unknown:
             raise ValueError(f"unknown inputs {sorted(unknown)}; accepted: {INPUTS}, "
-                             "layout, eps")
+                             "layout, eps, labels")
         self.inputs = dict(inputs)
         self.eps = float(inputs.get("eps") or 0.05)
         self._grid: GridView | None = None
+        self.labels = dataset_labels(inputs.get("runs"), inputs.get("labels"))
+
+    def relabel(self, text: str) -> str:
+        """``text`` with each dataset's name (:data:`DATASET_NAMES`) replaced by the label
+        of the data its results came from, e.g. ``CIFAR-10 (JPEG copy)``."""
+        for ds, label in self.labels.items():
+            name = DATASET_NAMES.get(ds, ds)
+            if label != name and label.startswith(name):
+                text = re.sub(re.escape(name) + f"(?!{re.escape(label[len(name):])})",
+                              label, text)
+            elif label != name:
+                text = text.replace(name, label)
+        return text
 
     def table(self, name: str) -> pd.DataFrame:
         t = self.inputs.get(name)
