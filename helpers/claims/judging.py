@@ -247,11 +247,11 @@ class ClaimSpec:
     fixed: str | None = None  # verdict of rows without a rule (not testable / context)
 
     def evaluate(self, ctx: Context) -> Claim:
-        """The claim judged on ``ctx``; dataset names in its measure and basis read as the
-        labels of the data used (e.g. ``CIFAR-10 (JPEG copy)``)."""
+        """The claim judged on ``ctx``; dataset names in its measure, value and basis read
+        as the labels of the data used (e.g. ``CIFAR-10 (JPEG copy)``)."""
         claim = self._evaluate(ctx)
         return replace(claim, measure=ctx.relabel(claim.measure),
-                       basis=ctx.relabel(claim.basis))
+                       ours=ctx.relabel(claim.ours), basis=ctx.relabel(claim.basis))
 
     def _evaluate(self, ctx: Context) -> Claim:
         code = "" if self.compute is None else f"helpers.claims.{self.compute.__name__}"
@@ -281,7 +281,8 @@ class ClaimSpec:
         items, n = list(e.items), len(e.missing)
         ours = _ours(items)
         possible = possible_verdicts([i.outcome for i in items], n, self.how)
-        so_far = f"{len(items)} of {len(items) + n} items so far: {_basis(items)}"
+        so_far = (f"{len(items)} of {len(items) + n} items so far: "
+                  f"{_basis(items, count=False)}")
         if self.fixed == CONTEXT:
             return Claim(**base, verdict=PENDING, ours=ours, basis=f"{so_far}; missing: "
                          f"{e.missing[0]}", items=tuple(items))
@@ -306,12 +307,14 @@ def _ours(items: Sequence[Item]) -> str:
             f"weakest: {worst.label} {worst.value_text()}")
 
 
-def _basis(items: Sequence[Item]) -> str:
-    if len(items) == 1:
+def _basis(items: Sequence[Item], count: bool = True) -> str:
+    """Why: the outcomes of ``items`` (``"5 items: 3 holds, 2 fails — ..."``, without the
+    leading count when ``count`` is False), with the items that did not hold."""
+    if len(items) == 1 and count:
         i = items[0]
         return f"{i.n} seed{'' if i.n == 1 else 's'}; {i.why()}"
     counts = {o: sum(i.outcome == o for i in items) for o in (HOLDS, FAILS, WITHIN)}
     text = ", ".join(f"{k} {o}" for o, k in counts.items() if k)
     odd = [f"{i.label}: {i.why()}" for i in items if i.outcome != HOLDS]
     shown = "; ".join(odd[:3]) + (f"; and {len(odd) - 3} more" if len(odd) > 3 else "")
-    return f"{len(items)} items: {text}" + (f" — {shown}" if odd else "")
+    return (f"{len(items)} items: " if count else "") + text + (f" — {shown}" if odd else "")
