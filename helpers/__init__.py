@@ -42,7 +42,15 @@ them:
 * :mod:`helpers.zero_centring` — ch. 1: why zero-centred outputs matter (per-sample grads).
 """
 
+import warnings as _warnings
+
 __version__ = "0.1.0"
+
+# Progress bars come from tqdm.auto: widgets where ipywidgets is installed, text otherwise.
+# Without ipywidgets its import warns in every notebook; the text bars work, so say nothing.
+with _warnings.catch_warnings():
+    _warnings.filterwarnings("ignore", message="IProgress not found")
+    import tqdm.auto  # noqa: F401
 
 
 def setup(*args, **kwargs):

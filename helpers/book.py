@@ -29,12 +29,17 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from numbers import Number
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from .profiles import PROFILES, check_profile
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = "_build"
@@ -195,6 +200,29 @@ def layer_list(layers: Iterable[int]) -> str:
     words = [str(n) for n in layers]
     return f"layer {words[0]}" if len(words) == 1 else (
         "layers " + ", ".join(words[:-1]) + f" and {words[-1]}")
+
+
+def readable(table: pd.DataFrame, fmt: str | Mapping[str, str] = ".2f", missing: str = ""
+             ) -> pd.DataFrame:
+    """``table`` as text for reading: numbers formatted with ``fmt`` (one spec for all, or
+    one per column; other columns as they are) and the cells that cannot hold a value (NaN:
+    the layers of a pixel probe, a run that never did something) shown as ``missing``
+    instead of ``NaN``."""
+    out = table.astype(object).copy()
+    for col in table.columns:
+        spec = fmt.get(col) if isinstance(fmt, Mapping) else fmt
+        out[col] = [missing if _missing(v) else
+                    format(v, spec) if spec is not None and _number(v) else v
+                    for v in table[col]]
+    return out
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, Number) and not isinstance(value, bool)
+
+
+def _missing(value: object) -> bool:
+    return value is None or (_number(value) and math.isnan(value))
 
 
 def hide_injected_parameters(notebook) -> int:

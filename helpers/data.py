@@ -158,23 +158,26 @@ def source_label(source: str) -> str:
 
 def with_labels(table: pd.DataFrame, labels: Mapping[str, str], name: str = "dataset"
                 ) -> pd.DataFrame:
-    """``table`` for readers: the dataset codes in its column or index level ``name`` (e.g.
-    ``cifar10``) replaced by ``labels`` (e.g. ``{"cifar10": "CIFAR-10 (JPEG copy)"}``, from
-    the results' sources); codes without a label stay as they are."""
+    """``table`` for readers: the dataset codes in its column, index level or column level
+    ``name`` (e.g. ``cifar10``) replaced by ``labels`` (e.g. ``{"cifar10": "CIFAR-10 (JPEG
+    copy)"}``, from the results' sources); codes without a label stay as they are."""
     import pandas as pd
 
+    def relabel(index: pd.Index) -> pd.Index:
+        if name not in index.names:
+            return index
+        if isinstance(index, pd.MultiIndex):
+            level = list(index.names).index(name)
+            return index.set_levels([labels.get(v, v) for v in index.levels[level]],
+                                    level=level, verify_integrity=False)
+        return index.map(lambda v: labels.get(v, v))
+
     out = table.copy()
-    if name in out.columns:
+    if isinstance(out, pd.DataFrame) and name in out.columns:
         out[name] = out[name].map(lambda v: labels.get(v, v))
-    names = list(out.index.names)
-    if name in names:
-        if isinstance(out.index, pd.MultiIndex):
-            level = names.index(name)
-            out.index = out.index.set_levels(
-                [labels.get(v, v) for v in out.index.levels[level]], level=level,
-                verify_integrity=False)
-        else:
-            out.index = out.index.map(lambda v: labels.get(v, v))
+    out.index = relabel(out.index)
+    if isinstance(out, pd.DataFrame):
+        out.columns = relabel(out.columns)
     return out
 
 

@@ -367,3 +367,22 @@ def test_prose_formatters_by_hand():
     assert trend(1, 2, up="grows") == "grows"
     assert listed([1, 2.25, 3]) == "1.0, 2.2 and 3.0" and listed([5], ".0f") == "5"
     assert layer_list([2]) == "layer 2" and layer_list([2, 3, 4]) == "layers 2, 3 and 4"
+
+
+def test_readable_formats_numbers_and_blanks_cells_without_a_value():
+    import numpy as np
+    import pandas as pd
+
+    from helpers.book import readable
+
+    t = pd.DataFrame({"acc": [91.104, np.nan], "bn": [True, False], "name": ["x", None],
+                      "l2": [1e-4, 0.01], "n": [np.int64(3), 4]}, index=["pixels", "layer 1"])
+    out = readable(t)
+    assert out.loc["pixels", "acc"] == "91.10" and out.loc["layer 1", "acc"] == ""
+    assert list(out["bn"]) == [True, False]  # booleans are not numbers to format
+    assert out.loc["layer 1", "name"] == "" and out.loc["pixels", "n"] == "3.00"
+    per_column = readable(t, {"acc": ".1f", "l2": "g"}, missing="–")
+    assert list(per_column["acc"]) == ["91.1", "–"] and list(per_column["l2"]) == ["0.0001",
+                                                                                   "0.01"]
+    assert list(per_column["n"]) == [3, 4]  # no spec for this column: as it was
+    assert list(out.index) == list(t.index) and list(out.columns) == list(t.columns)

@@ -161,6 +161,11 @@ def test_with_labels_names_datasets_for_readers():
                                                                 "CIFAR-10 (JPEG copy)"]
     single = with_labels(df.set_index("dataset"), labels)
     assert single.index.tolist() == ["mnist", "CIFAR-10 (JPEG copy)"]
+    wide = with_labels(df.pivot_table(index="depth", columns="dataset", values="acc"), labels)
+    assert sorted(wide.columns) == ["CIFAR-10 (JPEG copy)", "mnist"]
+    series = with_labels(df.set_index(["dataset", "depth"])["acc"], labels)
+    assert series.index.get_level_values("dataset").tolist() == ["mnist",
+                                                                 "CIFAR-10 (JPEG copy)"]
 
 
 def test_source_label():
