@@ -276,6 +276,14 @@ def execute(profile: str, only: Sequence[str | Path] | None = None, root: Path =
             raise ValueError(f"only={sorted(unknown)} are not chapters in _toc.yml; "
                              f"accepted: {[c.as_posix() for c in todo]}")
         todo = [c for c in todo if c.as_posix() in wanted]
+    if profile == "paper":
+        from .grid.store import shapes_in_training
+
+        busy = shapes_in_training()
+        if busy:
+            print(f"note: make grid is training ({', '.join(busy)}); its tables may grow while "
+                  "the chapters execute, so counts can differ between chapters. Pause it "
+                  "(SIGTERM) for one consistent view.", file=sys.stderr)
     written, seconds = [], {}
     old_env = os.environ.get("ACTFN_PROFILE")
     os.environ["ACTFN_PROFILE"] = profile  # helpers that read the env agree with the parameter

@@ -653,6 +653,22 @@ def test_one_process_per_shape(tmp_path, tiny):
         pass
 
 
+def test_shapes_in_training_are_those_whose_lock_is_held(tmp_path):
+    """What the book's executor checks before a paper build: a held shape lock is reported
+    (folder and shape), a released one is not, and probing does not take the lock."""
+    out = store.results_dir("paper", "mnist", tmp_path, "paper")
+    assert store.shapes_in_training(tmp_path) == []
+    with store.shape_lock(out, 8, 200):
+        with store.shape_lock(out, 4, 800):
+            assert store.shapes_in_training(tmp_path) == ["paper/mnist 4x800",
+                                                          "paper/mnist 8x200"]
+        assert store.shapes_in_training(tmp_path) == ["paper/mnist 8x200"]
+        with pytest.raises(store.ShapeBusy):  # still held by its owner
+            with store.shape_lock(out, 8, 200):
+                pass
+    assert store.shapes_in_training(tmp_path) == []
+
+
 def test_processes_share_a_folder_shape_by_shape(tmp_path, tiny):
     """While another process holds one shape, a run trains the folder's other shape; once
     it is free, a second run trains it: together they give exactly the grid one process

@@ -89,6 +89,24 @@ def shape_lock(out: Path, depth: int, width: int) -> Iterator[None]:
         handle.close()
 
 
+def shapes_in_training(root: str | os.PathLike | None = None) -> list[str]:
+    """The shapes some live process trains under ``root`` (default :data:`RESULTS_ROOT`),
+    as ``"<folder> DxW"``: those whose lock file (:func:`shape_lock`) is held. Probed with a
+    shared, non-blocking lock that is dropped at once."""
+    base = Path(root or RESULTS_ROOT)
+    held = []
+    for path in sorted(base.glob("**/.shape_d*_w*.lock")):
+        with open(path) as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                d, w = path.stem.removeprefix(".shape_d").split("_w")
+                held.append(f"{path.parent.relative_to(base).as_posix()} {d}x{w}")
+            else:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    return held
+
+
 @contextmanager
 def tables_lock(folder: Path) -> Iterator[None]:
     """Hold the shared files of ``folder`` (its tables and manifest) for one
