@@ -7,7 +7,7 @@ import pytest
 
 from helpers.engine import Layout
 from helpers.grid import GridSpec
-from helpers.grid.plan import PRIOR_FINAL_EPOCHS, epoch_flops, plan_table
+from helpers.grid.plan import PRIOR_FINAL_EPOCHS, epoch_flops, measured_rates, plan_table
 from helpers.grid.store import Records
 
 SPEC = GridSpec(profile="quick", depths=(2,), widths=(8,), coarse_lrs=(1e-3, 1e-2),
@@ -67,3 +67,21 @@ def test_calibrate_takes_the_fastest_of_its_timings(monkeypatch):
     n_val = min(512, len(plan.grid_data(spec, "mnist").val))  # the subset's validation split
     layout = Layout(784, 4, 16, 10)
     assert rate == pytest.approx(2.0 / (2 * epoch_flops(layout, 256, n_val) / 1e12))
+
+
+def test_measured_rates_are_wall_time_over_flops_of_the_runs_on_this_device():
+    """Two MNIST runs on this device (3 s for 2 epochs of 2x8, 5 s for 1 epoch of 4x8), one
+    elsewhere (ignored), one without epochs (ignored); the CIFAR-10 width is full length, so
+    its FLOPs count the test split."""
+    runs = pd.DataFrame(dict(
+        dataset="mnist", phase="final", depth=[2, 4, 2, 2], width=8, epochs=[2, 1, 5, 0],
+        wall_time=[3.0, 5.0, 99.0, 7.0], device=["here", "here", "gpu", "here"]))
+    cifar = runs.iloc[:1].assign(dataset="cifar10")
+    rates = measured_rates(SPEC, SIZES, {"mnist": Records(runs, pd.DataFrame(), pd.DataFrame()),
+                                         "cifar10": Records(cifar, pd.DataFrame(),
+                                                            pd.DataFrame())}, "here")
+    f2 = 224 * (6 * 100 + 2 * 20)  # 2x8 on 10 features: 224 weights
+    f4 = (10 * 8 + 3 * 8 * 8 + 8 * 10) * (6 * 100 + 2 * 20)
+    assert rates[("mnist", 8)] == pytest.approx((3.0 + 5.0) / ((2 * f2 + f4) / 1e12))
+    assert rates[("cifar10", 8)] == pytest.approx(3.0 / (2 * 224 * (6 * 100 + 2 * 50) / 1e12))
+    assert measured_rates(SPEC, SIZES, {}, "here") == {}

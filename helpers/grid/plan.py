@@ -12,7 +12,10 @@ runs, which record test metrics every epoch). Expected epochs per run:
   paper's protocol on MNIST 2x200: runs stopped after 57-96 epochs).
 
 Hours come from a short calibration on the device (training steps of a stack of each
-width, timed) and so depend on the load of the machine at that moment.
+width, timed) and so depend on the load of the machine at that moment. The report also
+gives the remaining hours at the rates the grid's own recorded runs took on the device
+(:func:`measured_rates`): niced, one thread per worker, beside other work, so usually
+slower than the calibration, and the better forecast of what ``make grid`` will take.
 """
 
 from __future__ import annotations
@@ -59,6 +62,30 @@ def calibrate(spec: GridSpec, dataset: str, width: int, device: torch.device,
         seconds = min(seconds, time.perf_counter() - t0)
     layout = Layout(data.n_features, depth, width, data.n_classes)
     return seconds / (k * epochs * epoch_flops(layout, len(data.train), len(data.val)) / 1e12)
+
+
+def measured_rates(spec: GridSpec, sizes: dict[str, tuple[int, int, int, int]],
+                   records: dict[str, store.Records], device: str
+                   ) -> dict[tuple[str, int], float]:
+    """Seconds per TFLOP that the grid's own runs on ``device`` took, per (dataset, width):
+    their summed wall time over their summed FLOPs (search rows and final runs; niced, one
+    thread per worker, under whatever else ran beside them). Missing where no run of that
+    width is recorded on ``device``."""
+    rates = {}
+    for ds, rec in records.items():
+        runs = rec.runs
+        if not len(runs) or "wall_time" not in runs:
+            continue
+        n_features, n_train, n_val, n_test = sizes[ds]
+        runs = runs[(runs["device"] == device) & (runs["epochs"] > 0)
+                    & (runs["wall_time"] > 0)]
+        for w, group in runs.groupby("width"):
+            full = spec.is_full_length(ds, int(w))
+            flops = sum(r.epochs * epoch_flops(Layout(n_features, int(r.depth), int(w), 10),
+                                               n_train, n_val, n_test if full else 0)
+                        for r in group.itertuples())
+            rates[(ds, int(w))] = float(group["wall_time"].sum()) / (flops / 1e12)
+    return rates
 
 
 def plan_table(spec: GridSpec, sizes: dict[str, tuple[int, int, int, int]],
@@ -139,6 +166,19 @@ def plan_report(profile: str = "paper", device: str | torch.device = "cpu",
              f"{total.hours_left:.1f} h",
              f"width {w_min} (both datasets): {narrow.hours:.1f} h; remaining "
              f"{narrow.hours_left:.1f} h"]
+    measured = measured_rates(spec, sizes, records, device_name(dev))
+    left_measured = None
+    if measured:  # the calibration is a short, quiet timing; the grid's runs are not
+        ratio = sum(measured[k] / rates[k] for k in measured) / len(measured)
+        per_tflop = {k: measured.get(k, rates[k] * ratio) for k in rates}
+        left_measured = float(sum(
+            r.hours_left * per_tflop[(r.dataset, r.width)] / rates[(r.dataset, r.width)]
+            for r in table.itertuples()))
+        lines.append(
+            "at the rates the grid's own runs on this device took (seconds per TFLOP: "
+            + ", ".join(f"{ds} w{w}: {r:.0f}" for (ds, w), r in measured.items())
+            + f"; elsewhere the calibration x {ratio:.2f}): remaining {left_measured:.1f} "
+            "h of one core")
     if save:
         summary_path = store.results_dir(profile, DATASETS[0], root, grid).parent / \
             "manifest.json"
@@ -149,6 +189,8 @@ def plan_report(profile: str = "paper", device: str | torch.device = "cpu",
             seconds_per_tflop={f"{ds} w{w}": r for (ds, w), r in rates.items()},
             total_tflop=float(total.tflop), total_hours=float(total.hours),
             remaining_hours=float(total.hours_left),
+            seconds_per_tflop_measured={f"{ds} w{w}": r for (ds, w), r in measured.items()},
+            remaining_hours_measured=left_measured,
             rows=table.round(4).to_dict("records"))
         store.write_json(summary_path, summary)
     return "\n".join(lines)
