@@ -396,8 +396,26 @@ def reproduction_status(profile: str, root: Path = ROOT) -> str:
         res = load_results(profile, ds, root=Path(root) / "data" / "results", missing_ok=True)
         counts.append(f"{res.label or ds}: {len(res.runs)} of {planned}")
     grid = (f"Final runs of the `{profile}` grid committed so far — " + "; ".join(counts)
-            + ". Claims whose runs are missing are counted as pending.")
+            + ". Claims whose runs are missing are counted as pending." + grid_forecast(
+                Path(root) / "data" / "results" / profile / "manifest.json"))
     return grid + "\n\n" + status_table_markdown(profile, root=Path(root) / "data" / "results")
+
+
+def grid_forecast(summary_manifest: Path) -> str:
+    """``" `make grid` is computing the rest: ..."`` from the last ``make plan`` stored in
+    the profile's summary manifest (the hours at the rates the grid's own runs took, else
+    the calibrated ones); empty when there is no plan or nothing remains."""
+    try:
+        plan = json.loads(Path(summary_manifest).read_text()).get("plan") or {}
+    except (OSError, ValueError):
+        return ""
+    hours = plan.get("remaining_hours_measured") or plan.get("remaining_hours")
+    if not hours:
+        return ""
+    how = ("at the rates its runs have taken so far" if plan.get("remaining_hours_measured")
+           else "at a short calibration's rate")
+    return (f" `make grid` is computing the rest: about {hours:.0f} hours of one CPU core "
+            f"{how} (`make plan`, {plan.get('calibrated', 'date unknown')}).")
 
 
 def build(root: Path = ROOT, strict: bool = True) -> Path:

@@ -386,3 +386,21 @@ def test_readable_formats_numbers_and_blanks_cells_without_a_value():
                                                                                    "0.01"]
     assert list(per_column["n"]) == [3, 4]  # no spec for this column: as it was
     assert list(out.index) == list(t.index) and list(out.columns) == list(t.columns)
+
+
+def test_grid_forecast_reads_the_last_plan(tmp_path):
+    import json
+
+    from helpers.book import grid_forecast
+
+    path = tmp_path / "manifest.json"
+    assert grid_forecast(path) == ""  # no manifest
+    path.write_text(json.dumps({"plan": {"remaining_hours": 55.9, "calibrated": "D"}}))
+    assert grid_forecast(path) == (" `make grid` is computing the rest: about 56 hours of one "
+                                   "CPU core at a short calibration's rate (`make plan`, D).")
+    path.write_text(json.dumps({"plan": {"remaining_hours": 55.9, "calibrated": "D",
+                                         "remaining_hours_measured": 76.04}}))
+    assert "about 76 hours of one CPU core at the rates its runs have taken so far" in \
+        grid_forecast(path)
+    path.write_text(json.dumps({"plan": {"remaining_hours": 0.0}}))
+    assert grid_forecast(path) == ""  # complete
