@@ -70,10 +70,17 @@ def mean_curves(histories: pd.DataFrame, dataset: str, width: int) -> pd.DataFra
                          "seeds": g.count()}).reset_index()
 
 
+FIG1_FROM_EPOCH = 5  # Fig 1's y axis starts just below every curve from this epoch on
+
+
 def plot_fig1(histories: pd.DataFrame, dataset: str = "mnist", width: int | None = None,
-              max_epoch: int | None = None) -> plt.Figure:
+              max_epoch: int | None = None, from_epoch: int = FIG1_FROM_EPOCH
+              ) -> plt.Figure:
     """Fig 1: training (solid) and validation (dashed) accuracy, mean ± SE over seeds;
-    depths left to right, without BN (top) and with BN (bottom), ReLU vs sigmoid."""
+    depths left to right, without BN (top) and with BN (bottom), ReLU vs sigmoid. The y
+    axis starts half a point below the lowest mean from epoch ``from_epoch`` on, so that
+    the tenths of a point between the plateaus show; the first epochs' rise from chance
+    runs off its bottom (``from_epoch=1``: the whole rise after the untrained epoch 0)."""
     h = final_only(histories)
     h = h[h.dataset == dataset]
     width = width or int(h.width.min())
@@ -97,8 +104,9 @@ def plot_fig1(histories: pd.DataFrame, dataset: str = "mnist", width: int | None
             ax.set_title(f"{depth}×{width}{' + BN' if bn else ''}")
             ax.set_xlabel("epoch" if row == 1 else "")
             ax.set_ylabel("accuracy (%)" if col == 0 else "")
-    lo = max(0.0, float(curves[curves.epoch > 0]["mean"].min()) - 2)
-    axes[0, 0].set_ylim(lo, 100.5)
+    later = curves[curves.epoch >= max(from_epoch, 1)]["mean"]
+    lo = max(0.0, float((later if len(later) else curves["mean"]).min()) - 0.5)
+    axes[0, 0].set_ylim(lo, 100.2)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False)
     fig.suptitle(f"Fig 1 — learning curves, mean ± SE over seeds — {_sources(h)}")

@@ -101,6 +101,12 @@ def test_claim_checks_use_the_claims_module():
 def test_figures_render():
     runs = _runs(lambda *a: 0.9)
     assert len(plot_fig1(_histories(runs), "mnist").axes) == 4
+    # the y axis starts half a point below the lowest mean curve from `from_epoch` on
+    # (validation: 50 % at epoch 0, +10 points an epoch), so the plateaus' gaps show
+    assert plot_fig1(_histories(runs), "mnist", from_epoch=1).axes[0].get_ylim() == \
+        pytest.approx((59.5, 100.2))
+    assert plot_fig1(_histories(runs), "mnist", from_epoch=2).axes[0].get_ylim() == \
+        pytest.approx((69.5, 100.2))
     assert len(plot_fig2(runs).axes) == 1
 
 
