@@ -319,9 +319,14 @@ def selu_saturation(lay: pd.DataFrame, dataset: str, depths: Sequence[int]) -> d
 def plot_accuracy(table: pd.DataFrame, source_of: dict[str, str]) -> plt.Figure:
     """Test accuracy (mean ± SE over seeds) per activation: one panel per dataset, depth
     along the x axis offsets, filled markers without BN, open markers with BN."""
-    datasets = list(dict.fromkeys(table.dataset))
+    from matplotlib.lines import Line2D
+
+    from .data import DATASETS
+
+    present = set(table.dataset)
+    datasets = [d for d in DATASETS if d in present] + sorted(present - set(DATASETS))
     fig, axes = plt.subplots(1, max(len(datasets), 1), figsize=(5.2 * max(len(datasets), 1),
-                                                                 3.8), squeeze=False)
+                                                                 4.2), squeeze=False)
     for ax, ds in zip(axes[0], datasets):
         t = table[table.dataset == ds]
         depths = sorted(set(t.depth))
@@ -335,12 +340,19 @@ def plot_accuracy(table: pd.DataFrame, source_of: dict[str, str]) -> plt.Figure:
                      for d in s.index]
                 ax.errorbar(x, s["mean"], yerr=s.se.fillna(0), fmt="o" if not bn else "s",
                             color=ACTIVATION_COLORS[a], mfc="white" if bn else
-                            ACTIVATION_COLORS[a], ms=5, capsize=2, lw=1,
-                            label=ACTIVATION_NAMES[a] if not bn else None)
+                            ACTIVATION_COLORS[a], ms=5, capsize=2, lw=1)
         ax.set_xticks(range(len(depths)), [f"{d} layers" for d in depths])
         ax.set(ylabel="test accuracy (%)", title=with_source("Test accuracy", source_of[ds]))
-    axes[0][0].legend(fontsize=8, ncol=2, title="filled: no BN · open: BN", title_fontsize=8)
-    fig.tight_layout()
+    # one legend for every panel: each activation drawn anywhere, then the two markers
+    acts = [a for a in ORDER if a in set(table.activation)]
+    handles = [Line2D([], [], color=ACTIVATION_COLORS[a], marker="o", ls="", ms=6,
+                      label=ACTIVATION_NAMES[a]) for a in acts]
+    handles += [Line2D([], [], color="0.3", marker="o", ls="", ms=6, label="no BN"),
+                Line2D([], [], color="0.3", marker="s", mfc="white", ls="", ms=6,
+                       label="with BN")]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 10), fontsize=8,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.09, 1, 1))
     return fig
 
 
@@ -360,11 +372,13 @@ def plot_layer_profiles(layers: pd.DataFrame, dataset: str, depth: int, source: 
                 ax.plot(s.index, s.values, marker="o", ms=3, color=ACTIVATION_COLORS[a],
                         label=ACTIVATION_NAMES[a])
         ax.set(xlabel="hidden layer", ylabel=label)
-    axes[0].legend(fontsize=8, ncol=2)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=max(len(labels), 1), fontsize=8,
+               frameon=False)
     fig.suptitle(with_source(f"Per-layer statistics, {depth}x{int(lay.width.iloc[0])} "
                              "nets without BN" if len(lay) else "Per-layer statistics",
                              source))
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 

@@ -167,3 +167,24 @@ def test_selu_saturation_reads_the_numbers():
     none = na.selu_saturation(pd.DataFrame(), "mnist", (4, 8))
     assert none["selu"] == "pending (4 layers) and pending (8 layers)"
     assert "pending" in none["reading"]
+
+
+def test_figures_name_every_activation_and_put_mnist_first():
+    """One legend for both panels: every activation drawn in either (here GELU only on
+    MNIST, and only with BN), then the two marker styles; MNIST's panel comes first."""
+    import matplotlib.pyplot as plt
+
+    runs = _runs([(ds, 4, bn, a, s, 0.5 + 0.01 * s) for ds in ("cifar10", "mnist")
+                  for a in ("sigmoid", "relu") for bn in (False, True) for s in range(3)]
+                 + [("mnist", 4, True, "gelu", s, 0.6) for s in range(3)])
+    fig = na.plot_accuracy(na.accuracy_table(runs), {"mnist": "mnist",
+                                                     "cifar10": "cifar10-jpeg"})
+    assert "MNIST" in fig.axes[0].get_title()
+    assert "CIFAR-10 (JPEG copy)" in fig.axes[1].get_title()
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "sigmoid", "ReLU", "GELU", "no BN", "with BN"]
+    plt.close(fig)
+    lay = _lay([(4, False, a, 10.0) for a in ("sigmoid", "relu", "elu")]).assign(layer=1)
+    fig = na.plot_layer_profiles(lay, "mnist", 4, "mnist")
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["sigmoid", "ReLU", "ELU"]
+    plt.close(fig)
