@@ -508,3 +508,120 @@ def headline_numbers(results: dict, spec, halting: pd.DataFrame) -> dict[str, st
             out[f"halt_{name}_mean"] = out[f"halt_{name}_worst"] = "pending"
             out[f"halt_{name}_runs"] = "0"
     return out
+
+
+# ------------------------------------------------------------------------ exercises
+def chosen_rates(lr_search: pd.DataFrame) -> pd.DataFrame:
+    """The learning rate the search chose, per (dataset, depth, width, BN): one column per
+    activation (NaN where that configuration's search is still running)."""
+    keys = ["dataset", "depth", "width", "batch_norm", "activation"]
+    if not len(lr_search):
+        return pd.DataFrame(columns=["relu", "sigmoid"])
+    return (lr_search[lr_search.selected].groupby(keys)["lr"].first()
+            .unstack("activation"))
+
+
+def rate_comparison(chosen: pd.DataFrame) -> pd.DataFrame:
+    """Per BN setting, how many shapes gave sigmoid a larger, the same or a smaller rate
+    than ReLU (shapes where both searches finished; ``chosen`` from :func:`chosen_rates`)."""
+    both = chosen.dropna(subset=[c for c in ("relu", "sigmoid") if c in chosen])
+    if not {"relu", "sigmoid"} <= set(both.columns) or both.empty:
+        return pd.DataFrame(columns=["sigmoid larger", "same", "sigmoid smaller"])
+    sign = np.sign(np.log(both["sigmoid"] / both["relu"]).round(6))
+    g = sign.groupby(level="batch_norm")
+    return pd.DataFrame({"sigmoid larger": g.apply(lambda s: int((s > 0).sum())),
+                         "same": g.apply(lambda s: int((s == 0).sum())),
+                         "sigmoid smaller": g.apply(lambda s: int((s < 0).sum()))})
+
+
+def gap_noise(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, depth, width, BN) with both activations on two seeds or more: the
+    ReLU − sigmoid gap of the mean test accuracies (points), its standard error
+    (``sqrt(sd_relu² / n_relu + sd_sigmoid² / n_sigmoid)``) and whether the gap is larger
+    than two of them."""
+    keys = ["dataset", "depth", "width", "batch_norm"]
+    g = runs.groupby(keys + ["activation"])["test_acc"]
+    stats = pd.DataFrame({"mean": g.mean() * 100, "sd": g.std(ddof=1) * 100,
+                          "n": g.count()}).unstack("activation")
+    cols = ["gap (pts)", "se (pts)", "beyond 2 se"]
+    if stats.empty or not {"relu", "sigmoid"} <= set(stats["n"].columns):
+        return pd.DataFrame(columns=cols)
+    stats = stats[(stats["n"]["relu"] >= 2) & (stats["n"]["sigmoid"] >= 2)]
+    gap = stats["mean"]["relu"] - stats["mean"]["sigmoid"]
+    se = np.sqrt(stats["sd"]["relu"] ** 2 / stats["n"]["relu"]
+                 + stats["sd"]["sigmoid"] ** 2 / stats["n"]["sigmoid"])
+    return pd.DataFrame({"gap (pts)": gap, "se (pts)": se, "beyond 2 se": gap.abs() > 2 * se})
+
+
+def rank_flips(lr_search: pd.DataFrame, histories: pd.DataFrame,
+               rungs: tuple[int, int]) -> pd.DataFrame:
+    """Per configuration with two or more rates in the search's second round: the rate
+    ahead after the first rung and after the second (mean validation accuracy over seeds,
+    among those rates), and whether the lead changed."""
+    cols = ["ahead after rung 1", "ahead after rung 2", "flipped"]
+    first = lr_sensitivity(lr_search, histories, rungs[0]).groupby(
+        CONFIG + ["lr"])["val acc (%)"].mean()
+    second = lr_sensitivity(lr_search, histories, rungs[1]).groupby(
+        CONFIG + ["lr"])["val acc (%)"].mean().dropna()
+    rows = {}
+    for cfg, s2 in second.groupby(level=CONFIG):
+        if len(s2) < 2:
+            continue
+        lrs = s2.index.get_level_values("lr")
+        s1 = first.loc[[(*cfg, lr) for lr in lrs]]
+        a1, a2 = s1.idxmax()[-1], s2.idxmax()[-1]
+        rows[cfg] = {cols[0]: a1, cols[1]: a2, cols[2]: bool(a1 != a2)}
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index = pd.MultiIndex.from_tuples(out.index, names=CONFIG)
+    return out
+
+
+def exercise_numbers(runs: pd.DataFrame, histories: pd.DataFrame, lr_search: pd.DataFrame,
+                     spec, strict_patience: int = 5) -> dict[str, str]:
+    """The sentences that close chapter 4's exercise solutions with this build's numbers
+    (``"pending"`` parts where runs are missing)."""
+    out = {}
+    strict = halting_summary(halting_cost(histories, strict_patience))
+    usual = halting_summary(halting_cost(histories, spec.patience))
+    parts = []
+    for bn, name in ((False, "without BN"), (True, "with BN")):
+        if bn in strict.index and bn in usual.index:
+            parts.append(f"{name}, {strict.loc[bn, 'mean loss (pts)']:.2f} points on average "
+                         f"(worst {strict.loc[bn, 'worst loss (pts)']:.2f}) against "
+                         f"{usual.loc[bn, 'mean loss (pts)']:.2f} with patience "
+                         f"{spec.patience}")
+    out["patience"] = "; ".join(parts) if parts else "pending"
+    if {False, True} <= set(strict.index):
+        d = strict.loc[True, "mean loss (pts)"] - strict.loc[False, "mean loss (pts)"]
+        out["patience_compare"] = (
+            "the batch-normalised networks lose about as much as the others (within 0.05 "
+            "points)" if abs(d) < 0.05 else
+            f"the batch-normalised networks lose {'more' if d > 0 else 'less'} than the "
+            "others")
+    else:
+        out["patience_compare"] = "pending"
+    noise = gap_noise(runs)
+    if len(noise):
+        big = noise[noise["beyond 2 se"]]
+        out["gaps"] = (f"{len(big)} of {len(noise)} configurations with at least two seeds "
+                       f"of each activation ({int((big['gap (pts)'] > 0).sum())} of them with "
+                       f"ReLU ahead)")
+    else:
+        out["gaps"] = "pending"
+    cmp = rate_comparison(chosen_rates(lr_search))
+    parts = [f"{name}: sigmoid got a larger rate than ReLU in {r['sigmoid larger']}, the same "
+             f"in {r['same']} and a smaller one in {r['sigmoid smaller']} shapes"
+             for bn, name in ((False, "without BN"), (True, "with BN")) if bn in cmp.index
+             for r in [cmp.loc[bn]]]
+    out["rates"] = "; ".join(parts) if parts else "pending"
+    flips = rank_flips(lr_search, histories, spec.rungs)
+    if len(flips):
+        by = flips["flipped"].groupby(level=["activation", "batch_norm"]).agg(["sum", "size"])
+        out["flips"] = ", ".join(
+            f"{ACTIVATION_NAMES[a]}{' with BN' if bn else ''} {int(r['sum'])} of "
+            f"{int(r['size'])}" for (a, bn), r in by.iterrows())
+    else:
+        out["flips"] = "pending"
+    return out

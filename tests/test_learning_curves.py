@@ -223,3 +223,54 @@ def test_lr_sensitivity_figure_renders_with_an_empty_depth():
     assert len(fig.axes) == 4  # 2 rows (MNIST, CIFAR-10) x 2 depths
     assert fig.axes[1].texts[0].get_text() == "4×8: no search runs yet"  # MNIST has no 4-deep
     assert fig.axes[0].get_title() == "MNIST, 2×8"
+
+
+def test_exercise_helpers_by_hand():
+    """Chapter 4's exercise answers: the lead among the second-round rates (ReLU's flips
+    from 1e-3 to 1e-2, sigmoid's stays at 1e-2; the extension 1e-1 never reached epoch 10),
+    the chosen rates compared per BN setting, and which ReLU − sigmoid gaps clear two
+    standard errors (10 points against sqrt(2), yes; 0.5 against sqrt(2), no)."""
+    from helpers.learning_curves import (
+        chosen_rates,
+        exercise_numbers,
+        gap_noise,
+        rank_flips,
+        rate_comparison,
+    )
+
+    search, hist = _search()
+    hist = hist[~((hist.lr == 1e-1) & (hist.epoch == 10))].copy()
+    for (act, lr), v in {("relu", 1e-3): 0.95, ("relu", 1e-2): 0.97,
+                         ("sigmoid", 1e-3): 0.85, ("sigmoid", 1e-2): 0.90}.items():
+        hist.loc[(hist.activation == act) & (hist.lr == lr) & (hist.epoch == 10),
+                 "val_acc"] = v
+    flips = rank_flips(search, hist, (3, 10))
+    relu, sig = (flips.xs(a, level="activation").iloc[0] for a in ("relu", "sigmoid"))
+    assert (relu["ahead after rung 1"], relu["ahead after rung 2"]) == (1e-3, 1e-2)
+    assert relu["flipped"] and not sig["flipped"]
+    assert sig["ahead after rung 1"] == sig["ahead after rung 2"] == 1e-2
+
+    search["selected"] = [(a, lr) in {("relu", 1e-3), ("sigmoid", 1e-2)}
+                          for a, lr in zip(search.activation, search.lr)]
+    bn = search[search.selected].assign(batch_norm=True, lr=1e-2)  # BN: the same rate
+    chosen = chosen_rates(pd.concat([search, bn]))
+    assert chosen.loc[("mnist", 2, 8, False), "sigmoid"] == 1e-2
+    cmp = rate_comparison(chosen)
+    assert cmp.loc[False].tolist() == [1, 0, 0] and cmp.loc[True].tolist() == [0, 1, 0]
+
+    runs = _runs(lambda d, w, bn, a, s: 0.90 + 0.02 * s if a == "relu"
+                 else (0.80 if d == 2 else 0.895) + 0.02 * s)
+    noise = gap_noise(runs)
+    assert noise["se (pts)"].round(6).eq(round(2 ** 0.5, 6)).all()
+    assert noise.xs(2, level="depth")["beyond 2 se"].all()
+    assert not noise.xs(4, level="depth")["beyond 2 se"].any()
+    assert noise.xs(2, level="depth")["gap (pts)"].round(6).eq(10).all()
+
+    out = exercise_numbers(runs, hist, pd.concat([search, bn]), get_spec("quick"))
+    assert out["gaps"] == ("4 of 8 configurations with at least two seeds of each activation "
+                           "(4 of them with ReLU ahead)")
+    assert out["patience"] == out["patience_compare"] == "pending"  # no test_acc per epoch
+    assert out["rates"] == ("without BN: sigmoid got a larger rate than ReLU in 1, the same "
+                            "in 0 and a smaller one in 0 shapes; with BN: sigmoid got a "
+                            "larger rate than ReLU in 0, the same in 1 and a smaller one in "
+                            "0 shapes")
