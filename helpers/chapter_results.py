@@ -98,8 +98,8 @@ def train_or_load(name: str, compute: Callable[[], T], profile: str, settings: M
         save(path, value, name, settings, device, time.perf_counter() - start)
     value, meta = load(path, device)
     if verbose:
-        print(f"{name}: loaded {path.name}, computed on {meta['device']} in "
-              f"{meta['compute_s']:.0f} s ({meta['created'][:10]}, commit "
+        print(f"{name}: loaded {path.name}, computed on {meta['device']} (the call that "
+              f"stored it ran {meta['compute_s']:.0f} s; {meta['created'][:10]}, commit "
               f"{meta['commit'][:8]})")
     return value
 

@@ -39,13 +39,14 @@ def config_table(runs: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame({
         "test acc mean (%)": g["test_acc"].mean() * 100,
         "test acc sd (%)": g["test_acc"].std(ddof=1) * 100,
-        "train acc (%)": g["train_acc"].mean() * 100,
+        "train acc at best epoch (%)": g["train_acc"].mean() * 100,
         "best epoch": g["best_epoch"].mean(),
         "lr": g["lr"].first(),
         "seeds": g["seed"].nunique(),
         "diverged": g["diverged"].sum().astype(int),
     })
-    return table.round({"test acc mean (%)": 2, "test acc sd (%)": 2, "train acc (%)": 2,
+    return table.round({"test acc mean (%)": 2, "test acc sd (%)": 2,
+                        "train acc at best epoch (%)": 2,
                         "best epoch": 1})
 
 

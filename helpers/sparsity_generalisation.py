@@ -163,8 +163,9 @@ def bn_pair_summary(pairs: pd.DataFrame) -> pd.DataFrame:
                           "median d test acc (pp)": g["d test acc (pp)"].median()})
     if pairs.empty:
         return pd.DataFrame()
-    return (pairs.groupby("dataset", sort=False)[["d sparsity (pp)", "d test acc (pp)"]]
-            .apply(one).reset_index())
+    out = (pairs.groupby("dataset", sort=False)[["d sparsity (pp)", "d test acc (pp)"]]
+           .apply(one).reset_index())
+    return out.astype({"pairs": int}).round(2)
 
 
 # --- figures -------------------------------------------------------------------------

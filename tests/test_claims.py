@@ -68,6 +68,8 @@ def test_item_reports_why_it_is_within_noise():
     split = C.Item("x", pd.Series([1.0, 1.0, -0.5], index=SEEDS), 0.0, ">")
     assert split.why() == "within noise (seeds split 2-1)"
     assert split.value_text() == "0.50 ± 0.50"
+    tiny = C.Item("x", pd.Series([-0.004, 0.0, -0.005], index=SEEDS), 0.0, ">")
+    assert tiny.value_text().startswith("0.00 ± ")  # not "-0.00"
 
 
 # ---------------------------------------------------------------------- grid worlds

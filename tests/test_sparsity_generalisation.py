@@ -61,6 +61,10 @@ def test_sparsity_accuracy_table_and_bn_pairs():
     pairs = bn_pairs(t)
     assert pairs["d sparsity (pp)"].tolist() == pytest.approx([-10.0] * 3)
     assert pairs["d test acc (pp)"].tolist() == pytest.approx([5.0] * 3)
+    summary = bn_pair_summary(pairs).iloc[0]  # every pair: BN 10 pp less sparse, 5 pp better
+    assert summary["pairs"] == 3 and isinstance(summary["pairs"], (int, np.integer))
+    assert summary["BN lower sparsity (%)"] == summary["both (%)"] == 100.0
+    assert summary["median d sparsity (pp)"] == -10.0
     rc = rank_correlations(t, n_boot=50).set_index("nets")
     assert rc.loc["without BN", "spearman rho"] == pytest.approx(1.0)
     # pooled: sparsity 55,56,57 (BN) vs 65,66,67; accuracy 95,96,97 vs 90,91,92

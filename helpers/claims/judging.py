@@ -157,7 +157,10 @@ class Item:
     def value_text(self) -> str:
         d = self.decimals
         se = "" if math.isnan(self.se) else f" ± {self.se:.{d}f}"
-        return f"{self.mean:.{d}f}{se}{self.unit}"
+        mean = f"{self.mean:.{d}f}"
+        if float(mean) == 0:  # -0.004 reads 0.00, not -0.00
+            mean = f"{0.0:.{d}f}"
+        return f"{mean}{se}{self.unit}"
 
     def why(self) -> str:
         """The outcome with its reason, e.g. ``within noise (seeds split 2-1)``."""

@@ -202,7 +202,7 @@ def relu_benefits_more_from_bn(ctx: Context) -> list[Item]:
 
 def bn_improves_relu_everywhere(ctx: Context) -> list[Item]:
     g = ctx.grid
-    return each(lambda ds, d, w, _: Item(_config_name(ds, d, w, False), g.acc(
+    return each(lambda ds, d, w, _: Item(_config_name(ds, d, w, None), g.acc(
         ds, d, w, True, "relu") - g.acc(ds, d, w, False, "relu"), 0.0, ">", unit=" pts"),
         g.configs(bn=False))
 

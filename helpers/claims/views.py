@@ -195,6 +195,10 @@ class GridView:
         return pd.Series(out)
 
 
-def _config_name(ds: str, depth: int, width: int, bn: bool, act: str | None = None) -> str:
+def _config_name(ds: str, depth: int, width: int, bn: bool | None, act: str | None = None
+                 ) -> str:
+    """``"MNIST 4×200 no BN relu"``; ``bn=None`` leaves batch norm out (an item comparing
+    the two settings)."""
     act = "" if act is None else f" {act}"
-    return f"{DATASET_NAMES.get(ds, ds)} {depth}×{width}{' BN' if bn else ''}{act}"
+    norm = "" if bn is None else " BN" if bn else " no BN"
+    return f"{DATASET_NAMES.get(ds, ds)} {depth}×{width}{norm}{act}"
