@@ -76,14 +76,23 @@ def relative_median_spread(medians: Tensor, scale: Tensor) -> Tensor:
     return torch.where(scale > 0, rng / scale.clamp_min(1e-12), torch.zeros_like(rng))
 
 
-def overlap_fraction(medians: Tensor, scale: Tensor, delta: float = 0.5) -> Tensor:
+def overlap_fraction(medians: Tensor, scale: Tensor, delta: float = 0.5,
+                     positive_only: bool = False) -> Tensor:
     """The overlap metric, per layer: the fraction of nodes whose class medians all lie
     within ``delta`` x ``scale`` of one another (``scale``: ``[layers]``, normally
     :func:`layer_std`), i.e. nodes at which the classes' medians sit on top of each other
-    at the scale the layer works at."""
+    at the scale the layer works at. ``positive_only``: among the nodes in the positive
+    domain only (some class median > 0; a ReLU node whose class medians are all 0 is left
+    out), NaN for a layer without one."""
     if not delta > 0:
         raise ValueError(f"delta={delta!r} is invalid; accepted: a float > 0")
-    return (relative_median_spread(medians, scale) <= delta).float().mean(dim=1)
+    overlap = (relative_median_spread(medians, scale) <= delta).float()
+    if not positive_only:
+        return overlap.mean(dim=1)
+    keep = (medians > 0).any(dim=0).float()  # [layers, nodes]
+    n = keep.sum(dim=1)
+    return torch.where(n > 0, (overlap * keep).sum(dim=1) / n.clamp_min(1),
+                       torch.full_like(n, math.nan))
 
 
 # ------------------------------------------------------------------- per-layer summaries
@@ -91,7 +100,8 @@ def median_layer_summary(hidden: list[Tensor], y: Tensor, n_classes: int, delta:
                          eps: float = 0.05) -> pd.DataFrame:
     """Per layer (Figs 5-7 in numbers): the mean range of class medians per node, that range
     in units of the layer's std (:func:`layer_std`), the overlap metric
-    (:func:`overlap_fraction`, in %), the mean distance of class medians from 0.5, the share
+    (:func:`overlap_fraction`, in %, over all nodes and over those in the positive domain),
+    the mean distance of class medians from 0.5, the share
     of class medians within ``eps`` of 0 or 1, the share of class medians <= 0, the mean
     class median, and how far each class's mean is from its median in units of the class's
     std (averaged over class distributions with std > 0). The two 0.5 / 0-or-1 columns
@@ -110,6 +120,8 @@ def median_layer_summary(hidden: list[Tensor], y: Tensor, n_classes: int, delta:
         "median range": median_spread(medians).mean(dim=1).tolist(),
         "median range / layer std": relative_median_spread(medians, scale).mean(dim=1).tolist(),
         "overlap (%)": (100 * overlap_fraction(medians, scale, delta)).tolist(),
+        "overlap, positive domain (%)": (
+            100 * overlap_fraction(medians, scale, delta, positive_only=True)).tolist(),
         "|median - 0.5|": (medians - 0.5).abs().mean(dim=(0, 2)).tolist(),
         "medians near 0 or 1 (%)": (100 * saturation_fraction(per_layer, eps)).tolist(),
         "zero medians (%)": (100 * (medians <= 0).float().mean(dim=(0, 2))).tolist(),

@@ -451,21 +451,27 @@ def manifest_summary(results) -> pd.Series:
     }, name=f"{results.profile} / {results.dataset}")
 
 
-def fit_numbers(checks: pd.DataFrame, runs: pd.DataFrame, histories: pd.DataFrame,
+def fit_numbers(checks: pd.DataFrame, runs: pd.DataFrame, histories: pd.DataFrame, spec,
                 dataset: str = "cifar10") -> dict[str, str]:
     """What chapter 4 quotes about the premise "every other network fits its training set":
     the verdict of the ``every-other-net-fits`` row and, on ``dataset``, the lowest and
-    highest best training accuracy (%, mean over seeds, any epoch after the first) of its
-    configurations and the median number of epochs its final runs trained (``"pending"``
-    where there are none)."""
+    highest best training accuracy (%, mean over seeds, any epoch after the first) of the
+    configurations that row judges (the paper's exceptions left out,
+    :func:`helpers.claims.section2_rules.fit_exempt`, with ``spec``'s narrowest width and
+    two largest depths) and the median number of epochs its final runs trained
+    (``"pending"`` where there are none)."""
+    from .claims.section2_rules import fit_exempt
+
     row = checks[checks["id"] == "every-other-net-fits"]
     out = {"verdict": row["verdict"].iloc[0] if len(row) else "pending",
            "low": "pending", "high": "pending", "epochs": "pending"}
     h = histories[(histories["dataset"] == dataset) & (histories["epoch"] > 0)]
     if "phase" in h:
         h = h[h["phase"] == "final"]
-    if len(h):
-        best = h.groupby(CONFIG + ["seed"])["train_acc"].max().groupby(CONFIG).mean()
+    narrow, deep = min(spec.widths), sorted(spec.depths)[-2:]
+    best = h.groupby(CONFIG + ["seed"])["train_acc"].max().groupby(CONFIG).mean()
+    best = best[[not fit_exempt(*cfg, narrow, deep) for cfg in best.index]]
+    if len(best):
         out["low"], out["high"] = f"{100 * best.min():.1f}", f"{100 * best.max():.1f}"
     r = runs[runs["dataset"] == dataset]
     if len(r):
@@ -536,22 +542,31 @@ def rate_comparison(chosen: pd.DataFrame) -> pd.DataFrame:
 
 
 def gap_noise(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, depth, width, BN) with both activations on two seeds or more: the
-    ReLU − sigmoid gap of the mean test accuracies (points), its standard error
-    (``sqrt(sd_relu² / n_relu + sd_sigmoid² / n_sigmoid)``) and whether the gap is larger
-    than two of them."""
+    """Per (dataset, depth, width, BN) with two or more seeds run with both activations:
+    the ReLU − sigmoid gap seed by seed (over those shared seeds), its mean (points), the
+    standard error of that mean, the number of seeds, and whether the gap clears the
+    noise by the rule :mod:`helpers.claims` applies (:func:`helpers.claims.judging.judge`:
+    every seed's gap has the same sign and the mean exceeds two standard errors)."""
+    from .claims.judging import WITHIN, judge
+
     keys = ["dataset", "depth", "width", "batch_norm"]
-    g = runs.groupby(keys + ["activation"])["test_acc"]
-    stats = pd.DataFrame({"mean": g.mean() * 100, "sd": g.std(ddof=1) * 100,
-                          "n": g.count()}).unstack("activation")
-    cols = ["gap (pts)", "se (pts)", "beyond 2 se"]
-    if stats.empty or not {"relu", "sigmoid"} <= set(stats["n"].columns):
+    cols = ["gap (pts)", "se (pts)", "seeds", "beyond 2 se"]
+    acc = runs.groupby(keys + ["seed", "activation"])["test_acc"].mean().unstack("activation")
+    if acc.empty or not {"relu", "sigmoid"} <= set(acc.columns):
         return pd.DataFrame(columns=cols)
-    stats = stats[(stats["n"]["relu"] >= 2) & (stats["n"]["sigmoid"] >= 2)]
-    gap = stats["mean"]["relu"] - stats["mean"]["sigmoid"]
-    se = np.sqrt(stats["sd"]["relu"] ** 2 / stats["n"]["relu"]
-                 + stats["sd"]["sigmoid"] ** 2 / stats["n"]["sigmoid"])
-    return pd.DataFrame({"gap (pts)": gap, "se (pts)": se, "beyond 2 se": gap.abs() > 2 * se})
+    per_seed = ((acc["relu"] - acc["sigmoid"]) * 100).dropna()  # shared seeds only
+    rows = {}
+    for cfg, gaps in per_seed.groupby(level=keys):
+        if len(gaps) < 2:
+            continue
+        v = gaps.to_numpy(float)
+        rows[cfg] = {"gap (pts)": v.mean(), "se (pts)": v.std(ddof=1) / np.sqrt(len(v)),
+                     "seeds": len(v), "beyond 2 se": judge(v, 0.0, ">") != WITHIN}
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    out = pd.DataFrame.from_dict(rows, orient="index")[cols]
+    out.index = pd.MultiIndex.from_tuples(out.index, names=keys)
+    return out
 
 
 def rank_flips(lr_search: pd.DataFrame, histories: pd.DataFrame,
@@ -580,10 +595,16 @@ def rank_flips(lr_search: pd.DataFrame, histories: pd.DataFrame,
 
 
 def exercise_numbers(runs: pd.DataFrame, histories: pd.DataFrame, lr_search: pd.DataFrame,
-                     spec, strict_patience: int = 5) -> dict[str, str]:
+                     spec, strict_patience: int | None = None) -> dict[str, str]:
     """The sentences that close chapter 4's exercise solutions with this build's numbers
-    (``"pending"`` parts where runs are missing)."""
-    out = {}
+    (``"pending"`` parts where runs are missing). Exercise 4.1's shorter patience defaults
+    to a quarter of the grid's (5 in ``paper``), at least 1."""
+    if strict_patience is None:
+        strict_patience = max(1, spec.patience // 4)
+    if not 1 <= strict_patience < spec.patience:
+        raise ValueError(f"strict_patience={strict_patience}; accepted: 1 to "
+                         f"{spec.patience - 1} (shorter than the grid's {spec.patience})")
+    out = {"strict_patience": str(strict_patience)}
     strict = halting_summary(halting_cost(histories, strict_patience))
     usual = halting_summary(halting_cost(histories, spec.patience))
     parts = []
@@ -607,8 +628,8 @@ def exercise_numbers(runs: pd.DataFrame, histories: pd.DataFrame, lr_search: pd.
     if len(noise):
         big = noise[noise["beyond 2 se"]]
         out["gaps"] = (f"{len(big)} of {len(noise)} configurations with at least two seeds "
-                       f"of each activation ({int((big['gap (pts)'] > 0).sum())} of them with "
-                       f"ReLU ahead)")
+                       f"run with both activations ({int((big['gap (pts)'] > 0).sum())} of "
+                       f"them with ReLU ahead)")
     else:
         out["gaps"] = "pending"
     cmp = rate_comparison(chosen_rates(lr_search))

@@ -54,9 +54,9 @@ def test_judge_rejects_bad_direction():
     ([C.HOLDS, C.FAILS], "all", C.MIXED),  # items point different ways
     ([C.HOLDS, C.WITHIN], "all", C.MIXED),  # one item within noise
     ([C.WITHIN], "all", C.MIXED),
-    ([C.HOLDS, C.FAILS], "not_all", C.AGREES),
-    ([C.HOLDS, C.HOLDS], "not_all", C.DISAGREES),
-    ([C.HOLDS, C.WITHIN], "not_all", C.MIXED),
+    ([C.HOLDS, C.FAILS], "any", C.AGREES),  # one clear exception is enough
+    ([C.FAILS, C.FAILS], "any", C.DISAGREES),
+    ([C.FAILS, C.WITHIN], "any", C.MIXED),
 ])
 def test_verdict_of(outcomes, how, expected):
     assert C.verdict_of(outcomes, how) == expected
@@ -164,6 +164,7 @@ MEDIANS = {  # (dataset, activation, state) -> column -> (paper world, anti worl
         "medians near 0 or 1 (%)": ([0] * 4, [20] * 4)},
     ("mnist", "sigmoid", "trained"): {
         "overlap (%)": ([60] * 4, [10] * 4),
+        "overlap, positive domain (%)": ([60] * 4, [10] * 4),
         "median range / layer std": ([3] * 4, [3] * 4),
         "medians near 0 or 1 (%)": ([30, 30, 50, 60], [10, 8, 2, 1])},
     ("mnist", "relu", "untrained"): {
@@ -172,6 +173,7 @@ MEDIANS = {  # (dataset, activation, state) -> column -> (paper world, anti worl
         "median range / layer std": ([1] * 4, [1] * 4)},
     ("mnist", "relu", "trained"): {
         "overlap (%)": ([50, 40, 30, 20], [20, 30, 40, 50]),
+        "overlap, positive domain (%)": ([40, 30, 20, 10], [30, 40, 50, 60]),
         "median range / layer std": ([1, 1.5, 2, 3], [3, 2, 1.5, 1]),
         "mean class median": ([0.1, 0.5, 1, 2], [2, 1, 0.5, 0.1]),
         "|mean - median| / class std": ([0.05] * 4, [0.5] * 4)},
@@ -239,10 +241,18 @@ def verdicts():
             for w in ("paper", "anti", "mixed")}
 
 
+# Its opposite (ReLU clearly >= 1 point ahead in every CIFAR-10 configuration without BN)
+# implies half of cifar-deep-narrow-exception, so the anti world cannot negate both: its
+# disagreement is tested in a world of its own.
+ANTI_ELSEWHERE = {"cifar-relu-not-reliably-better-without-bn"}
+
+
 @pytest.mark.parametrize("spec", RULED, ids=lambda s: s.id)
 def test_every_rule_gives_every_verdict(spec, verdicts):
     assert verdicts["paper"][spec.id].verdict == C.AGREES, verdicts["paper"][spec.id].basis
-    assert verdicts["anti"][spec.id].verdict == C.DISAGREES, verdicts["anti"][spec.id].basis
+    if spec.id not in ANTI_ELSEWHERE:
+        assert verdicts["anti"][spec.id].verdict == C.DISAGREES, \
+            verdicts["anti"][spec.id].basis
     pending = C.evaluate_claims(ids=[spec.id])[0]
     assert pending.verdict == C.PENDING and pending.basis.startswith("missing")
     if spec.id == "mnist-reference-98.4":
@@ -252,8 +262,24 @@ def test_every_rule_gives_every_verdict(spec, verdicts):
     outcomes = [i.outcome for i in mixed.items]  # the within-noise case:
     if spec.how == "all":  # every item held in one world and failed in the other
         assert set(outcomes) == {C.WITHIN}
-    else:  # "not_all": the items that decide it are within noise, none fails
-        assert C.WITHIN in outcomes and C.FAILS not in outcomes
+    else:  # "any": the items that decide it are within noise, none holds
+        assert C.WITHIN in outcomes and C.HOLDS not in outcomes
+
+
+def test_relu_not_reliably_better_without_bn():
+    """Agrees when ReLU's lead is clearly under 1 point in one configuration (the paper
+    world: similar in 6, ReLU clearly ahead in the two deep narrow ones), disagrees when
+    ReLU leads by clearly more than 1 point everywhere, and waits on a lead near 1 point."""
+    runs, hist = grid_tables(PAPER)
+    cid = "cifar-relu-not-reliably-better-without-bn"
+    claim = C.evaluate_claims(ids=[cid], runs=runs, histories=hist)[0]
+    assert claim.verdict == C.AGREES
+    assert [i.outcome for i in claim.items if i.label in ("6×200", "8×200")] == [C.FAILS] * 2
+    nobn = (runs.dataset == "cifar10") & ~runs.batch_norm & (runs.activation == "relu")
+    lead = runs.copy()
+    lead.loc[nobn, "test_acc"] += 0.03  # every no-BN gap now about 2.5-5.5 points
+    claim = C.evaluate_claims(ids=[cid], runs=lead, histories=hist)[0]
+    assert claim.verdict == C.DISAGREES, claim.basis
 
 
 def test_reference_mixed():
@@ -304,9 +330,9 @@ def test_partial_grid_makes_claims_pending():
     ([C.FAILS], 2, "all", [C.DISAGREES, C.MIXED]),
     ([C.HOLDS, C.FAILS], 3, "all", [C.MIXED]),  # decided: one held, one failed
     ([C.WITHIN], 1, "all", [C.MIXED]),
-    ([C.FAILS], 1, "not_all", [C.AGREES]),  # decided: one clear exception is enough
-    ([C.HOLDS], 1, "not_all", [C.AGREES, C.DISAGREES, C.MIXED]),
-    ([C.WITHIN], 1, "not_all", [C.AGREES, C.MIXED]),
+    ([C.HOLDS], 1, "any", [C.AGREES]),  # decided: one clear exception is enough
+    ([C.FAILS], 1, "any", [C.AGREES, C.DISAGREES, C.MIXED]),
+    ([C.WITHIN], 1, "any", [C.AGREES, C.MIXED]),
     ([C.HOLDS], 0, "all", [C.AGREES]),
 ])
 def test_possible_verdicts(outcomes, n_missing, how, expected):

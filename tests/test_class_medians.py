@@ -57,6 +57,20 @@ def test_relative_spread_and_overlap_by_hand():
     assert overlap_fraction(flat, torch.zeros(1)).tolist() == [1.0]
 
 
+def test_overlap_in_the_positive_domain_by_hand():
+    """A ReLU-like layer: node 0's class medians are both 0 (left out), node 1 (spread 1.0)
+    and node 2 (0.1) are positive; at scale 0.4 and delta 0.5 only node 2 overlaps: 1/2,
+    against 2/3 over all nodes. A layer with no positive median gives NaN."""
+    medians = torch.tensor([[[0.0, 0.0, 0.3]], [[0.0, 1.0, 0.4]]])
+    scale = torch.tensor([0.4])
+    assert overlap_fraction(medians, scale).tolist() == pytest.approx([2 / 3])
+    assert overlap_fraction(medians, scale, positive_only=True).tolist() == pytest.approx([0.5])
+    # sigmoid-like medians (all > 0): the same as over all nodes
+    assert overlap_fraction(MEDIANS + 0.01, scale, positive_only=True).tolist() == \
+        pytest.approx(overlap_fraction(MEDIANS + 0.01, scale).tolist())
+    assert math.isnan(overlap_fraction(torch.zeros(2, 1, 3), scale, positive_only=True)[0])
+
+
 def test_overlap_rejects_bad_input():
     with pytest.raises(ValueError, match="delta"):
         overlap_fraction(MEDIANS, torch.tensor([0.4]), delta=0)
@@ -73,6 +87,8 @@ def test_median_layer_summary_by_hand():
     assert s["median range / layer std"] == pytest.approx(1.1 / 3 / scale)
     # scale 0.304: node 2 (0.1 / 0.304 = 0.33) and node 0 overlap, node 1 does not
     assert s["overlap (%)"] == pytest.approx(100 * 2 / 3)
+    # node 1's class medians are 0 and 1: every node is in the positive domain
+    assert s["overlap, positive domain (%)"] == pytest.approx(100 * 2 / 3)
     # |median - 0.5| over the six class medians: 0, .5, .2, 0, .5, .1
     assert s["|median - 0.5|"] == pytest.approx(1.3 / 6)
     assert s["medians near 0 or 1 (%)"] == pytest.approx(100 * 2 / 6)

@@ -18,8 +18,9 @@ seed) and a statement about it: ``> target``, ``< target`` or ``within tol of ta
   side, the mean already exceeds one standard error (for non-negative margins
   ``sd <= sqrt(n) * mean``), so a one-SE rule would add nothing to the vote.
 * The claim's verdict combines its items: ``all`` (the usual case) *agrees* when every item
-  holds, *disagrees* when every item fails and is *mixed* otherwise; ``not_all`` (for "X is
-  not reliably true") agrees when some item fails, disagrees when every item holds.
+  holds, *disagrees* when every item fails and is *mixed* otherwise; ``any`` (for "X is
+  not reliably true", whose items state the exception) agrees when some item holds,
+  disagrees when every item fails, and is *mixed* otherwise.
 
 So a gap inside seed noise is never called agreement or disagreement: it makes the claim
 *mixed*, and the ``basis`` column says why (items split, or within noise). The other
@@ -133,7 +134,7 @@ class Item:
 
     @property
     def mean(self) -> float:
-        return float(np.mean(self.values)) if self.n else math.nan
+        return float(np.mean(self.values.to_numpy(float))) if self.n else math.nan
 
     @property
     def se(self) -> float:
@@ -191,18 +192,18 @@ def possible_verdicts(outcomes: Sequence[str], n_missing: int, how: str = "all"
 
 
 def verdict_of(outcomes: Sequence[str], how: str = "all") -> str:
-    """Combine item outcomes: ``all`` or ``not_all`` (see the module docstring)."""
+    """Combine item outcomes: ``all`` or ``any`` (see the module docstring)."""
     if not outcomes:
         raise ValueError("no items to judge")
     if how == "all":
         if all(o == HOLDS for o in outcomes):
             return AGREES
         return DISAGREES if all(o == FAILS for o in outcomes) else MIXED
-    if how == "not_all":
-        if any(o == FAILS for o in outcomes):
+    if how == "any":
+        if any(o == HOLDS for o in outcomes):
             return AGREES
-        return DISAGREES if all(o == HOLDS for o in outcomes) else MIXED
-    raise ValueError(f"how={how!r}; accepted: 'all', 'not_all'")
+        return DISAGREES if all(o == FAILS for o in outcomes) else MIXED
+    raise ValueError(f"how={how!r}; accepted: 'all', 'any'")
 
 
 # ----------------------------------------------------------------------------- claims

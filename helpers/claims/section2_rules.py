@@ -98,7 +98,11 @@ def cifar_relu_better_with_bn(ctx: Context) -> list[Item]:
 
 
 def cifar_relu_not_reliably_better_without_bn(ctx: Context) -> list[Item]:
-    return _gap_items(ctx.grid, ctx.grid.configs("cifar10", bn=False))
+    """ReLU's lead < the similarity tolerance, one item per configuration (the claim agrees
+    when any holds: somewhere ReLU is not clearly better)."""
+    g, tol = ctx.grid, SIMILAR_PTS["cifar10"]
+    return each(lambda ds, d, w, bn: Item(f"{d}×{w}", g.gap(ds, d, w, bn), tol, "<",
+                                          unit=" pts"), g.configs("cifar10", bn=False))
 
 
 def cifar_nobn_deeper_worse(ctx: Context) -> list[Item]:
@@ -180,13 +184,21 @@ def cifar_depth_adds_a_little(ctx: Context) -> list[Item]:
                  ">", unit=" pts/layer")]
 
 
+def fit_exempt(ds: str, depth: int, width: int, bn: bool, act: str, narrow: int,
+               deep: Iterable[int]) -> bool:
+    """The configurations the paper exempts from "all our networks ... can train to
+    virtually perfect classification": CIFAR-10 sigmoid without BN, deep (6/8 layers) and
+    narrow."""
+    return (ds == "cifar10" and act == "sigmoid" and width == narrow and not bn
+            and depth in deep)
+
+
 def every_other_net_fits(ctx: Context) -> list[Item]:
     g = ctx.grid
     return each(lambda ds, d, w, bn, a: Item(_config_name(ds, d, w, bn, a), g.best_train(
         ds, d, w, bn, a), FIT_THRESHOLD, ">", unit=" %"),
         [(ds, d, w, bn, a) for ds, d, w, bn in g.configs() for a in ("relu", "sigmoid")
-         if not (ds == "cifar10" and a == "sigmoid" and w == g.narrow and not bn
-                 and d in g.deep)])
+         if not fit_exempt(ds, d, w, bn, a, g.narrow, g.deep)])
 
 
 def relu_benefits_more_from_bn(ctx: Context) -> list[Item]:
