@@ -776,3 +776,134 @@ def test_two_workers_share_the_queue_without_clashing(tmp_path):
         if path.exists():
             res = grid.load_results("quick", dataset, tmp_path / "r")
             assert res.runs.key.is_unique and res.lr_search.key.is_unique
+
+
+# ------------------------------------------------- consistency of records, parts and cache
+def _copy_reference(reference, tmp_path):
+    import shutil
+    out = tmp_path / "quick" / "mnist"
+    shutil.copytree(reference[1] / "r" / "quick" / "mnist", out)
+    return out
+
+
+def test_a_part_replaces_its_runs_whole_history(tmp_path, reference):
+    """A record written again with a shorter history (a run retrained, a merge) leaves no
+    tail of the older history in the tables, before and after the merge."""
+    out = _copy_reference(reference, tmp_path)
+    rec = store.read_records(out)
+    r = rec.runs[rec.runs.phase == "final"].iloc[0]
+    record = store.record_from_tables(rec, r.key)
+    assert len(record["history"]) > 2
+    record["history"] = [h for h in record["history"] if h["epoch"] <= 1]
+    store.save_part(out, record)
+    for _ in range(2):  # with the part pending, then merged
+        h = store.read_records(out).histories
+        h = h[(h.phase == "final") & (h.activation == r.activation)
+              & (h.batch_norm == r.batch_norm) & (h.seed == r.seed) & (h.lr == r.lr)]
+        assert sorted(h.epoch) == [0, 1]
+        store.consolidate(out, lambda a, b: runner.search_table(a, b, SPEC))
+    # the other runs' histories are untouched
+    others = rec.histories[rec.histories.phase == "search"]
+    after = store.read_records(out).histories
+    pd.testing.assert_frame_equal(
+        after[after.phase == "search"].reset_index(drop=True), others.reset_index(drop=True))
+
+
+def test_an_unreadable_part_is_left_out_and_kept(tmp_path, reference):
+    out = _copy_reference(reference, tmp_path)
+    before = store.read_records(out)
+    bad = out / "parts" / "torn.json"
+    bad.parent.mkdir(exist_ok=True)
+    bad.write_text('{"row": {"key"')  # a write torn by a crash
+    with pytest.warns(UserWarning, match="torn.json is unreadable"):
+        after = store.read_records(out)
+    pd.testing.assert_frame_equal(before.runs, after.runs)
+    with pytest.warns(UserWarning):
+        store.consolidate(out, lambda a, b: runner.search_table(a, b, SPEC))
+    assert bad.exists()  # kept for a person to look at, never merged
+
+
+def test_save_part_waits_for_a_merge_in_progress(tmp_path, reference):
+    """A merge reads parts/ and then deletes what it read: a part written meanwhile would be
+    deleted unmerged, so writing one waits for the tables lock."""
+    import threading
+    out = _copy_reference(reference, tmp_path)
+    rec = store.read_records(out)
+    record = store.record_from_tables(rec, rec.runs.key.iloc[0])
+    part = out / "parts" / f"{record['row']['key']}.json"
+    held, release = threading.Event(), threading.Event()
+
+    def merge():
+        with store.tables_lock(out):
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=merge)
+    holder.start()
+    held.wait(30)
+    writer = threading.Thread(target=store.save_part, args=(out, record))
+    writer.start()
+    writer.join(0.5)
+    assert writer.is_alive() and not part.exists()  # waiting for the lock
+    release.set()
+    writer.join(30)
+    holder.join(30)
+    assert part.exists()
+
+
+def test_a_snapshot_past_the_recorded_rung_is_dropped(tmp_path, monkeypatch, reference, tiny):
+    """The tables go back (restored from git) while the snapshot cache does not: a snapshot
+    past the rung the records ask for is dropped and its run starts afresh, and the results
+    are the reference's (without the check the runner would loop, resuming it forever)."""
+    spec = dataclasses.replace(SPEC, unit_seconds=0.0)  # pause after every epoch
+    calls, train_stacked = [], runner.engine.train_stacked
+
+    def killed(*args, **kwargs):
+        if len(calls) == 8:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return train_stacked(*args, **kwargs)
+
+    monkeypatch.setattr(runner.engine, "train_stacked", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, tiny, spec=spec)
+    monkeypatch.setattr(runner.engine, "train_stacked", train_stacked)
+    epochs = [torch.load(p, weights_only=False)["epoch"]
+              for p in (tmp_path / "s").rglob("*.pt")]
+    assert max(epochs) > SPEC.rungs[0]  # the precondition: a snapshot past rung 1
+    import shutil
+    shutil.rmtree(tmp_path / "r")  # the records go back to none
+    log = []
+    res = run(tmp_path, tiny, spec=spec, time_budget=300, log=log.append)
+    assert res.complete
+    assert any("past the rung" in line for line in log)
+    same_results(res, reference[0])
+
+
+def test_snapshots_live_beside_an_explicit_results_root(tmp_path, tiny):
+    """Without ``state_root``, a call with its own ``root`` keeps its snapshots under it,
+    never in the checkout's cache that the real grid resumes from."""
+    grid.run_grid("quick", "mnist", "cpu", progress=False, root=tmp_path / "r", data=tiny,
+                  spec=dataclasses.replace(SPEC, unit_seconds=0.0), time_budget=0.5)
+    assert list((tmp_path / "r" / store.ROOT_STATE_FOLDER).rglob("*.pt"))
+
+
+def test_workers_run_in_their_own_sessions(monkeypatch):
+    """A signal to the parent's process group reaches each worker once, through the parent
+    (which forwards it), not twice (a second signal stops a worker without pausing)."""
+    started = []
+
+    class FakeProc:
+        def __init__(self, argv, **kwargs):
+            started.append(kwargs)
+
+        def poll(self):
+            return 0
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(cli.subprocess, "Popen", FakeProc)
+    monkeypatch.setattr(cli.signal, "signal", lambda *a: None)
+    assert cli.run_workers(["run", "--profile", "quick"], 2) == 0
+    assert started == [{"start_new_session": True}] * 2

@@ -56,8 +56,11 @@ def worker_argv(argv: Sequence[str]) -> list[str]:
 def run_workers(argv: Sequence[str], n: int) -> int:
     """``n`` workers (:func:`worker_argv`), one process each, sharing the queue. A SIGTERM
     or SIGINT to this process reaches every worker as SIGTERM (the first pauses them
-    cleanly, a second stops them); returns the worst exit status."""
-    procs = [subprocess.Popen([sys.executable, "-m", "helpers.grid", *worker_argv(argv)])
+    cleanly, a second stops them); returns the worst exit status. The workers run in
+    sessions of their own, so that a signal to this process group (Ctrl-C at a terminal,
+    ``kill -- -PGID``) reaches them once, through this process, not twice."""
+    procs = [subprocess.Popen([sys.executable, "-m", "helpers.grid", *worker_argv(argv)],
+                              start_new_session=True)
              for _ in range(n)]
 
     def forward(signum, frame):
@@ -220,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workers > 1:
         return run_workers(sys.argv[1:] if argv is None else argv, args.workers)
     signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)  # Ctrl-C pauses cleanly too; twice stops
     start = time.perf_counter()
     for grid, dataset, width in work_queue(args.profile, grids, datasets):
         if shapes is not None and all(w != width for _, w in shapes):

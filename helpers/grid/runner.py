@@ -313,6 +313,14 @@ class Runner:
                 for lr, seed in dec.train:
                     key = run_key("search", depth, width, *combo, seed, lr)
                     snap = store.load_snapshot(self.state_dir, key)
+                    if snap is not None and dec.until is not None and snap.epoch > dec.until:
+                        # the cache ran past the rung the records ask for (tables restored
+                        # from git, another results root): it cannot be resumed to that rung
+                        self.log(f"{self.dataset} {depth}x{width}: snapshot {key} is at epoch "
+                                 f"{snap.epoch}, past the rung {dec.until} the records ask "
+                                 "for; dropped, the run starts afresh")
+                        store.drop_snapshot(self.state_dir, key)
+                        snap = None
                     start = snap.epoch if snap is not None else 0
                     groups[(start, dec.until)].append((combo, lr, seed, snap, dec))
             for key, group in sorted(groups.items(), key=lambda kv: (
@@ -669,6 +677,8 @@ def run_grid(
         shapes = check_shapes(spec, shapes)
     data = data if data is not None else grid_data(spec, dataset)
     out = store.results_dir(profile, dataset, root, grid)
+    if state_root is None and root is not None:  # snapshots belong to their results root
+        state_root = Path(root) / store.ROOT_STATE_FOLDER
     state_dir = store.state_dir(profile, dataset, state_root, grid)
     manifest = _manifest(spec, dataset, data, out)  # refused here, before any work
     deadline = None if time_budget is None else time.perf_counter() + time_budget

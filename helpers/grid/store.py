@@ -33,6 +33,7 @@ import fcntl
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -128,6 +129,7 @@ PHASES = ("search", "final")
 
 RESULTS_ROOT = PROJECT_ROOT / "data" / "results"
 STATE_ROOT = PROJECT_ROOT / "data" / "cache" / "grid_state"
+ROOT_STATE_FOLDER = ".grid_state"  # snapshots of a results root given explicitly
 CONFIG_COLUMNS = ["dataset", "source", "phase", "depth", "width", "batch_norm", "activation",
                   "seed", "lr"]
 RUN_COLUMNS = CONFIG_COLUMNS + [
@@ -167,10 +169,19 @@ def state_dir(profile: str, dataset: str, state_root: str | os.PathLike | None =
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """``write(tmp)``, flushed to disk, then renamed over ``path`` (a crash leaves the old
+    file or the new one, never a torn or empty one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     write(tmp)
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
     os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def write_json(path: Path, obj: dict) -> None:
@@ -190,8 +201,10 @@ def read_csv(path: Path) -> pd.DataFrame:
 
 
 def save_part(out: Path, record: dict) -> None:
-    """Persist one finished or rung-reached run (atomic): ``parts/<key>.json``."""
-    write_json(out / "parts" / f"{record['row']['key']}.json", record)
+    """Persist one finished or rung-reached run (atomic): ``parts/<key>.json``. Under
+    :func:`tables_lock`, so that a merge never deletes a part replaced after it read it."""
+    with tables_lock(out):
+        write_json(out / "parts" / f"{record['row']['key']}.json", record)
 
 
 def history_frame(row: dict, history: list[dict]) -> pd.DataFrame:
@@ -275,14 +288,29 @@ def _read_records(out: Path) -> Records:
     if (out / "layers.csv.gz").exists():
         # tables written before grad_saturation and perplexity existed read as NaN there
         layers.append(read_csv(out / "layers.csv.gz").reindex(columns=LAYER_COLUMNS))
+    recorded = []  # (row, history) of each readable part, in order
     for part in parts:
-        rec = json.loads(part.read_text())
+        try:
+            rec = json.loads(part.read_text())
+        except json.JSONDecodeError as err:  # torn by a crash: every other record stays readable
+            warnings.warn(f"{part} is unreadable ({err}) and is left out; delete it, and "
+                          "the grid trains that run again", stacklevel=3)
+            continue
         runs.append(pd.DataFrame([rec["row"]]).reindex(columns=RUN_COLUMNS + ["finished"]))
-        hists.append(history_frame(rec["row"], rec["history"]))
+        recorded.append(history_frame(rec["row"], rec["history"]))
         layers.append(layer_frame(rec["row"], rec.get("layers")))
     run_df = pd.concat(runs, ignore_index=True) if runs else \
         pd.DataFrame(columns=RUN_COLUMNS + ["finished"])
     run_df = run_df.drop_duplicates("key", keep="last")
+    if hists and recorded:
+        # a part holds its run's whole history: it replaces the tables' (a shorter history
+        # must not leave the older one's tail behind)
+        ident = ["phase", "depth", "width", "activation", "batch_norm", "seed", "lr"]
+        new = pd.concat([h[ident] for h in recorded], ignore_index=True).drop_duplicates()
+        old = hists[0]
+        hists[0] = old[~pd.MultiIndex.from_frame(old[ident]).isin(
+            pd.MultiIndex.from_frame(new))]
+    hists += recorded
     hist_df = pd.concat(hists, ignore_index=True) if hists else \
         pd.DataFrame(columns=HISTORY_TABLE_COLUMNS)
     hist_df = hist_df.drop_duplicates(["phase", "depth", "width", "activation", "batch_norm",
@@ -344,6 +372,10 @@ def _consolidate(out: Path, search_table: Callable[[pd.DataFrame, pd.DataFrame],
     atomic_write(out / "layers.csv.gz",
                  lambda p: rec.layers.to_csv(p, index=False, compression="gzip"))
     for part in parts:
+        try:
+            json.loads(part.read_text())
+        except json.JSONDecodeError:
+            continue  # unreadable, left out of the tables above: kept for a person to see
         part.unlink()
 
 
