@@ -94,6 +94,23 @@ def time_activations(names: list[str], n_elements: int, device: str | torch.devi
     return table
 
 
+def relative_time(table: pd.DataFrame, name: str, kind: str, base: str = "relu") -> str:
+    """How ``name``'s ``kind`` pass (``"forward"``, ``"forward+backward"``) compares with
+    ``base``'s in a :func:`time_activations` table: ``"1.18 times ReLU's time"``, or, when
+    the medians differ by less than the mean of the two inter-quartile ranges, that ratio
+    followed by ``"(within the scatter: no measurable difference)"``."""
+    rows = table.set_index(["activation", "pass"])
+    for key in ((name, kind), (base, kind)):
+        if key not in rows.index:
+            raise ValueError(f"{key} is not in the table; accepted: one of "
+                             f"{sorted(set(rows.index))}")
+    a, b = rows.loc[(name, kind)], rows.loc[(base, kind)]
+    text = f"{a['median (ms)'] / b['median (ms)']:.2f} times {NAMES.get(base, base)}'s time"
+    if abs(a["median (ms)"] - b["median (ms)"]) < (a["IQR (ms)"] + b["IQR (ms)"]) / 2:
+        text += " (within the scatter: no measurable difference)"
+    return text
+
+
 def _train_step_job(model: nn.Module, x: Tensor, y: Tensor, lr: float = 1e-3) -> tuple:
     """A training step (forward, cross-entropy, backward, Adam update) as a benchmark job,
     on a copy of ``model`` so the model itself is unchanged."""

@@ -79,7 +79,8 @@ def make_variant(
     PyTorch's ``nn.Linear`` default). Hidden weights are then multiplied by ``init_gain``.
     ``activation`` may also be ``linear`` (identity), ``sigmoid4`` (sigmoid(4x)) or
     ``prelu`` (one learnable negative slope shared by all layers, starting at 0.25).
-    With ``init="default"`` and ``init_gain=1`` the weights equal ``make_model``'s.
+    With the book's scheme (``init="default"`` or the activation's own) the weights are
+    ``make_model``'s times ``init_gain``, so that two gains scale one draw of the weights.
     """
     scheme = resolved_init(activation, init)
     if not init_gain > 0:
@@ -87,10 +88,14 @@ def make_variant(
     base = EXTRA_ACTIVATIONS.get(activation, activation)
     model = make_model(in_features, depth, width, base, batch_norm, n_classes, seed=seed,
                        bias_init=bias_init)
-    if scheme != init_scheme(base) or init_gain != 1.0:
+    if scheme != init_scheme(base):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             _init_weights(model, scheme, init_gain)
+    elif init_gain != 1.0:  # the same weights as at gain 1, scaled: gains compare like for like
+        with torch.no_grad():
+            for lin in model.linears:
+                lin.weight.mul_(init_gain)
     if activation == "prelu":
         model.act = nn.PReLU(num_parameters=1, init=0.25)
     elif activation in EXTRA_ACTIVATIONS:

@@ -218,12 +218,18 @@ def _difference(runs, dataset, depth, a, bn_a, b, bn_b) -> pd.Series | None:
     return (x[seeds] - y[seeds]) if len(seeds) else None
 
 
-def claim_items(runs: pd.DataFrame, datasets: Sequence[str], depths: Sequence[int]
+def claim_items(runs: pd.DataFrame, datasets: Sequence[str], depths: Sequence[int],
+                seeds: Sequence[int] | None = None, deep: int | None = None
                 ) -> pd.DataFrame:
     """One row per (claim, dataset, shape, BN) with the per-seed difference in test
     accuracy (points), its mean and SE and the item's outcome; missing runs give
-    ``pending`` rows."""
-    deep = max(depths)
+    ``pending`` rows, and so does a comparison whose two sides share fewer than all of
+    ``seeds`` (``pending (2 of 3 seeds)``: judged only once complete, its mean and SE shown
+    so far). ``deep``: the depth at which the "more than 5 layers" claim is read (default:
+    the largest of ``depths``)."""
+    deep = max(depths) if deep is None else deep
+    if deep not in depths:
+        raise ValueError(f"deep={deep!r}; accepted: one of depths {tuple(depths)}")
     plans = []
     for ds in datasets:
         for bn in (False, True):
@@ -243,8 +249,10 @@ def claim_items(runs: pd.DataFrame, datasets: Sequence[str], depths: Sequence[in
             rows.append(row | dict(seeds=0, mean=math.nan, se=math.nan, outcome="pending"))
             continue
         item = Item(label, diff, target, ">")
-        rows.append(row | dict(seeds=item.n, mean=item.mean, se=item.se,
-                               outcome=item.why()))
+        outcome = item.why()
+        if seeds is not None and item.n < len(seeds):
+            outcome = f"pending ({item.n} of {len(seeds)} seeds)"
+        rows.append(row | dict(seeds=item.n, mean=item.mean, se=item.se, outcome=outcome))
     return pd.DataFrame(rows)
 
 

@@ -210,13 +210,17 @@ def gap_verdicts(gap: pd.DataFrame, main_lr: dict[str, float], patience: int,
     (rate ``main_lr[model]``, ``patience``; mean layer sparsity at the best epoch, mean and sd
     over seeds) with
 
-    * ``length``: the runs without early stopping (``full_length``) at their last epoch; it
-      *explains* the gap when it closes at least half of it and moves the sparsity by more
-      than twice the seed sd of the main runs;
-    * ``lr``: the learning-rate sweep (best-epoch sparsity per rate, seeds averaged); it *can
-      explain* the gap when the paper's value lies within the span of sparsities the rates
-      reach and that span is wider than twice the seed sd: some rate in the swept range then
-      matches the paper's sparsity.
+    * ``length``: the runs without early stopping (``full_length``) at their last epoch,
+      against the main runs *of the same seeds* (the seeds' offsets from the mean must not
+      pass for an effect of training length; ``length: main, same seeds (%)``); it
+      *explains* the gap when it closes at least half of that seed's gap and moves the
+      sparsity by more than twice the seed sd of the main runs. ``length: at best epoch
+      (%)`` reads the same runs at their best validation epoch, as the paper's early
+      stopping would have kept them;
+    * ``lr``: the learning-rate sweep (best-epoch sparsity per rate, averaged over the seeds
+      that every rate has); it *can explain* the gap when the paper's value lies within the
+      span of sparsities the rates reach and that span is wider than twice the seed sd: some
+      rate in the swept range then matches the paper's sparsity.
 
     A candidate without runs has no columns (pending)."""
     rows = []
@@ -231,22 +235,41 @@ def gap_verdicts(gap: pd.DataFrame, main_lr: dict[str, float], patience: int,
         paper = main["paper (%)"].iloc[0]
         row = {"model": model, "main lr": lr, "seeds": len(main), "ours (%)": ours,
                "seed sd (pp)": sd, "paper (%)": paper, "gap (pp)": ours - paper}
-        longest = gap[(gap["model"] == model) & (gap["at"] == "last")
-                      & (gap["patience"] == full_length)]
-        if len(longest):
-            value = longest["mean sparsity (%)"].mean()
-            closed = (value - ours) / (paper - ours) if paper != ours else math.nan
-            row |= {"length: sparsity (%)": value, "length: share closed": closed,
-                    "length: explains": bool(closed >= 0.5 and abs(value - ours) > noise)}
-        sweep = g[(g["patience"] == patience)].groupby("run_lr")["mean sparsity (%)"].mean()
+        longest = gap[(gap["model"] == model) & (gap["patience"] == full_length)]
+        last = longest[(longest["at"] == "last") & longest["seed"].isin(main["seed"])]
+        if len(last):
+            base = main[main["seed"].isin(last["seed"])]["mean sparsity (%)"].mean()
+            value = last["mean sparsity (%)"].mean()
+            closed = (value - base) / (paper - base) if paper != base else math.nan
+            at_best = longest[(longest["at"] == "best") & longest["seed"].isin(last["seed"])]
+            row |= {"length: seeds": ", ".join(str(int(v)) for v in sorted(last["seed"])),
+                    "length: main, same seeds (%)": base, "length: sparsity (%)": value,
+                    "length: at best epoch (%)": at_best["mean sparsity (%)"].mean(),
+                    "length: share closed": closed,
+                    "length: explains": bool(closed >= 0.5 and abs(value - base) > noise)}
+        swept = g[g["patience"] == patience]
+        sweep = _shared_seed_means(swept)
         if len(sweep) > 1:
             lo, hi = sweep.min(), sweep.max()
+            shared = set.intersection(*(set(v) for v in swept.groupby("run_lr")["seed"]
+                                        .apply(list)))
             row |= {"lrs tried": ", ".join(f"{r:g}" for r in sweep.index),
+                    "lr: seeds": ", ".join(str(int(v)) for v in sorted(shared)),
                     "lr: lowest (%)": lo, "lr: highest (%)": hi,
                     "lr: lowest at": sweep.idxmin(), "lr: highest at": sweep.idxmax(),
                     "lr: explains": bool(lo <= paper <= hi and hi - lo > noise)}
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _shared_seed_means(runs: pd.DataFrame) -> pd.Series:
+    """Mean sparsity per learning rate over the seeds that every rate has (empty when the
+    rates share no seed)."""
+    if runs.empty:
+        return pd.Series(dtype=float)
+    seeds = set.intersection(*(set(v) for v in runs.groupby("run_lr")["seed"].apply(list)))
+    kept = runs[runs["seed"].isin(seeds)]
+    return kept.groupby("run_lr")["mean sparsity (%)"].mean()
 
 
 def plot_table1_gap(dynamics: pd.DataFrame, gap: pd.DataFrame, source: str,
@@ -269,7 +292,7 @@ def plot_table1_gap(dynamics: pd.DataFrame, gap: pd.DataFrame, source: str,
     sweep = gap[(gap["at"] == "best") & (gap["patience"] != full_length)]
     for model, g in sweep.groupby("model"):
         right.plot(g["run_lr"], g["mean sparsity (%)"], "o", color=colors[model], label=model)
-        means = g.groupby("run_lr")["mean sparsity (%)"].mean()
+        means = _shared_seed_means(g)  # the line joins the seeds every rate has
         right.plot(means.index, means.values, "-", color=colors[model], alpha=0.6)
     for model in colors:
         paper = gap.loc[gap["model"] == model, "paper (%)"]

@@ -114,7 +114,14 @@ def plot_gradient_quadrants(points: pd.DataFrame, source: str, layer: int = 2) -
         sns.scatterplot(data=one, x="g1", y="g2", s=12, alpha=0.5, color=COLORS[name], ax=ax,
                         label="one sample", edgecolor=None)
         ax.scatter(mean.g1, mean.g2, marker="X", s=120, color="black", label="batch mean")
-        lim = float(np.nanpercentile(np.abs(one[["g1", "g2"]].to_numpy()), 98)) * 1.3 or 1.0
+        # the axes end at 1.3 x the 98th percentile of |gradient| (a few outlying images
+        # fall outside), widened where needed so that the batch mean stays in view
+        lim = float(np.nanpercentile(np.abs(one[["g1", "g2"]].to_numpy()), 98)) * 1.3
+        lim = max(lim, 1.15 * float(np.nanmax(np.abs(mean[["g1", "g2"]].to_numpy()),
+                                            initial=0.0))) or 1.0
+        ax.xaxis.set_major_locator(plt.MaxNLocator(4))
+        ax.yaxis.set_major_locator(plt.MaxNLocator(4))
+        ax.ticklabel_format(style="sci", scilimits=(-2, 3))
         ax.set(xlim=(-lim, lim), ylim=(-lim, lim), title=NAMES.get(name, name),
                xlabel="dL/dw1 (nats per unit weight)", ylabel="dL/dw2 (nats per unit weight)")
         ax.axhline(0, color="black", linewidth=0.6)

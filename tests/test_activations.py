@@ -308,3 +308,19 @@ def test_figures_build(mnist_small):
     plot_sparsity(pd.DataFrame({"layer": [1, 1], "condition": ["a", "b"],
                                 "sparsity (%)": [50.0, 80.0]}), mnist_small.source)
     matplotlib.pyplot.close("all")
+
+
+def test_relative_time_says_when_a_difference_is_within_the_scatter():
+    """Medians 12 and 10 ms: 1.20 times ReLU's time. With IQRs of 1 ms (mean 1 < the 2 ms
+    difference) that is a difference; with IQRs of 5 and 3 ms (mean 4 > 2) it is not."""
+    from helpers.activation_cost import relative_time
+
+    def table(iqr_sig, iqr_relu):
+        return pd.DataFrame({"activation": ["relu", "sigmoid"], "pass": "forward",
+                             "median (ms)": [10.0, 12.0], "IQR (ms)": [iqr_relu, iqr_sig]})
+
+    assert relative_time(table(1.0, 1.0), "sigmoid", "forward") == "1.20 times ReLU's time"
+    assert relative_time(table(5.0, 3.0), "sigmoid", "forward") == \
+        "1.20 times ReLU's time (within the scatter: no measurable difference)"
+    with pytest.raises(ValueError, match="accepted: one of"):
+        relative_time(table(1.0, 1.0), "sigmoid", "forward+backward")

@@ -27,6 +27,17 @@ def test_init_schemes_and_gain():
     for a, b in zip(x1.linears, x3.linears):
         assert torch.allclose(3 * a.weight, b.weight)
     assert torch.equal(x1.out.weight, x3.out.weight)  # the output layer is untouched
+    # with the book's own scheme too, a gain scales the gain-1 weights (one draw): sigmoid
+    # (Xavier) x4 is the sigmoid(4x) network's weights times 4, He x1.5 is He's times 1.5
+    for act, gain in (("sigmoid", 4.0), ("relu", 1.5)):
+        base, scaled = (make_variant(50, 2, 20, act, init_gain=g, seed=1) for g in (1.0, gain))
+        for a, b in zip(base.linears, scaled.linears):
+            assert torch.allclose(gain * a.weight, b.weight) and torch.equal(a.bias, b.bias)
+    # sigmoid(4x) has the plain sigmoid's Xavier weights, so sigmoid x4 is it, rescaled
+    s4 = make_variant(50, 2, 20, "sigmoid4", seed=1)
+    sig4 = make_variant(50, 2, 20, "sigmoid", init_gain=4.0, seed=1)
+    for a, b in zip(s4.linears, sig4.linears):
+        assert torch.allclose(4 * a.weight, b.weight)
     assert resolved_init("linear") == "xavier" and resolved_init("prelu") == "he"
     assert resolved_init("sigmoid4") == "xavier"
 

@@ -188,3 +188,30 @@ def test_figures_name_every_activation_and_put_mnist_first():
     fig = na.plot_layer_profiles(lay, "mnist", 4, "mnist")
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["sigmoid", "ReLU", "ELU"]
     plt.close(fig)
+
+
+def test_a_comparison_missing_seeds_waits_for_them():
+    """MNIST 8x200: ReLU on seeds 0-2, ELU on seeds 0 and 1, ahead by 5 points in both. The
+    item shows its two-seed mean but stays pending until the third seed, and the claim with
+    it (the ELU + BN item, with all seeds, holds)."""
+    rows = []
+    for s in range(3):
+        rows += [("mnist", 8, bn, "relu", s, 0.90 + 0.01 * s) for bn in (False, True)]
+        rows += [("mnist", 8, True, "elu", s, 0.95 + 0.01 * s)]
+        if s < 2:
+            rows += [("mnist", 8, False, "elu", s, 0.95 + 0.01 * s)]
+    items = na.claim_items(_runs(rows), ["mnist"], (4, 8), seeds=(0, 1, 2))
+    elu = items[items.claim == "elu_deep"].set_index("comparison")
+    assert elu.loc["ELU − ReLU", "outcome"] == "pending (2 of 3 seeds)"
+    assert elu.loc["ELU − ReLU", "mean"] == pytest.approx(5.0)
+    assert elu.loc["ELU + BN − ReLU + BN", "outcome"] == "holds"
+    v = na.claim_verdicts(items).set_index("id")
+    assert v.loc["elu_deep", "verdict"] == "pending" and v.loc["elu_deep", "pending"] == 1
+    # without seeds= (the old reading) the two-seed item would already be judged
+    assert na.claim_items(_runs(rows), ["mnist"], (8,)).set_index("comparison").loc[
+        "ELU − ReLU", "outcome"] == "holds"
+    # deep picks the depth of the ELU claim, and must be one of the depths
+    shallow = na.claim_items(_runs(rows), ["mnist"], (4, 8), seeds=(0, 1, 2), deep=4)
+    assert set(shallow[shallow.claim == "elu_deep"].depth) == {4}
+    with pytest.raises(ValueError, match="deep=6; accepted: one of depths"):
+        na.claim_items(_runs(rows), ["mnist"], (4, 8), deep=6)
