@@ -265,7 +265,7 @@ class _StackRun:
                         batch_norm=net.batch_norms[j], epoch=epoch, tensors=tensors,
                         best_epoch=rule.best_epoch, best_val_acc=rule.best_acc,
                         rows=[dict(r) for r in self.rows[i]], cost=self.cost[i],
-                        adam_steps=opt.steps)
+                        adam_steps=int(opt.step_t.item()) if opt.fused else opt.steps)
 
     def _pause(self, epoch: int) -> None:
         for j, i in enumerate(self.active):
@@ -397,6 +397,8 @@ class _StackRun:
         for b in range(self.n_batches):
             self.idx.copy_(epoch_idx[b])
             step()
+        if self.cfg.cuda_graph:  # replays bypass the Python counter, and the capture's
+            self.opt.steps = int(self.opt.step_t.item())  # warm-up steps inflate it
 
     def _step(self) -> None:
         net, x, y = self.net, self.split["train"].x, self.split["train"].y
