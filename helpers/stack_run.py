@@ -147,7 +147,7 @@ class _BestStates:
         """Feed every live model its history row of ``epoch``, keep the states that
         improved, and return the live rows that stop after this epoch."""
         improved = [j for j, (rule, row) in enumerate(zip(self.rules, rows))
-                    if rule.update(epoch, row["train_loss"], row["val_acc"])]
+                    if rule.update(epoch, row["train_loss"], row["val_acc"], row["val_loss"])]
         if improved:
             self._save(net, improved)
         return [j for j, rule in enumerate(self.rules) if rule.stop or epoch == max_epochs]

@@ -107,7 +107,7 @@ def train_model(
             opt.step()
         row = _epoch_row(model, data, epoch, epoch_lr, on_epoch_end)
         rows.append(row)
-        if stopping.update(epoch, row["train_loss"], row["val_acc"]):
+        if stopping.update(epoch, row["train_loss"], row["val_acc"], row["val_loss"]):
             best_state = copy.deepcopy(model.state_dict())
         if stopping.diverged:
             break

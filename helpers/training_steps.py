@@ -81,9 +81,13 @@ class EarlyStopping:
         self.diverged = False
         self.stop = False
 
-    def update(self, epoch: int, train_loss: float, val_acc: float) -> bool:
-        """Record ``epoch``; return whether it is the new best (keep its state then)."""
-        if not math.isfinite(train_loss):
+    def update(self, epoch: int, train_loss: float, val_acc: float,
+               val_loss: float | None = None) -> bool:
+        """Record ``epoch``; return whether it is the new best (keep its state then). A
+        non-finite training loss, or validation loss (the weights went non-finite in the
+        epoch's last steps, after the running training loss was taken), is divergence."""
+        if not math.isfinite(train_loss) or (val_loss is not None
+                                             and not math.isfinite(val_loss)):
             self.diverged = self.stop = True
             return False
         improved = val_acc > self.best_acc

@@ -27,6 +27,17 @@ def test_early_stopping_divergence(loss):
     assert rule.diverged and rule.stop and rule.best_epoch == 0
 
 
+def test_a_non_finite_validation_loss_is_divergence_too():
+    """The running training loss is taken before each step; if the epoch's last steps make
+    the weights non-finite, the validation loss shows it (and NaN logits would score the
+    share of class 0 as accuracy): the run is diverged, its state never kept."""
+    rule = EarlyStopping(patience=None, best_acc=0.05)
+    assert not rule.update(1, 0.7, 0.098, val_loss=math.nan)
+    assert rule.diverged and rule.stop and rule.best_epoch == 0
+    ok = EarlyStopping(patience=None, best_acc=0.05)
+    assert ok.update(1, 0.7, 0.9, val_loss=0.3) and not ok.diverged
+
+
 def test_no_patience_never_stops_and_resume_continues():
     rule = EarlyStopping(patience=None, best_acc=0.1)
     for epoch in range(1, 50):
