@@ -70,6 +70,11 @@ def test_item_reports_why_it_is_within_noise():
     assert split.value_text() == "0.50 ± 0.50"
     tiny = C.Item("x", pd.Series([-0.004, 0.0, -0.005], index=SEEDS), 0.0, ">")
     assert tiny.value_text().startswith("0.00 ± ")  # not "-0.00"
+    # an SE below the decimals keeps one significant figure: 0.003, not 0.00
+    small = C.Item("x", pd.Series([-0.43, -0.435, -0.425], index=SEEDS), 0.0, "<")
+    assert small.value_text() == "-0.43 ± 0.003"
+    zero = C.Item("x", pd.Series([1.0, 1.0, 1.0], index=SEEDS), 0.0, ">")
+    assert zero.value_text() == "1.00 ± 0.00"  # exactly 0 stays 0
 
 
 # ---------------------------------------------------------------------- grid worlds

@@ -108,6 +108,11 @@ def test_figures_render():
     assert plot_fig1(_histories(runs), "mnist", from_epoch=2).axes[0].get_ylim() == \
         pytest.approx((69.5, 100.2))
     assert len(plot_fig2(runs).axes) == 1
+    # two panels, width 16 only in the first: the one figure legend still names it
+    two = pd.concat([runs, runs[runs.width == 8].assign(dataset="cifar10")])
+    fig = plot_fig2(two)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert len(fig.axes) == 2 and "ReLU, width 16, BN" in labels and len(labels) == 8
 
 
 class _Results:
@@ -268,12 +273,18 @@ def test_exercise_helpers_by_hand():
     assert noise.xs(4, level="depth")["gap (pts)"].round(6).eq(1.5).all()
     assert noise.xs(2, level="depth")["beyond 2 se"].all()
     assert not noise.xs(4, level="depth")["beyond 2 se"].any()
+    # unpaired, same seeds: ReLU 90/92 (sd sqrt 2), sigmoid constant (sd 0): se 1 as well;
+    # depth 2 (11 > 2) clears it, depth 4 (1.5 < 2) does not
+    assert noise["se unpaired (pts)"].round(6).eq(1.0).all()
+    assert noise["beyond 2 se unpaired"].tolist() == noise["beyond 2 se"].tolist()
     # a seed that only one activation has is left out: one shared seed is too few
     assert gap_noise(runs[~((runs.activation == "sigmoid") & (runs.seed == 1))]).empty
 
     out = exercise_numbers(runs, hist, pd.concat([search, bn]), get_spec("quick"))
     assert out["gaps"] == ("4 of 8 configurations with at least two seeds run with both "
-                           "activations (4 of them with ReLU ahead)")
+                           "activations by the paired rule (4 of them with ReLU ahead), and 4 "
+                           "of 8 by the unpaired test; the paired standard error is the "
+                           "larger one in 0 of them")
     assert out["patience"] == out["patience_compare"] == "pending"  # no test_acc per epoch
     assert out["strict_patience"] == "1"  # a quarter of quick's 4
     with pytest.raises(ValueError, match="strict_patience=4; accepted: 1 to 3"):

@@ -157,8 +157,8 @@ def _specs() -> list[ClaimSpec]:
         ClaimSpec("cifar-relu-not-reliably-better-without-bn", "2", "Fig 2(b)", 4,
                   Q_CIFAR_RELU,
                   "CIFAR-10 without BN: ReLU − sigmoid test accuracy per configuration",
-                  f"agrees when ReLU's lead is clearly below {SIMILAR_PTS['cifar10']:.0f} "
-                  "point (similar, or sigmoid ahead) in some configuration; disagrees when "
+                  f"agrees when ReLU's lead is clearly below {SIMILAR_PTS['cifar10']:g} "
+                  "pt (similar, or sigmoid ahead) in some configuration; disagrees when "
                   "it is clearly above in all", cifar_relu_not_reliably_better_without_bn,
                   how="any"),
         ClaimSpec("cifar-nobn-deeper-worse", "2", "Fig 2(b)", 4,
