@@ -601,6 +601,9 @@ def test_shapes_in_separate_roots_merge_into_the_whole_grid(tmp_path, tiny):
     for name in ("a", "b"):
         grid.merge_results(tmp_path / name / "r", "quick", "mnist", tmp_path / "m",
                            log=lambda *a: None, spec=spec)
+        summary = json.loads((tmp_path / "m" / "quick" / "manifest.json").read_text())
+        # the profile's summary follows each merge: incomplete after one shape, then whole
+        assert summary["datasets"]["mnist"]["complete"] == (name == "b")
     merged = grid.load_results("quick", "mnist", tmp_path / "m")
     assert merged.manifest["complete"]
     key = ["phase", "depth", "activation", "batch_norm", "seed", "lr"]

@@ -544,16 +544,21 @@ def write_manifest(out: Path, manifest: dict, runner: Runner) -> dict:
         manifest = _update_manifest(manifest, runner, records,
                                     records_complete(runner.spec, records))
         store.write_json(out / "manifest.json", manifest)
+    _write_summary(out, manifest)
+    return manifest
+
+
+def _write_summary(out: Path, manifest: dict) -> None:
+    """The dataset's line in the profile's summary manifest (``out.parent``)."""
     summary_path = out.parent / "manifest.json"
     with store.tables_lock(out.parent):  # the datasets' processes share the summary
         summary = store.read_json(summary_path) or {"profile": manifest["profile"],
                                                     "datasets": {}}
         summary["datasets"][manifest["dataset"]] = {
-            k: manifest[k] for k in ("source", "source_label", "complete", "n_final_runs",
-                                     "n_final_planned", "wall_time_s", "git_commit",
-                                     "updated")}
+            k: manifest.get(k) for k in ("source", "source_label", "complete", "n_final_runs",
+                                         "n_final_planned", "wall_time_s", "git_commit",
+                                         "updated")}
         store.write_json(summary_path, summary)
-    return manifest
 
 
 def _update_manifest(manifest: dict, runner: Runner, records: store.Records, complete: bool
@@ -852,8 +857,10 @@ def merge_results(source_root, profile: str, dataset: str, root=None, grid: str 
         final = rec.runs[rec.runs.phase == "final"] if len(rec.runs) else rec.runs
         manifest.update(n_final_runs=len(final),
                         n_search_runs=int((rec.runs.phase == "search").sum())
-                        if len(rec.runs) else 0, complete=len(final) == spec.n_final())
+                        if len(rec.runs) else 0, complete=records_complete(spec, rec),
+                        updated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
         store.write_json(out / "manifest.json", manifest)
+    _write_summary(out, manifest)
     log(f"{dataset}: merged {merged} records from {src}; {len(final)}/{spec.n_final()} "
         "final runs")
     return merged
