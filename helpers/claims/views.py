@@ -91,8 +91,9 @@ class Context:
         if column not in t:
             raise Missing(f"column {column!r} of the {name} table")
         for key, value in where.items():
-            if key in t:
-                t = t[t[key] == value]
+            if key not in t:  # never average over what the filter should have separated
+                raise Missing(f"column {key!r} of the {name} table")
+            t = t[t[key] == value]
         if t.empty:
             raise Missing(f"{name} rows with {where}")
         return t.pivot_table(index="seed", columns="layer", values=column, aggfunc="mean")
