@@ -228,23 +228,28 @@ def test_paused_units_resume_exactly(tmp_path, monkeypatch, reference, tiny):
     same_results(res, ref)
 
 
-def test_killed_without_snapshots_restarts_exactly(tmp_path, monkeypatch, reference, tiny):
-    """A kill after three stacks, then the snapshot cache is lost (a fresh clone): the
-    unfinished runs restart from scratch and the results are the same."""
-    ref, _ = reference
-    calls = []
-    train_stacked = runner.engine.train_stacked
+def killed_after(stacks: int, monkeypatch, call) -> None:
+    """``call()`` with the process killed (KeyboardInterrupt) as it starts stack number
+    ``stacks + 1``; the engine is restored afterwards."""
+    calls, train_stacked = [], runner.engine.train_stacked
 
     def killed(*args, **kwargs):
-        if len(calls) == 3:
+        if len(calls) == stacks:
             raise KeyboardInterrupt
         calls.append(1)
         return train_stacked(*args, **kwargs)
 
     monkeypatch.setattr(runner.engine, "train_stacked", killed)
     with pytest.raises(KeyboardInterrupt):
-        run(tmp_path, tiny)
+        call()
     monkeypatch.setattr(runner.engine, "train_stacked", train_stacked)
+
+
+def test_killed_without_snapshots_restarts_exactly(tmp_path, monkeypatch, reference, tiny):
+    """A kill after three stacks, then the snapshot cache is lost (a fresh clone): the
+    unfinished runs restart from scratch and the results are the same."""
+    ref, _ = reference
+    killed_after(3, monkeypatch, lambda: run(tmp_path, tiny))
     assert list((tmp_path / "s").rglob("*.pt"))
     for p in (tmp_path / "s").rglob("*.pt"):
         p.unlink()
@@ -859,18 +864,7 @@ def test_a_snapshot_past_the_recorded_rung_is_dropped(tmp_path, monkeypatch, ref
     past the rung the records ask for is dropped and its run starts afresh, and the results
     are the reference's (without the check the runner would loop, resuming it forever)."""
     spec = dataclasses.replace(SPEC, unit_seconds=0.0)  # pause after every epoch
-    calls, train_stacked = [], runner.engine.train_stacked
-
-    def killed(*args, **kwargs):
-        if len(calls) == 8:
-            raise KeyboardInterrupt
-        calls.append(1)
-        return train_stacked(*args, **kwargs)
-
-    monkeypatch.setattr(runner.engine, "train_stacked", killed)
-    with pytest.raises(KeyboardInterrupt):
-        run(tmp_path, tiny, spec=spec)
-    monkeypatch.setattr(runner.engine, "train_stacked", train_stacked)
+    killed_after(8, monkeypatch, lambda: run(tmp_path, tiny, spec=spec))
     epochs = [torch.load(p, weights_only=False)["epoch"]
               for p in (tmp_path / "s").rglob("*.pt")]
     assert max(epochs) > SPEC.rungs[0]  # the precondition: a snapshot past rung 1
