@@ -480,3 +480,15 @@ def test_dataset_names_read_as_the_label_of_the_data_used():
                               labels={"cifar10": jpeg})[0]
     assert given.verdict == C.PENDING and jpeg in given.measure
     assert C.views.dataset_labels(runs) == {"mnist": "MNIST", "cifar10": jpeg}
+
+
+def test_item_margin_and_judge_se_factor_by_hand():
+    """Seeds 0.8, 1.0, 1.2: mean 1, se 0.2 / sqrt 3 = 0.115. "> 0": margin +1; "< 0": -1;
+    "within 5 of 0": 5 - 1 = 4. Two standard errors (0.23) are cleared, ten (1.15) are not."""
+    v = pd.Series([0.8, 1.0, 1.2], index=SEEDS)
+    assert C.Item("x", v, 0.0, ">").margin == pytest.approx(1.0)
+    assert C.Item("x", v, 0.0, "<").margin == pytest.approx(-1.0)
+    assert C.Item("x", v, 0.0, "within", tol=5.0).margin == pytest.approx(4.0)
+    assert C.judge(v, 0.0, ">") == C.HOLDS
+    assert C.judge(v, 0.0, ">", se_factor=10) == C.WITHIN
+    assert C.judge(v, 0.0, "<") == C.FAILS

@@ -320,3 +320,52 @@ def test_fit_numbers_leave_out_the_papers_exceptions():
                        pd.DataFrame(rows).iloc[:0], spec)
     assert none == {"verdict": "pending", "low": "pending", "high": "pending",
                     "epochs": "pending"}
+
+
+def test_halting_cost_and_summary_by_hand():
+    """Two full-length runs, epochs 0-6. Validation 10/50/60/60/60/70/70 %: patience 2 halts
+    at epoch 4 keeping epoch 2, the full run keeps epoch 5 (its first maximum). Test accuracy
+    at epochs 2 and 5: 60 and 66 % (no BN: 6 points lost), 60 and 59 % with BN (-1: halting
+    helped). A search row and a run without per-epoch test accuracy are left out."""
+    from helpers.learning_curves import halting_cost, halting_summary
+
+    val = [0.1, 0.5, 0.6, 0.6, 0.6, 0.7, 0.7]
+    rows = []
+    for bn, test5 in ((False, 0.66), (True, 0.59)):
+        test = [0.1, 0.5, 0.6, 0.6, 0.6, test5, test5]
+        cfg = dict(dataset="mnist", depth=2, width=8, batch_norm=bn, activation="relu",
+                   seed=0, phase="final")
+        rows += [dict(cfg, epoch=e, val_acc=v, test_acc=t) for e, (v, t) in
+                 enumerate(zip(val, test))]
+    rows += [dict(rows[0], phase="search", test_acc=0.0)]
+    rows += [dict(rows[0], seed=1, test_acc=float("nan"))]
+    cost = halting_cost(pd.DataFrame(rows), patience=2).set_index("batch_norm")
+    assert cost.loc[False, ["halt_epoch", "halt_best_epoch", "full_best_epoch"]].tolist() \
+        == [4, 2, 5]
+    assert cost["loss_pts"].round(9).tolist() == [6.0, -1.0]
+    s = halting_summary(cost.reset_index())
+    assert s["runs"].tolist() == [1, 1]
+    assert s.loc[False, "mean loss (pts)"] == 6.0 and s.loc[True, "worst loss (pts)"] == -1.0
+    assert s.loc[True, "halted at (epoch)"] == 4.0 and s.loc[True, "full best epoch"] == 5.0
+
+
+def test_search_summary_by_hand():
+    """MNIST: two configurations searched, one with an edge extension; the losing rates
+    trained 3 + 10 + 3 epochs, the selected ones are not counted; the final runs trained
+    40 + 40 epochs: search / final = 16 / 80 = 0.2."""
+    from helpers.learning_curves import search_summary
+
+    def row(act, lr, epochs, selected, extension=False):
+        return dict(dataset="mnist", depth=2, width=8, activation=act, batch_norm=False,
+                    lr=lr, epochs=epochs, selected=selected, extension=extension)
+
+    search = pd.DataFrame([row("relu", 1e-3, 3, False), row("relu", 3e-3, 10, True),
+                           row("sigmoid", 1e-3, 10, False), row("sigmoid", 3e-3, 3, False),
+                           row("sigmoid", 1e-2, 10, True, extension=True)])
+    runs = pd.DataFrame([dict(dataset="mnist", depth=2, width=8, activation=a,
+                              batch_norm=False, epochs=40) for a in ("relu", "sigmoid")])
+    s = search_summary(search, runs, get_spec("quick")).loc["mnist"]
+    assert s["configurations searched"] == 2 and s["with final runs"] == 2
+    assert s["edge extensions"] == "1 of 2"
+    assert (s["search extra model-epochs"], s["final model-epochs"]) == (16, 80)
+    assert s["search / final"] == 0.2

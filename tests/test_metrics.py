@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from helpers.metrics import (
+    OUTPUT_SATURATION,
     class_activation_stats,
     class_medians,
     dead_units,
@@ -79,6 +80,7 @@ def test_hidden_activations_match_forward():
     x = torch.randn(30, 8)
     hidden = hidden_activations(model, x, batch_size=7)  # batching must not matter
     _, ref = model(x, return_hidden=True)
+    assert len(hidden) == len(ref) == 2
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(hidden, ref))
 
 
@@ -148,3 +150,10 @@ def test_layer_stats_match_the_single_metrics():
         assert r["perplexity"] == pytest.approx(torch.nanmean(node_perplexity(z, y, 3)).item())
         assert 1 <= r["perplexity"] <= 3
         assert r["mean"] == pytest.approx(h.mean().item(), abs=1e-6)
+        assert r["saturation"] == pytest.approx(
+            100 * saturation_fraction([h], OUTPUT_SATURATION).item())
+        assert r["dead"] == pytest.approx(100 * dead_units([h]).item())
+    # a ReLU net with a very negative bias: every node of every layer is dead (and sparse)
+    dead_net = MLP(6, depth=2, width=5, activation="relu", n_classes=3, bias_init=-100.0)
+    assert [(r["dead"], r["sparsity"]) for r in layer_stats(dead_net.eval(), x, y)] == \
+        [(100.0, 100.0)] * 2

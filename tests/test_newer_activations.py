@@ -215,3 +215,21 @@ def test_a_comparison_missing_seeds_waits_for_them():
     assert set(shallow[shallow.claim == "elu_deep"].depth) == {4}
     with pytest.raises(ValueError, match="deep=6; accepted: one of depths"):
         na.claim_items(_runs(rows), ["mnist"], (4, 8), deep=6)
+
+
+def test_layer_table_averages_layers_then_seeds():
+    """ELU on MNIST 4x200: seed 0's layers have sparsity 10 and 30 (mean 20), seed 1's 50 and
+    70 (mean 60): 40 over seeds; perplexity 2 and 4 -> 3. The rows come in ORDER (ReLU
+    before ELU) whatever order the input has."""
+    rows = []
+    for act in ("elu", "relu"):
+        for seed, (a, b) in enumerate([(10, 30), (50, 70)]):
+            rows += [dict(dataset="mnist", depth=4, width=200, batch_norm=False,
+                          activation=act, seed=seed, layer=layer, sparsity=v,
+                          grad_saturation=v / 10, perplexity=p)
+                     for layer, v, p in ((1, a, 2.0), (2, b, 4.0))]
+    t = na.layer_table(pd.DataFrame(rows))
+    assert t.activation.tolist() == ["relu", "elu"]
+    elu = t.set_index("activation").loc["elu"]
+    assert (elu.sparsity, elu.grad_saturation, elu.perplexity) == (40.0, 4.0, 3.0)
+    assert na.layer_table(pd.DataFrame(columns=rows[0].keys())).empty
