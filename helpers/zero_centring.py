@@ -123,11 +123,11 @@ def plot_gradient_quadrants(points: pd.DataFrame, source: str, layer: int = 2) -
         ax.yaxis.set_major_locator(plt.MaxNLocator(4))
         ax.ticklabel_format(style="sci", scilimits=(-2, 3))
         ax.set(xlim=(-lim, lim), ylim=(-lim, lim), title=NAMES.get(name, name),
-               xlabel="dL/dw1 (nats per unit weight)", ylabel="dL/dw2 (nats per unit weight)")
+               xlabel="dL/dw1", ylabel="dL/dw2")  # units in the title: the axes' 1e-n fits
         ax.axhline(0, color="black", linewidth=0.6)
         ax.axvline(0, color="black", linewidth=0.6)
         ax.legend(fontsize=7, loc="upper left")
-    fig.suptitle(with_source(f"Gradients of two weights into one layer-{layer} unit, "
-                                   "one point per image", source))
+    fig.suptitle(with_source(f"Gradients of two weights into one layer-{layer} unit (nats "
+                             "per unit weight), one point per image", source))
     fig.tight_layout()
     return fig
