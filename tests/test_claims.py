@@ -492,3 +492,14 @@ def test_item_margin_and_judge_se_factor_by_hand():
     assert C.judge(v, 0.0, ">") == C.HOLDS
     assert C.judge(v, 0.0, ">", se_factor=10) == C.WITHIN
     assert C.judge(v, 0.0, "<") == C.FAILS
+
+
+def test_a_partial_claim_names_the_item_it_shows():
+    """Only width 200 exists: the sigmoid-without-BN slope claim (one item per width) shows
+    its one judged item with the item's label, so the reader sees which width it is."""
+    runs, hist = grid_tables(PAPER)
+    narrow = runs[runs.width == 200]
+    layout = dict(depths=DEPTHS, widths=WIDTHS, seeds=SEEDS)
+    claim = C.evaluate_claims(ids=["fig2-sigmoid-nobn-deeper-worse-mnist"], runs=narrow,
+                              histories=hist, layout=layout)[0]
+    assert claim.verdict == C.PENDING and claim.ours.startswith("slope ×200: ")

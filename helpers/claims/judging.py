@@ -288,7 +288,7 @@ class ClaimSpec:
         gives the same one (e.g. one item already failed and another held: *mixed* for an
         ``all`` claim), else *pending*, with what is still possible in ``basis``."""
         items, n = list(e.items), len(e.missing)
-        ours = _ours(items)
+        ours = _ours(items, label_one=True)
         possible = possible_verdicts([i.outcome for i in items], n, self.how)
         so_far = (f"{len(items)} of {len(items) + n} items so far: "
                   f"{_basis(items, count=False)}")
@@ -304,8 +304,10 @@ class ClaimSpec:
                                                 if n > 1 else ""))
 
 
-def _ours(items: Sequence[Item]) -> str:
-    if len(items) == 1:
+def _ours(items: Sequence[Item], label_one: bool = False) -> str:
+    """Our numbers for a claim; a lone item is labelled only with ``label_one`` (a partial
+    claim, whose other items are missing, names the one it shows)."""
+    if len(items) == 1 and not label_one:
         return items[0].value_text()
     if len(items) <= 4:
         return "; ".join(f"{i.label}: {i.value_text()}" for i in items)
