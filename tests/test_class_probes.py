@@ -5,6 +5,13 @@ import torch
 
 from helpers import class_probes as cp
 from helpers.class_probes import ClassInfoProbe, UpdateRecorder, linear_probe, update_ratio
+from helpers.metrics import (
+    dead_units,
+    hidden_activations,
+    layer_sparsity,
+    node_perplexity,
+    saturation_fraction,
+)
 from helpers.models import make_model
 
 
@@ -121,3 +128,18 @@ def test_class_info_probe_records_every_metric_per_layer():
     assert len(steps) == 3 * 2 and set(steps["epoch"]) == {1}
     assert row1["update/2"] == pytest.approx(steps[steps["layer"] == 2]["update"].mean())
     assert -6 < row1["update/1"] < 0
+    # every other value is the metric function's on the probe's samples
+    hidden = hidden_activations(model, x)
+    for k, h in enumerate(hidden, start=1):
+        assert row1[f"sparsity/{k}"] == pytest.approx(layer_sparsity([h]).item())
+        assert row1[f"dead/{k}"] == pytest.approx(100 * dead_units([h]).item())
+        assert row1[f"perplexity/{k}"] == pytest.approx(
+            torch.nanmean(node_perplexity(h, y, 2, 0.0)).item(), nan_ok=True)
+    # sigmoid: saturation within eps = 0.01 of 0 or 1, and "on" above 0.5
+    sig = make_model(3, depth=2, width=4, activation="sigmoid", seed=0)
+    row = ClassInfoProbe(x, y, 2, "sigmoid")(sig, 0)
+    for k, h in enumerate(hidden_activations(sig, x), start=1):
+        assert row[f"saturation/{k}"] == pytest.approx(
+            100 * saturation_fraction([h], 0.01).item())
+        assert row[f"perplexity/{k}"] == pytest.approx(
+            torch.nanmean(node_perplexity(h, y, 2, 0.5)).item(), nan_ok=True)
