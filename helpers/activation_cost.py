@@ -97,8 +97,9 @@ def time_activations(names: list[str], n_elements: int, device: str | torch.devi
 def relative_time(table: pd.DataFrame, name: str, kind: str, base: str = "relu") -> str:
     """How ``name``'s ``kind`` pass (``"forward"``, ``"forward+backward"``) compares with
     ``base``'s in a :func:`time_activations` table: ``"1.18 times ReLU's time"``, or, when
-    the medians differ by less than the mean of the two inter-quartile ranges, that ratio
-    followed by ``"(within the scatter: no measurable difference)"``."""
+    the medians differ by less than the mean of the two inter-quartile ranges of the
+    repetitions, that ratio followed by ``"(within the repetitions' scatter)"``: a
+    difference this machine's load can produce, not one established."""
     rows = table.set_index(["activation", "pass"])
     for key in ((name, kind), (base, kind)):
         if key not in rows.index:
@@ -107,7 +108,7 @@ def relative_time(table: pd.DataFrame, name: str, kind: str, base: str = "relu")
     a, b = rows.loc[(name, kind)], rows.loc[(base, kind)]
     text = f"{a['median (ms)'] / b['median (ms)']:.2f} times {NAMES.get(base, base)}'s time"
     if abs(a["median (ms)"] - b["median (ms)"]) < (a["IQR (ms)"] + b["IQR (ms)"]) / 2:
-        text += " (within the scatter: no measurable difference)"
+        text += " (within the repetitions' scatter)"
     return text
 
 

@@ -646,7 +646,7 @@ def exercise_numbers(runs: pd.DataFrame, histories: pd.DataFrame, lr_search: pd.
                        f"run with both activations by the paired rule "
                        f"({int((big['gap (pts)'] > 0).sum())} of them with ReLU ahead), and "
                        f"{len(unpaired)} of {len(noise)} by the unpaired test; the paired "
-                       f"standard error is the larger one in {larger} of them")
+                       f"standard error is the larger one in {larger} of the {len(noise)}")
     else:
         out["gaps"] = "pending"
     cmp = rate_comparison(chosen_rates(lr_search))

@@ -321,6 +321,6 @@ def test_relative_time_says_when_a_difference_is_within_the_scatter():
 
     assert relative_time(table(1.0, 1.0), "sigmoid", "forward") == "1.20 times ReLU's time"
     assert relative_time(table(5.0, 3.0), "sigmoid", "forward") == \
-        "1.20 times ReLU's time (within the scatter: no measurable difference)"
+        "1.20 times ReLU's time (within the repetitions' scatter)"
     with pytest.raises(ValueError, match="accepted: one of"):
         relative_time(table(1.0, 1.0), "sigmoid", "forward+backward")

@@ -70,9 +70,11 @@ def test_item_reports_why_it_is_within_noise():
     assert split.value_text() == "0.50 ± 0.50"
     tiny = C.Item("x", pd.Series([-0.004, 0.0, -0.005], index=SEEDS), 0.0, ">")
     assert tiny.value_text().startswith("0.00 ± ")  # not "-0.00"
-    # an SE below the decimals keeps one significant figure: 0.003, not 0.00
+    # an SE below the decimals gets two more: 0.0029, not 0.00 (and never 3e-03)
     small = C.Item("x", pd.Series([-0.43, -0.435, -0.425], index=SEEDS), 0.0, "<")
-    assert small.value_text() == "-0.43 ± 0.003"
+    assert small.value_text() == "-0.43 ± 0.0029"
+    tinier = C.Item("x", pd.Series([1.0, 1.0001, 1.0002], index=SEEDS), 0.0, ">")
+    assert tinier.value_text() == "1.00 ± 0.0001"  # se 5.8e-5
     zero = C.Item("x", pd.Series([1.0, 1.0, 1.0], index=SEEDS), 0.0, ">")
     assert zero.value_text() == "1.00 ± 0.00"  # exactly 0 stays 0
 

@@ -284,7 +284,7 @@ def test_exercise_helpers_by_hand():
     assert out["gaps"] == ("4 of 8 configurations with at least two seeds run with both "
                            "activations by the paired rule (4 of them with ReLU ahead), and 4 "
                            "of 8 by the unpaired test; the paired standard error is the "
-                           "larger one in 0 of them")
+                           "larger one in 0 of the 8")
     assert out["patience"] == out["patience_compare"] == "pending"  # no test_acc per epoch
     assert out["strict_patience"] == "1"  # a quarter of quick's 4
     with pytest.raises(ValueError, match="strict_patience=4; accepted: 1 to 3"):

@@ -156,13 +156,13 @@ class Item:
         return self.tol - abs(self.mean - self.target)
 
     def value_text(self) -> str:
-        """``mean ± se`` at the item's decimals; a standard error too small for them but
-        within two more decimals keeps one significant figure (``-0.43 ± 0.004``, not
-        ``± 0.00``; float noise such as 4e-15 still reads ``± 0.00``)."""
+        """``mean ± se`` at the item's decimals; a standard error too small for them gets
+        two more decimals (``-0.43 ± 0.0029``, not ``± 0.00``; float noise such as 4e-15
+        still reads ``± 0.00``)."""
         d = self.decimals
         se = "" if math.isnan(self.se) else f" ± {self.se:.{d}f}"
         if se and 0.5 * 10 ** -(d + 2) <= self.se < 0.5 * 10 ** -d:
-            se = f" ± {self.se:.1g}"
+            se = f" ± {self.se:.{d + 2}f}"
         mean = f"{self.mean:.{d}f}"
         if float(mean) == 0:  # -0.004 reads 0.00, not -0.00
             mean = f"{0.0:.{d}f}"
