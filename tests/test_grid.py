@@ -904,3 +904,22 @@ def test_workers_run_in_their_own_sessions(monkeypatch):
     monkeypatch.setattr(cli.signal, "signal", lambda *a: None)
     assert cli.run_workers(["run", "--profile", "quick"], 2) == 0
     assert started == [{"start_new_session": True}] * 2
+
+
+def test_a_restarted_final_run_does_not_flip_the_selected_rate(reference):
+    """A final run that restarted from scratch (its snapshot lost) can differ from its search
+    curve in float rounding; the rates keep being ranked on the search curves, so the
+    selection, and the final runs it asked for, stay as they were."""
+    res, _ = reference
+    rec = store.Records(pd.concat([res.lr_search.drop(columns=["mean_val_acc", "selected",
+                                                                "extension"]),
+                                   res.runs.assign(finished=True)], ignore_index=True),
+                        res.histories, pd.DataFrame())
+    combo = ("relu", False)
+    before = runner.decide(SPEC, runner.known_runs(rec, 4, 16, combo))
+    h = rec.histories.copy()  # the finals' early epochs drift far below every other rate
+    final = (h.phase == "final") & (h.activation == "relu") & ~h.batch_norm & (h.epoch > 0)
+    h.loc[final, "val_acc"] = 0.0
+    after = runner.decide(SPEC, runner.known_runs(store.Records(rec.runs, h, rec.layers),
+                                                  4, 16, combo))
+    assert before.done and after.done and after.selected == before.selected

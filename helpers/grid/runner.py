@@ -96,12 +96,16 @@ def _known(sel: pd.DataFrame, h: pd.DataFrame) -> dict[tuple[float, int], Trajec
     known: dict[tuple[float, int], Trajectory] = {}
     curves = {k: g.sort_values("epoch")["val_acc"].tolist()
               for k, g in h.groupby(["phase", "lr", "seed"])} if len(h) else {}
-    for phase in ("search", "final"):  # a final record supersedes its search rows
+    for phase in ("search", "final"):  # a final record supersedes its search rows...
         for r in sel[sel.phase == phase].itertuples():
             finished = phase == "final" or bool(r.finished)
+            # ...but the search's own curve, where it exists, keeps ranking the rates: a
+            # final run restarted from scratch (its snapshot lost) in another stack can
+            # differ from it in float rounding, and must not flip a decision already taken
+            curve = curves.get(("search", r.lr, r.seed)) or curves.get((phase, r.lr, r.seed), ())
             known[(r.lr, r.seed)] = Trajectory(
                 epochs=int(r.epochs), finished=finished, diverged=bool(r.diverged),
-                val_acc=tuple(curves.get((phase, r.lr, r.seed), ())), final=phase == "final")
+                val_acc=tuple(curve), final=phase == "final")
     return known
 
 
