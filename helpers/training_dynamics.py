@@ -251,8 +251,7 @@ def gap_verdicts(gap: pd.DataFrame, main_lr: dict[str, float], patience: int,
         sweep = _shared_seed_means(swept)
         if len(sweep) > 1:
             lo, hi = sweep.min(), sweep.max()
-            shared = set.intersection(*(set(v) for v in swept.groupby("run_lr")["seed"]
-                                        .apply(list)))
+            shared = _shared_seeds(swept)
             row |= {"lrs tried": ", ".join(f"{r:g}" for r in sweep.index),
                     "lr: seeds": ", ".join(str(int(v)) for v in sorted(shared)),
                     "lr: lowest (%)": lo, "lr: highest (%)": hi,
@@ -262,13 +261,17 @@ def gap_verdicts(gap: pd.DataFrame, main_lr: dict[str, float], patience: int,
     return pd.DataFrame(rows)
 
 
+def _shared_seeds(runs: pd.DataFrame) -> set:
+    """The seeds that every learning rate of ``runs`` has."""
+    return set.intersection(*(set(v) for v in runs.groupby("run_lr")["seed"].apply(list)))
+
+
 def _shared_seed_means(runs: pd.DataFrame) -> pd.Series:
     """Mean sparsity per learning rate over the seeds that every rate has (empty when the
     rates share no seed)."""
     if runs.empty:
         return pd.Series(dtype=float)
-    seeds = set.intersection(*(set(v) for v in runs.groupby("run_lr")["seed"].apply(list)))
-    kept = runs[runs["seed"].isin(seeds)]
+    kept = runs[runs["seed"].isin(_shared_seeds(runs))]
     return kept.groupby("run_lr")["mean sparsity (%)"].mean()
 
 
