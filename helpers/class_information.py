@@ -150,25 +150,32 @@ def train_probed(data: Dataset, activation: str, batch_norm: bool, seed: int, s:
 def grid_nets(profile: str, data: Dataset, configs: Sequence[tuple[str, bool]] = CONFIGS,
               seeds: Sequence[int] = (0, 1, 2), width: int | None = None
               ) -> tuple[dict[tuple[str, bool, int], ProbedNet], list[tuple[str, bool, int]]]:
-    """Load the grid's 4-layer checkpoints (never trains): ``(nets, missing)``."""
-    from .grid import checkpoint
+    """Load the grid's 4-layer checkpoints (never trains): ``(nets, missing)``. Nets the
+    grid trained on another copy of ``data`` count as missing; one line says why."""
+    from .grid import DataSourceMismatch, checkpoint
     from .train import evaluate
 
-    nets, missing = {}, []
+    nets, missing, mismatch = {}, [], None
     for activation, batch_norm in configs:
         for seed in seeds:
             key = (activation, batch_norm, seed)
             try:
                 trained = checkpoint(profile, data.name, activation, batch_norm, seed,
-                                     trained=True, width=width)
+                                     trained=True, width=width, source=data.source)
                 untrained = checkpoint(profile, data.name, activation, batch_norm, seed,
-                                       trained=False, width=width)
+                                       trained=False, width=width, source=data.source)
+            except DataSourceMismatch as err:
+                mismatch = err
+                missing.append(key)
+                continue
             except (FileNotFoundError, ValueError, KeyError):
                 missing.append(key)
                 continue
             acc = evaluate(trained, data.test.to("cpu"))[1]
             nets[key] = ProbedNet(data.name, data.source, activation, batch_norm, seed,
                                   untrained.eval(), trained.eval(), acc, "grid checkpoint")
+    if mismatch is not None:
+        print(f"{data.label}: pending: {mismatch}")
     return nets, missing
 
 

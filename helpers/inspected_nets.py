@@ -51,7 +51,7 @@ from .data import (
     load_dataset,
     source_label,
 )
-from .grid import checkpoint, load_results
+from .grid import DataSourceMismatch, checkpoint, load_results
 from .metrics import hidden_activations, layer_sparsity
 from .models import MLP, check_activation, default_device, make_model
 from .profiles import check_profile
@@ -159,13 +159,17 @@ def _check_configs(activations: Sequence[str], batch_norms: Sequence[bool],
         raise ValueError(f"seeds={seeds!r} is invalid; accepted: a non-empty sequence of ints")
 
 
-def _grid_checkpoint(profile: str, dataset: str, activation: str, batch_norm: bool, seed: int,
+def _grid_checkpoint(profile: str, data: Dataset, activation: str, batch_norm: bool, seed: int,
                      trained: bool, depth: int, width: int) -> MLP | None:
     """The paper grid's checkpoint (:func:`helpers.grid.checkpoint`), or None when the grid
-    cannot provide this net (module or results missing, or no such width, depth or seed)."""
+    cannot provide this net (module or results missing, or no such width, depth or seed).
+    :class:`~helpers.grid.DataSourceMismatch` passes through: the grid trained it on
+    another copy of ``data``."""
     try:
-        return checkpoint(profile, dataset, activation, batch_norm, seed, trained=trained,
-                          width=width, depth=depth)
+        return checkpoint(profile, data.name, activation, batch_norm, seed, trained=trained,
+                          width=width, depth=depth, source=data.source)
+    except DataSourceMismatch:
+        raise
     except FileNotFoundError:  # not computed yet
         return None
     except ValueError:  # the grid stores no checkpoint of this shape or seed
@@ -203,13 +207,12 @@ def _from_grid(data: Dataset, profile: str, activation: str, batch_norm: bool, s
     if profile != "paper":  # the quick profile always trains small nets live
         return None
     shape = dict(depth=s["depth"], width=s["width"])
-    trained = _grid_checkpoint(profile, data.name, activation, batch_norm, seed, True, **shape)
+    trained = _grid_checkpoint(profile, data, activation, batch_norm, seed, True, **shape)
     want = dict(**shape, activation=activation, batch_norm=batch_norm,
                 in_features=data.n_features)
     if trained is None or any(trained.config.get(k) != v for k, v in want.items()):
         return None
-    untrained = _grid_checkpoint(profile, data.name, activation, batch_norm, seed, False,
-                                 **shape)
+    untrained = _grid_checkpoint(profile, data, activation, batch_norm, seed, False, **shape)
     if untrained is None:
         untrained = _initial_model(data, s, activation, batch_norm, seed)
     return untrained.cpu().eval(), trained.cpu().eval()
@@ -318,7 +321,10 @@ def _one_net(data: Dataset, profile: str, s: dict, activation: str, batch_norm: 
     best_epoch, history = None, None
     lr, lr_source = (s["lr"], "default") if grid_lr is None else (grid_lr, "grid search")
     s = {**s, "lr": lr}
-    grid = _from_grid(data, profile, activation, batch_norm, seed, s)
+    try:
+        grid, mismatch = _from_grid(data, profile, activation, batch_norm, seed, s), None
+    except DataSourceMismatch as err:  # the grid's net exists, but for another data copy
+        grid, mismatch = None, err
     if grid is not None:
         untrained, trained = grid
         origin = "grid checkpoint"
@@ -331,6 +337,8 @@ def _one_net(data: Dataset, profile: str, s: dict, activation: str, batch_norm: 
         if cached is not None:
             (trained, best_epoch, history), origin = cached, "cache"
         elif not train:
+            if mismatch is not None:
+                raise mismatch
             raise FileNotFoundError(
                 f"no trained {activation}{' BN' if batch_norm else ''} seed {seed} net on "
                 f"{data.label} ({profile}): neither a grid checkpoint nor a cached net "

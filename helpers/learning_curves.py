@@ -474,8 +474,11 @@ def fit_numbers(checks: pd.DataFrame, runs: pd.DataFrame, histories: pd.DataFram
     if "phase" in h:
         h = h[h["phase"] == "final"]
     narrow, deep = min(spec.widths), sorted(spec.depths)[-2:]
-    best = h.groupby(CONFIG + ["seed"])["train_acc"].max().groupby(CONFIG).mean()
-    best = best[[not fit_exempt(*cfg, narrow, deep) for cfg in best.index]]
+    if len(h):
+        best = h.groupby(CONFIG + ["seed"])["train_acc"].max().groupby(CONFIG).mean()
+        best = best[[not fit_exempt(*cfg, narrow, deep) for cfg in best.index]]
+    else:  # no final runs yet: grouping an empty table gives no MultiIndex to read
+        best = pd.Series(dtype=float)
     if len(best):
         out["low"], out["high"] = f"{100 * best.min():.1f}", f"{100 * best.max():.1f}"
     r = runs[runs["dataset"] == dataset]
@@ -527,8 +530,9 @@ def chosen_rates(lr_search: pd.DataFrame) -> pd.DataFrame:
     """The learning rate the search chose, per (dataset, depth, width, BN): one column per
     activation (NaN where that configuration's search is still running)."""
     keys = ["dataset", "depth", "width", "batch_norm", "activation"]
-    if not len(lr_search):
-        return pd.DataFrame(columns=["relu", "sigmoid"])
+    if not len(lr_search):  # no search yet: the same index levels, no rows
+        return pd.DataFrame(columns=["relu", "sigmoid"],
+                            index=pd.MultiIndex.from_tuples([], names=keys[:-1]))
     return (lr_search[lr_search.selected].groupby(keys)["lr"].first()
             .unstack("activation"))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -67,14 +67,16 @@ def test_setup_cell_is_the_same_in_every_chapter(chapter: Path):
 
 # --- the Colab setup cell -------------------------------------------------------------
 
+BOOK = "/content/activation-functions-book"
+
+
 @pytest.fixture
-def pip_calls(monkeypatch):
-    """Record subprocess.run instead of running it; make `helpers` look not installed."""
+def colab_calls(monkeypatch):
+    """Record subprocess.run and os.chdir instead of running them; sys.path is restored."""
     calls = []
     monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append((cmd, kw)))
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "helpers" else real_find_spec(name, *a))
+    monkeypatch.setattr(os, "chdir", lambda path: calls.append(("chdir", path)))
+    monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.delitem(sys.modules, "google.colab", raising=False)
     return calls
 
@@ -86,20 +88,35 @@ def _fake_colab(monkeypatch) -> None:
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
-def test_setup_cell_installs_the_repository_on_colab(chapter, pip_calls, monkeypatch):
+def test_setup_cell_clones_the_repository_on_colab(chapter, colab_calls, monkeypatch):
+    """A clone, not a pip install: the paper chapters draw the committed results in
+    data/results/, which only a checkout has; the chapter then runs from chapters/, as
+    `make book` runs it."""
     _fake_colab(monkeypatch)
+    monkeypatch.setattr(os.path, "isdir", lambda path: False)  # a fresh Colab machine
     exec(_setup_source(chapter), {})
-    assert len(pip_calls) == 1
-    cmd, kwargs = pip_calls[0]
-    assert cmd[:4] == [sys.executable, "-m", "pip", "install"]
-    assert cmd[-1] == f"git+{book.repository_url()}"
-    assert kwargs.get("check") is True
+    clone, install, chdir = colab_calls
+    assert clone[0] == ["git", "clone", "-q", "--depth", "1", book.repository_url(), BOOK]
+    assert install[0] == [sys.executable, "-m", "pip", "install", "-q", "-e", BOOK]
+    assert clone[1].get("check") is True and install[1].get("check") is True
+    assert chdir == ("chdir", f"{BOOK}/chapters") and sys.path[0] == BOOK
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS[:1], ids=IDS[:1])
+def test_setup_cell_reuses_the_clone_on_the_next_chapter(chapter, colab_calls, monkeypatch):
+    _fake_colab(monkeypatch)
+    monkeypatch.setattr(os.path, "isdir", lambda path: path == BOOK)
+    exec(_setup_source(chapter), {})
+    exec(_setup_source(chapter), {})
+    assert colab_calls == [("chdir", f"{BOOK}/chapters")] * 2
+    assert sys.path.count(BOOK) == 1
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
-def test_setup_cell_does_nothing_off_colab(chapter, pip_calls, capsys):
+def test_setup_cell_does_nothing_off_colab(chapter, colab_calls, capsys):
+    path = list(sys.path)
     exec(_setup_source(chapter), {})
-    assert pip_calls == []
+    assert colab_calls == [] and sys.path == path
     assert capsys.readouterr() == ("", ""), "the setup cell prints nothing off Colab"
 
 
@@ -115,14 +132,6 @@ def test_setup_cell_is_hidden_and_the_parameters_cell_is_not(chapter):
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     hidden = set(params.metadata.get("tags", [])) & (HIDDEN | {"remove-output", "hide-cell"})
     assert not hidden, f"the parameters cell stays visible (readers change it): {hidden}"
-
-
-def test_setup_cell_does_not_reinstall_when_helpers_is_importable(monkeypatch):
-    calls = []
-    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(cmd))
-    _fake_colab(monkeypatch)
-    exec(_setup_source(CHAPTERS[0]), {})  # helpers is installed (editable) in this venv
-    assert calls == []
 
 
 def test_repository_url_is_set_once_in_config_and_stated_in_readme():

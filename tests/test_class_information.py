@@ -125,3 +125,27 @@ def test_paper_probe_tables_are_stored_per_net_and_reused(tmp_path, monkeypatch,
     assert ci.net_fingerprint(nets[1]) != ci.net_fingerprint(_probed_net(1, data))
     with pytest.raises(ZeroDivisionError):
         ci.probe_table(nets, data, s, profile="paper")
+
+
+def test_grid_nets_leave_out_nets_trained_on_another_data_copy(monkeypatch, mnist_small,
+                                                               capsys):
+    """Chapter 8 reads a grid checkpoint only on the copy of the data it was trained on:
+    the nets of another copy are missing, and one line says why."""
+    from helpers import grid
+    from helpers.grid import DataSourceMismatch
+
+    asked = []
+
+    def checkpoint(profile, dataset, activation, batch_norm, seed, trained=True, width=None,
+                   source=None):
+        asked.append(source)
+        if batch_norm:
+            raise DataSourceMismatch("the grid's mnist nets were trained on MNIST-C")
+        return make_model(784, 4, 8, activation, batch_norm, seed=seed)
+
+    monkeypatch.setattr(grid, "checkpoint", checkpoint)
+    nets, missing = ci.grid_nets("paper", mnist_small, (("relu", False), ("relu", True)), (0,))
+    assert list(nets) == [("relu", False, 0)] and missing == [("relu", True, 0)]
+    assert set(asked) == {mnist_small.source}
+    assert capsys.readouterr().out.strip() == \
+        f"{mnist_small.label}: pending: the grid's mnist nets were trained on MNIST-C"

@@ -117,6 +117,20 @@ def test_checkpoints(reference, tiny):
         grid.checkpoint("quick", "mnist", "swish", True, 0, root=root / "r")
 
 
+def test_checkpoint_is_only_read_on_the_data_copy_it_was_trained_on(reference):
+    """The reference grid ran on genuine MNIST: asked for as another copy (here the
+    CIFAR-10 JPEG copy's source name), its nets are missing, and the error names both."""
+    res, root = reference
+    kw = dict(width=16, root=root / "r")
+    net = grid.checkpoint("quick", "mnist", "relu", True, 1, source="mnist", **kw)
+    assert net.config["activation"] == "relu"
+    for trained in (True, False):
+        with pytest.raises(grid.DataSourceMismatch,
+                           match=r"trained on MNIST, not on CIFAR-10 \(JPEG copy\)"):
+            grid.checkpoint("quick", "mnist", "relu", trained, 1, source="cifar10-jpeg", **kw)
+    assert issubclass(grid.DataSourceMismatch, FileNotFoundError)  # callers: "missing"
+
+
 def same_results(res, ref):
     for mine, theirs in ((res.runs, ref.runs), (res.lr_search, ref.lr_search),
                          (res.histories, ref.histories), (res.layers, ref.layers)):

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from helpers import inspected_nets
+from helpers.grid import DataSourceMismatch
 from helpers.inspected_nets import (
     accuracy_table,
     cache_path,
@@ -80,7 +81,7 @@ def test_paper_profile_prefers_grid_checkpoints(tiny, mnist_small, tmp_path, mon
     calls = []
 
     def checkpoint(profile, dataset, activation, batch_norm, seed, trained=True, width=None,
-                   depth=4):
+                   depth=4, source=None):
         calls.append((profile, dataset, activation, batch_norm, seed, trained, width, depth))
         if not trained:
             raise FileNotFoundError("no untrained checkpoint")
@@ -101,10 +102,33 @@ def test_paper_profile_prefers_grid_checkpoints(tiny, mnist_small, tmp_path, mon
     assert calls == []
 
 
+def test_nets_the_grid_trained_on_another_data_copy_are_not_inspected(tiny, mnist_small,
+                                                                     tmp_path, monkeypatch):
+    """A grid checkpoint is only read on the copy of the data it was trained on. Without
+    training (the book) the mismatch is the error the chapter shows, or the net is left out
+    with ``skip_missing``; with training allowed the net is trained on the copy at hand."""
+    asked = []
+
+    def other_copy(profile, dataset, activation, batch_norm, seed, trained=True, width=None,
+                   depth=4, source=None):
+        asked.append(source)
+        raise DataSourceMismatch("the grid's mnist nets were trained on MNIST-C")
+
+    monkeypatch.setattr(inspected_nets, "checkpoint", other_copy)
+    kw = dict(activations=("relu",), batch_norms=(False,), seeds=(0,), progress=False,
+              cache_dir=tmp_path, device="cpu")
+    with pytest.raises(DataSourceMismatch, match="trained on MNIST-C"):
+        section3_networks(mnist_small, "paper", train=False, **kw)
+    assert asked == [mnist_small.source]  # the loaded copy is what the grid is asked for
+    assert section3_networks(mnist_small, "paper", train=False, skip_missing=True, **kw) == {}
+    nets = section3_networks(mnist_small, "paper", **kw)
+    assert nets[("relu", False, 0)].origin == "trained now"
+
+
 def test_missing_or_mismatched_grid_falls_back_to_training(tiny, mnist_small, tmp_path,
                                                            monkeypatch):
     def checkpoint(profile, dataset, activation, batch_norm, seed, trained=True, width=None,
-                   depth=4):
+                   depth=4, source=None):
         return make_model(784, 2, 10, activation, batch_norm, seed=seed)  # 2 layers, not 4
 
     monkeypatch.setattr(inspected_nets, "checkpoint", checkpoint)
@@ -120,7 +144,7 @@ def test_missing_or_mismatched_grid_falls_back_to_training(tiny, mnist_small, tm
     assert nets[("relu", False, 0)].origin == "cache"
 
     def no_such_seed(profile, dataset, activation, batch_norm, seed, trained=True, width=None,
-                     depth=4):
+                     depth=4, source=None):
         raise ValueError(f"seed={seed!r} is not in the grid")
 
     monkeypatch.setattr(inspected_nets, "checkpoint", no_such_seed)

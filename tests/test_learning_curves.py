@@ -322,6 +322,23 @@ def test_fit_numbers_leave_out_the_papers_exceptions():
                     "epochs": "pending"}
 
 
+def test_chapter4_numbers_before_any_run(tmp_path):
+    """A results folder the grid has not written yet (a fresh fork): the numbers chapter 4
+    quotes read "pending" and the chosen-rate table keeps its index levels, so looking a
+    configuration up is a KeyError (handled), not a TypeError."""
+    from helpers.grid import load_results
+    from helpers.learning_curves import chosen_rates, fit_numbers
+
+    res = load_results("paper", "cifar10", root=tmp_path, missing_ok=True)
+    checks = pd.DataFrame({"id": [], "verdict": []})
+    assert fit_numbers(checks, res.runs, res.histories, get_spec("paper")) == {
+        "verdict": "pending", "low": "pending", "high": "pending", "epochs": "pending"}
+    chosen = chosen_rates(res.lr_search)
+    assert chosen.empty and chosen.index.names == ["dataset", "depth", "width", "batch_norm"]
+    with pytest.raises(KeyError):
+        chosen.xs(("cifar10", 200, True), level=["dataset", "width", "batch_norm"])
+
+
 def test_halting_cost_and_summary_by_hand():
     """Two full-length runs, epochs 0-6. Validation 10/50/60/60/60/70/70 %: patience 2 halts
     at epoch 4 keeping epoch 2, the full run keeps epoch 5 (its first maximum). Test accuracy

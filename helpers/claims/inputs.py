@@ -57,7 +57,7 @@ def gather_inputs(profile: str, seeds: Sequence[int] = (0, 1, 2),
     or missing Section-3 checkpoints leave their claims pending."""
     import warnings
 
-    from ..grid import get_spec, load_results
+    from ..grid import DataSourceMismatch, get_spec, load_results
     from ..inspected_nets import section3_data, section3_networks
     from ..learning_curves import grid_results
 
@@ -93,6 +93,10 @@ def gather_inputs(profile: str, seeds: Sequence[int] = (0, 1, 2),
                 found |= {(ds, *k): n for k, n in section3_networks(
                     d, profile, activations=activations, batch_norms=batch_norms, seeds=seeds,
                     device=device, progress=progress, train=live).items()}
+        except DataSourceMismatch:
+            notes.append(f"Section 3 nets, {d.label}: the grid trained them on another copy "
+                         "of this dataset, so they wait here")
+            continue
         except FileNotFoundError:
             notes.append(f"Section 3 nets, {d.label}: not all trained yet")
             continue

@@ -16,6 +16,7 @@ best-on-validation, an iterative learning-rate search over 3 seeds).
 from ..runtime import device_name, git_commit, resolve_device
 from .protocol import Decision, Trajectory, decide, replay_patience
 from .runner import (
+    DataSourceMismatch,
     adam_kernels,
     checkpoint,
     grid_data,
@@ -38,7 +39,7 @@ from .store import (
 __all__ = [
     "GRIDS", "SPECS", "GridSpec", "get_spec", "work_queue", "round_lr", "run_key", "Decision",
     "Trajectory", "decide", "replay_patience", "adam_kernels", "checkpoint", "grid_data",
-    "load_results", "merge_results", "pending_shapes", "run_grid",
+    "DataSourceMismatch", "load_results", "merge_results", "pending_shapes", "run_grid",
     "search_table", "HISTORY_TABLE_COLUMNS", "LAYER_COLUMNS", "RESULTS_ROOT", "RUN_COLUMNS",
     "GridResults", "results_dir", "device_name", "git_commit", "resolve_device",
 ]

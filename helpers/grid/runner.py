@@ -736,15 +736,23 @@ def pending_shapes(profile: str, dataset: str, root=None, grid: str = "paper",
             and not all(decide(spec, records.known(d, w, c)).done for c in spec.combos())]
 
 
+class DataSourceMismatch(FileNotFoundError):
+    """The grid trained its nets of a dataset on another copy of it than the one at hand
+    (e.g. the CIFAR-10 JPEG copy against genuine CIFAR-10): for that copy they are missing."""
+
+
 def checkpoint(profile: str, dataset: str, activation: str, batch_norm: bool, seed: int,
                trained: bool = True, width: int | None = None, depth: int = 4,
-               root=None) -> MLP:
+               root=None, source: str | None = None) -> MLP:
     """A 4-layer net of the grid as an :class:`MLP` (CPU, float32, eval mode).
 
     ``trained=True`` loads the stored best state of the final run; ``trained=False``
     rebuilds the untrained net with ``make_model(seed=seed)``, exactly the engine's start.
-    ``width`` defaults to the first stored width (200 in ``paper``).
+    ``width`` defaults to the first stored width (200 in ``paper``). ``source``: the data
+    source (``Dataset.source``) the net is about to be inspected on; if the grid trained on
+    another one, :class:`DataSourceMismatch` says so (a net is only read on its own data).
     """
+    from ..data import relative_location, source_label
     from ..models import check_activation, make_model
     check_activation(activation)
     out = store.results_dir(profile, dataset, root)
@@ -752,6 +760,13 @@ def checkpoint(profile: str, dataset: str, activation: str, batch_norm: bool, se
     if not manifest:
         raise FileNotFoundError(f"no grid results in {out}; run: python -m helpers.grid run "
                                 f"--profile {profile} --dataset {dataset}")
+    if source is not None and manifest.get("source") != source:
+        raise DataSourceMismatch(
+            f"the grid's {dataset} nets ({relative_location(out)}) were trained on "
+            f"{source_label(str(manifest.get('source')))}, not on {source_label(source)}, "
+            "the copy loaded here; a net is only inspected on the data it was trained on: "
+            "point data_root (or ACTFN_DATA) at the copy the grid used, or compute the grid "
+            "on this copy (python -m helpers.grid run --root <new folder>)")
     spec = manifest["spec"]
     widths, seeds = spec["checkpoint_widths"], spec["seeds"]
     width = widths[0] if width is None and widths else width
