@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
+import types
 
 import pandas as pd
 import pytest
@@ -381,18 +383,24 @@ def test_cpu_stacks_are_sized_to_finish_within_a_unit(tmp_path, tiny):
     assert narrow <= r.stack_size(2, 16, 300) <= 24  # unmeasured shape: estimated from FLOPs
 
 
-def test_with_a_deadline_cpu_stacks_take_only_runs_that_finish_before_it(tmp_path, tiny):
+def test_with_a_deadline_cpu_stacks_take_only_runs_that_finish_before_it(tmp_path, tiny,
+                                                                         monkeypatch):
     """Snapshots are a local cache: a run still paused when a session's budget ends may
     restart from scratch in a fresh checkout, so a stack starts no run expected to
-    overrun the deadline (with DEADLINE_MARGIN), not even the narrow minimum."""
+    overrun the deadline (with DEADLINE_MARGIN), not even the narrow minimum. The runner's
+    clock is frozen, so a loaded machine cannot move the boundaries."""
     spec = dataclasses.replace(SPEC, unit_seconds=600.0, max_stack=24)
     margin = runner.DEADLINE_MARGIN
     assert margin > 1
+    now = 1000.0
+    frozen = types.SimpleNamespace(**{n: getattr(time, n) for n in dir(time)
+                                      if not n.startswith("_")})
+    frozen.perf_counter = lambda: now
+    monkeypatch.setattr(runner, "time", frozen)
 
     def sized(left: float, width: int, epochs: float) -> int:
         r = runner.Runner(spec, "mnist", tiny, torch.device("cpu"), tmp_path / "r",
-                          tmp_path / "s", False, runner.time.perf_counter() + left, False,
-                          log=lambda *a: None)
+                          tmp_path / "s", False, now + left, False, log=lambda *a: None)
         r.rates[(4, width)] = 2.0
         return r.stack_size(4, width, epochs)
 
