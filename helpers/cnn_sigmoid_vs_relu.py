@@ -384,15 +384,36 @@ def per_seed(table: pd.DataFrame, column: str) -> pd.DataFrame:
     return table.pivot_table(index="seed", columns="activation", values=column)
 
 
+def paired_ratio(table: pd.DataFrame, column: str, numerator: str = "sigmoid",
+                 denominator: str = "relu") -> dict:
+    """``column`` of ``numerator`` / ``denominator``, paired by seed (``table``: one row per
+    activation and seed); ``mean``, ``se`` over seeds and the ``per_seed`` ratios."""
+    values = per_seed(table, column)
+    ratios = values[numerator] / values[denominator]
+    mean, se = mean_se(ratios)
+    return dict(mean=mean, se=se, per_seed=ratios.tolist())
+
+
 def time_ratio(history: pd.DataFrame, numerator: str = "sigmoid",
                denominator: str = "relu") -> dict:
     """Seconds per epoch of ``numerator`` / ``denominator``, paired by seed (each seed's mean
     over epochs); ``mean``, ``se`` over seeds and the ``per_seed`` ratios."""
-    secs = per_seed(history.groupby(["activation", "seed"], as_index=False)["epoch_s"].mean(),
-                    "epoch_s")
+    secs = history.groupby(["activation", "seed"], as_index=False)["epoch_s"].mean()
+    return paired_ratio(secs, "epoch_s", numerator, denominator)
+
+
+def epoch_ratio_spread(history: pd.DataFrame, numerator: str = "sigmoid",
+                       denominator: str = "relu") -> dict:
+    """How much single epochs scatter on a shared machine: the ratio ``numerator`` /
+    ``denominator`` of the two runs of a seed epoch by epoch (they train side by side), its
+    ``median`` per seed, its ``low`` and ``high`` over all epochs and seeds, and the
+    ``fastest`` and ``slowest`` single epoch (seconds)."""
+    secs = history.pivot_table(index=["seed", "epoch"], columns="activation", values="epoch_s")
     ratios = secs[numerator] / secs[denominator]
-    mean, se = mean_se(ratios)
-    return dict(mean=mean, se=se, per_seed=ratios.tolist())
+    return dict(median=ratios.groupby(level="seed").median().tolist(),
+                low=float(ratios.min()), high=float(ratios.max()),
+                fastest=float(history["epoch_s"].min()),
+                slowest=float(history["epoch_s"].max()))
 
 
 def convergence_table(history: pd.DataFrame, target_val_acc: float) -> pd.DataFrame:
@@ -404,6 +425,43 @@ def convergence_table(history: pd.DataFrame, target_val_acc: float) -> pd.DataFr
         rows.append(dict(activation=a, seed=seed, epochs=e if e is not None
                          else int(h["epoch"].max()) + 1, censored=e is None))
     return pd.DataFrame(rows)
+
+
+def time_to_reach(history: pd.DataFrame, target_val_acc: float) -> pd.DataFrame:
+    """:func:`convergence_table` with ``seconds``: the training time until the validation
+    accuracy first reached ``target_val_acc`` (the training loops of epoch 1 to that epoch;
+    the evaluations are not counted). Validation runs once per epoch, so a run is charged
+    the whole epoch in which it got there (an upper bound by at most that epoch); a run that
+    never got there is charged all its epochs plus one more of its mean length (a lower
+    bound, like its ``epochs``)."""
+    conv = convergence_table(history, target_val_acc)
+    seconds = []
+    for r in conv.itertuples():
+        h = history[(history["activation"] == r.activation) & (history["seed"] == r.seed)]
+        secs = float(h.loc[h["epoch"] <= r.epochs, "epoch_s"].sum())
+        seconds.append(secs + float(h["epoch_s"].mean()) if r.censored else secs)
+    return conv.assign(seconds=seconds)
+
+
+def convergence_sweep(history: pd.DataFrame, targets: Sequence[float]) -> pd.DataFrame:
+    """Per target validation accuracy (a fraction): the mean epochs each activation needed,
+    how many ReLU runs were already there at the first evaluation (their epochs and time
+    are upper bounds), how many runs of each never got there (lower bounds), and the time
+    to the target, sigmoid / ReLU paired by seed (mean, SE)."""
+    rows = []
+    for target in targets:
+        t = time_to_reach(history, target)
+        epochs = t.groupby("activation")["epochs"].mean()
+        relu, sigmoid = t[t["activation"] == "relu"], t[t["activation"] == "sigmoid"]
+        ratio = paired_ratio(t, "seconds")
+        rows.append({"target (%)": round(100 * target, 1), "ReLU epochs": epochs["relu"],
+                     "sigmoid epochs": epochs["sigmoid"],
+                     "ReLU there at epoch 1": int(((relu["epochs"] == 1)
+                                                   & ~relu["censored"]).sum()),
+                     "ReLU never": int(relu["censored"].sum()),
+                     "sigmoid never": int(sigmoid["censored"].sum()),
+                     "time sigmoid / ReLU": ratio["mean"], "SE": ratio["se"]})
+    return pd.DataFrame(rows).set_index("target (%)")
 
 
 def activation_share(result: Mapping) -> pd.DataFrame:
@@ -462,6 +520,20 @@ def judge(difference: float, se: float, threshold: float = 0.0) -> str:
     return "inconclusive"
 
 
+def ratio_judge(ratio: Mapping, threshold: float, censored: pd.DataFrame) -> str:
+    """:func:`judge` for a time ratio sigmoid / ReLU to a target that some runs never
+    reached (``censored``: :func:`convergence_table`'s rows). A censored sigmoid run makes
+    the ratio a lower bound, so it can only be ``supported`` or ``inconclusive``; a censored
+    ReLU run makes it an upper bound, so it can only be ``not supported`` or
+    ``inconclusive``; both: ``inconclusive``."""
+    verdict = judge(ratio["mean"], ratio["se"], threshold)
+    never = set(censored.loc[censored["censored"], "activation"])
+    if ("sigmoid" in never and verdict == "not supported") or \
+            ("relu" in never and verdict == "supported"):
+        return "inconclusive"
+    return verdict
+
+
 def verdicts(result: Mapping, target_val_acc: float) -> pd.DataFrame:
     """The report's claims, each with our number, its seed SE and :func:`judge`'s verdict."""
     history = result["history"]
@@ -475,9 +547,14 @@ def verdicts(result: Mapping, target_val_acc: float) -> pd.DataFrame:
     rise_d = mean_se(rises["relu"] - rises["sigmoid"])
     tests = per_seed(result["runs"], "test_acc")
     test_d = mean_se(100 * (tests["relu"] - tests["sigmoid"]))
+    reached = time_to_reach(history, target_val_acc)
+    to_target = paired_ratio(reached, "seconds")
     rows = [
         ("sigmoid takes more than double the time per epoch", "sigmoid / ReLU s per epoch",
          ratio["mean"], ratio["se"], judge(ratio["mean"], ratio["se"], 2.0)),
+        ("sigmoid takes more than double the time to converge", "training seconds to the "
+         "target validation accuracy, sigmoid / ReLU", to_target["mean"], to_target["se"],
+         ratio_judge(to_target, 2.0, reached)),
         ("ReLU converges faster", "epochs to target, sigmoid − ReLU", *conv_d,
          judge(*conv_d)),
         ("ReLU overfits more", "train−val gap at the last epoch, ReLU − sigmoid (points)",

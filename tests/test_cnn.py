@@ -151,6 +151,53 @@ def test_convergence_table_censors_runs_that_never_reach():
     assert t.loc[("sigmoid", 0), "epochs"] == 4 and t.loc[("sigmoid", 0), "censored"]
 
 
+def test_time_to_reach_and_sweep_by_hand():
+    """Target 0.5 in _history(): ReLU gets there at epochs 2, 1, 2 (1 s epochs: 2, 1, 2 s);
+    sigmoid at epoch 3 of seed 1 (3 x 2.1 = 6.3 s) and never in seeds 0 and 2 (charged 3
+    epochs + 1 mean epoch: 4 x 2.0 = 8.0 and 4 x 2.2 = 8.8 s). Paired ratios 4, 6.3, 4.4."""
+    t = cnn.time_to_reach(_history(), 0.5).set_index(["activation", "seed"])
+    assert t["seconds"].to_dict() == pytest.approx({
+        ("relu", 0): 2.0, ("relu", 1): 1.0, ("relu", 2): 2.0,
+        ("sigmoid", 0): 8.0, ("sigmoid", 1): 6.3, ("sigmoid", 2): 8.8})
+    sweep = cnn.convergence_sweep(_history(), (0.5, 0.6))
+    row = sweep.loc[50.0]
+    assert row["ReLU epochs"] == pytest.approx(5 / 3) and row["sigmoid epochs"] == \
+        pytest.approx(11 / 3)
+    assert row["ReLU there at epoch 1"] == 1 and row["sigmoid never"] == 2
+    assert row["ReLU never"] == 0 and sweep.loc[60.0, "ReLU never"] == 1
+    assert row["time sigmoid / ReLU"] == pytest.approx(4.9)
+    assert row["SE"] == pytest.approx(math.sqrt(1.51) / math.sqrt(3))
+    # 0.6: ReLU seed 0 at epoch 3, seed 1 at 2, seed 2 never (3 + 1); sigmoid never
+    assert sweep.loc[60.0, "ReLU epochs"] == pytest.approx(3.0)
+    assert sweep.loc[60.0, "sigmoid never"] == 3
+
+
+def test_ratio_judge_respects_the_bounds_of_censored_runs():
+    """A sigmoid run that never got there makes the ratio a lower bound (it can be
+    supported, never refuted); a ReLU run that never got there an upper bound."""
+    sig = pd.DataFrame({"activation": ["sigmoid", "relu"], "censored": [True, False]})
+    relu = sig.assign(censored=[False, True])
+    none = sig.assign(censored=False)
+    high, low = dict(mean=5.0, se=0.1), dict(mean=1.0, se=0.1)
+    assert cnn.ratio_judge(high, 2.0, sig) == "supported"
+    assert cnn.ratio_judge(low, 2.0, sig) == "inconclusive"
+    assert cnn.ratio_judge(low, 2.0, relu) == "not supported"
+    assert cnn.ratio_judge(high, 2.0, relu) == "inconclusive"
+    assert cnn.ratio_judge(low, 2.0, none) == "not supported"
+    both = sig.assign(censored=True)
+    assert cnn.ratio_judge(high, 2.0, both) == cnn.ratio_judge(low, 2.0, both) == "inconclusive"
+
+
+def test_epoch_ratio_spread_by_hand():
+    h = pd.DataFrame({"activation": ["sigmoid", "relu"] * 4, "seed": [0, 0, 0, 0, 1, 1, 1, 1],
+                      "epoch": [1, 1, 2, 2, 1, 1, 2, 2],
+                      "epoch_s": [3.0, 2.0, 2.0, 2.0, 5.0, 4.0, 2.0, 4.0]})
+    spread = cnn.epoch_ratio_spread(h)  # ratios: seed 0: 1.5, 1.0; seed 1: 1.25, 0.5
+    assert spread["median"] == pytest.approx([1.25, 0.875])
+    assert (spread["low"], spread["high"]) == pytest.approx((0.5, 1.5))
+    assert (spread["fastest"], spread["slowest"]) == (2.0, 5.0)
+
+
 def test_judge_two_standard_errors():
     assert cnn.judge(2.5, 0.2, 2.0) == "supported"  # 0.5 > 0.4
     assert cnn.judge(2.3, 0.2, 2.0) == "inconclusive"  # 0.3 < 0.4
@@ -174,6 +221,10 @@ def test_verdicts_by_hand():
     assert v.loc["ReLU overfits more", "ours"] == pytest.approx(30.0)
     assert v.loc["ReLU overfits more", "verdict"] == "supported"
     assert v.loc["ReLU performs better", "ours"] == pytest.approx(20.0)
+    # time to 0.5: paired ratios 4, 6.3, 4.4 (test_time_to_reach_and_sweep_by_hand): 4.9
+    # +- 0.71, more than 2 SE above 2
+    to_target = v.loc["sigmoid takes more than double the time to converge"]
+    assert to_target["ours"] == pytest.approx(4.9) and to_target["verdict"] == "supported"
     # flat validation losses: no turn for either -> 0 +- 0, not a difference
     assert v.loc["ReLU's validation loss turns up more", "ours"] == 0
     assert v.loc["ReLU's validation loss turns up more", "verdict"] == "inconclusive"
