@@ -16,7 +16,7 @@ Percentages are 0-100.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -95,18 +95,30 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
 
 
 def bootstrap_ci(x: Sequence[float], y: Sequence[float], n_boot: int = 2000,
-                 level: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of :func:`spearman` (pairs resampled with
-    replacement; resamples with a constant variable are skipped)."""
+                 level: float = 0.95, seed: int = 0,
+                 clusters: Sequence[Hashable] | None = None) -> tuple[float, float]:
+    """Percentile bootstrap interval of :func:`spearman` (resamples with a constant variable
+    are skipped). Pairs are resampled with replacement; with ``clusters`` (one label per
+    pair), whole clusters are, so that pairs that are not independent (the seeds of one
+    configuration) move together and the interval is not too narrow."""
     if not isinstance(n_boot, int) or n_boot < 1:
         raise ValueError(f"n_boot={n_boot!r} is invalid; accepted: an int >= 1")
     if not 0 < level < 1:
         raise ValueError(f"level={level!r} is invalid; accepted: a float in (0, 1)")
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     spearman(x, y)  # validates
+    if clusters is None:
+        members = [np.array([i]) for i in range(len(x))]
+    else:
+        labels = pd.Series(list(clusters))
+        if len(labels) != len(x):
+            raise ValueError(f"clusters has {len(labels)} labels for {len(x)} pairs; "
+                             "accepted: one label per pair")
+        members = [np.asarray(ix) for ix in labels.groupby(labels, sort=False).indices.values()]
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(x), size=(n_boot, len(x)))
-    stats = np.array([spearman(x[i], y[i]) for i in idx])
+    draws = rng.integers(0, len(members), size=(n_boot, len(members)))
+    stats = np.array([spearman(x[i], y[i]) for i in
+                      (np.concatenate([members[c] for c in d]) for d in draws)])
     stats = stats[np.isfinite(stats)]
     if not len(stats):
         return math.nan, math.nan
@@ -114,19 +126,26 @@ def bootstrap_ci(x: Sequence[float], y: Sequence[float], n_boot: int = 2000,
     return float(lo), float(hi)
 
 
+CONFIG_KEYS = ("dataset", "depth", "width", "batch_norm")  # a configuration; its seeds vary
+
+
 def rank_correlations(table: pd.DataFrame, by: Sequence[str] = ("dataset",),
                       n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Spearman rho of sparsity vs test accuracy with a 95 % bootstrap CI, per ``by`` group
-    (and per group x batch norm)."""
+    (and per group x batch norm). The bootstrap resamples configurations
+    (:data:`CONFIG_KEYS`), not nets: the seeds of one configuration are not independent
+    observations. ``configs`` counts them; under 3 there is no interval (NaN)."""
     rows = []
     for keys, g in table.groupby(list(by), sort=False):
         keys = keys if isinstance(keys, tuple) else (keys,)
         for bn_label, sub in [("all", g), ("without BN", g[~g["batch_norm"]]),
                               ("with BN", g[g["batch_norm"]])]:
-            row = dict(zip(by, keys), nets=bn_label, n=len(sub))
+            config = [tuple(r) for r in sub[[k for k in CONFIG_KEYS if k in sub]].to_numpy()]
+            row = dict(zip(by, keys), nets=bn_label, n=len(sub), configs=len(set(config)))
             if len(sub) >= 3:
                 x, y = sub["sparsity (%)"].to_numpy(), sub["test acc (%)"].to_numpy()
-                lo, hi = bootstrap_ci(x, y, n_boot=n_boot, seed=seed)
+                lo, hi = (bootstrap_ci(x, y, n_boot=n_boot, seed=seed, clusters=config)
+                          if len(set(config)) >= 3 else (math.nan, math.nan))
                 row |= {"spearman rho": spearman(x, y), "CI low": lo, "CI high": hi}
             rows.append(row)
     return pd.DataFrame(rows)
@@ -151,9 +170,10 @@ def bn_pairs(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def bn_pair_summary(pairs: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset: pairs, share with lower sparsity under BN, share with higher accuracy,
-    share with both ("BN lowers sparsity yet generalises better"), median differences."""
+def bn_pair_summary(pairs: pd.DataFrame, by: Sequence[str] = ("dataset",)) -> pd.DataFrame:
+    """Per ``by`` group (dataset; add ``"depth"`` to see where the pattern holds): pairs,
+    share with lower sparsity under BN, share with higher accuracy, share with both ("BN
+    lowers sparsity yet generalises better"), median differences."""
     def one(g: pd.DataFrame) -> pd.Series:
         lower, better = g["d sparsity (pp)"] < 0, g["d test acc (pp)"] > 0
         return pd.Series({"pairs": len(g), "BN lower sparsity (%)": 100 * lower.mean(),
@@ -163,7 +183,7 @@ def bn_pair_summary(pairs: pd.DataFrame) -> pd.DataFrame:
                           "median d test acc (pp)": g["d test acc (pp)"].median()})
     if pairs.empty:
         return pd.DataFrame()
-    out = (pairs.groupby("dataset", sort=False)[["d sparsity (pp)", "d test acc (pp)"]]
+    out = (pairs.groupby(list(by), sort=False)[["d sparsity (pp)", "d test acc (pp)"]]
            .apply(one).reset_index())
     return out.astype({"pairs": int}).round(2)
 

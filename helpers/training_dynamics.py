@@ -122,10 +122,11 @@ def _append_rows(path: Path, table: pd.DataFrame) -> None:
 
 
 def fit_point(history: pd.DataFrame, window: int = 5) -> pd.DataFrame:
-    """Per (model, seed[, run_lr, patience]) of a per-epoch table: the first epoch at which the
-    net classifies every training image correctly (NaN if never), the training loss then and
-    at the last epoch, and the update ratio (mean over layers) averaged over the ``window``
-    epochs before that epoch and over the ``window`` epochs from it on."""
+    """Per (model, seed[, run_lr, patience]) of a per-epoch table: the update ratio (mean
+    over layers) after epoch 1 and at the last epoch, the first epoch at which the net
+    classifies every training image correctly (NaN if never), the training loss then and at
+    the last epoch, and the update ratio averaged over the ``window`` epochs before that
+    epoch and over the ``window`` epochs from it on."""
     keys = [k for k in ("model", "seed", "run_lr", "patience") if k in history]
     upd = [c for c in history.columns if c.startswith("update/")]
     rows = []
@@ -134,6 +135,9 @@ def fit_point(history: pd.DataFrame, window: int = 5) -> pd.DataFrame:
         ratio = g[upd].mean(axis=1)
         fitted = g.loc[g["train_acc"] >= 1.0, "epoch"]
         row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        first = ratio[g["epoch"] == 1]
+        row["update epoch 1"] = float(first.iloc[0]) if len(first) else math.nan
+        row["update last"] = float(ratio.iloc[-1])
         row["last epoch"] = int(g["epoch"].max())
         row["last train loss"] = float(g["train_loss"].iloc[-1])
         if len(fitted):
@@ -155,8 +159,10 @@ def fit_point(history: pd.DataFrame, window: int = 5) -> pd.DataFrame:
 def table1_gap(dynamics: pd.DataFrame, dataset: str = "mnist") -> pd.DataFrame:
     """The ReLU nets of a per-epoch table (:func:`run_dynamics`): per run (model, learning
     rate, patience, seed) the layer sparsity (%, validation images) at the best epoch and at
-    the last, their mean over layers, the paper's Table 1 mean for that net and the gap
-    (ours minus the paper's, percentage points)."""
+    the last, their mean over layers, the paper's Table 1 mean for that net, the gap (ours
+    minus the paper's, percentage points) and, where the table has it, the mean share of
+    dead nodes (% of a layer's nodes off for every validation image): part of a high
+    sparsity may be nodes that never fire."""
     from .class_medians import PAPER_TABLE1_SPARSITY
 
     cols = ["model", "run_lr", "patience", "seed", "at", "epoch"]
@@ -173,9 +179,11 @@ def table1_gap(dynamics: pd.DataFrame, dataset: str = "mnist") -> pd.DataFrame:
             values = {f"layer {c.split('/')[1]}": float(row[c]) for c in layer_cols}
             mean = float(np.mean(list(values.values())))
             paper_mean = float(np.mean(paper)) if paper else math.nan
+            dead = [float(row[c]) for c in row.index if c.startswith("dead/")]
             rows.append(dict(model=model, run_lr=lr, patience=patience, seed=seed, at=at,
                              epoch=epoch, **values, **{"mean sparsity (%)": mean,
-                             "paper (%)": paper_mean, "gap (pp)": mean - paper_mean}))
+                             "paper (%)": paper_mean, "gap (pp)": mean - paper_mean},
+                             **({"mean dead (%)": float(np.mean(dead))} if dead else {})))
     if not rows:
         return pd.DataFrame(columns=[*cols, "mean sparsity (%)", "paper (%)", "gap (pp)"])
     return pd.DataFrame(rows)

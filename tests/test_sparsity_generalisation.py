@@ -36,6 +36,25 @@ def test_bootstrap_ci_contains_the_estimate_and_is_seeded():
         bootstrap_ci(x, y, level=1.5)
 
 
+def test_cluster_bootstrap_moves_a_configurations_seeds_together():
+    """Two identical copies of every pair, clustered by copy: resampling clusters is
+    resampling the original pairs (the same draws with the same seed; duplicated values
+    only shift the tie-averaged ranks linearly), so the interval equals the one of the
+    original data, while treating the copies as independent pairs narrows it."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=12)
+    y = x + 2 * rng.normal(size=12)
+    x2, y2 = np.repeat(x, 2), np.repeat(y, 2)
+    clusters = np.repeat(np.arange(12), 2)
+    original = bootstrap_ci(x, y, n_boot=400, seed=5)
+    assert bootstrap_ci(x2, y2, n_boot=400, seed=5, clusters=clusters) == \
+        pytest.approx(original)
+    naive = bootstrap_ci(x2, y2, n_boot=400, seed=5)
+    assert naive[1] - naive[0] < original[1] - original[0]
+    with pytest.raises(ValueError, match="one label per pair"):
+        bootstrap_ci(x, y, clusters=[0, 1])
+
+
 def _grid_tables():
     rows, layers = [], []
     for bn in (False, True):
@@ -65,8 +84,15 @@ def test_sparsity_accuracy_table_and_bn_pairs():
     assert summary["pairs"] == 3 and isinstance(summary["pairs"], (int, np.integer))
     assert summary["BN lower sparsity (%)"] == summary["both (%)"] == 100.0
     assert summary["median d sparsity (pp)"] == -10.0
+    by_depth = bn_pair_summary(pd.concat([pairs, pairs.assign(depth=4, **{
+        "d sparsity (pp)": 5.0})]), by=("dataset", "depth")).set_index("depth")
+    assert by_depth.loc[2, "both (%)"] == 100.0 and by_depth.loc[4, "both (%)"] == 0.0
+    assert by_depth.loc[4, "BN lower sparsity (%)"] == 0.0  # BN raised sparsity at depth 4
     rc = rank_correlations(t, n_boot=50).set_index("nets")
     assert rc.loc["without BN", "spearman rho"] == pytest.approx(1.0)
+    # one configuration per BN setting (its 3 seeds): 2 clusters in all, 1 per BN group
+    assert rc["configs"].tolist() == [2, 1, 1]
+    assert rc[["CI low", "CI high"]].isna().all().all()  # under 3 configurations: no CI
     # pooled: sparsity 55,56,57 (BN) vs 65,66,67; accuracy 95,96,97 vs 90,91,92
     want = spearman([65, 66, 67, 55, 56, 57], [90, 91, 92, 95, 96, 97])
     assert rc.loc["all", "spearman rho"] == pytest.approx(want)

@@ -30,6 +30,10 @@ def test_table1_gap_by_hand():
         "best_epoch": [1, 1, 1, 0], "epoch": [0, 1, 2, 0],
         "sparsity/1": [50.0, 70.0, 80.0, 0.0], "sparsity/2": [50.0, 74.0, 84.0, 0.0]})
     gap = td.table1_gap(dyn).set_index("at")
+    assert "mean dead (%)" not in gap  # no dead-node columns in this table
+    dead = td.table1_gap(dyn.assign(**{"dead/1": [0.0, 2.0, 4.0, 0.0],
+                                       "dead/2": [0.0, 0.0, 8.0, 0.0]})).set_index("at")
+    assert dead.loc["best", "mean dead (%)"] == 1.0 and dead.loc["last", "mean dead (%)"] == 6.0
     assert gap.loc["best", "epoch"] == 1 and gap.loc["last", "epoch"] == 2
     assert gap.loc["best", "mean sparsity (%)"] == pytest.approx(72.0)
     assert gap.loc["last", "layer 2"] == pytest.approx(84.0)
@@ -87,3 +91,5 @@ def test_fit_point_by_hand():
     assert t.loc["ReLU", "update after"] == pytest.approx(-5.0)  # epochs 3-4: -5, -5
     assert t.loc["ReLU", "last train loss"] == 1e-7 and t.loc["ReLU", "last epoch"] == 4
     assert math.isnan(t.loc["sigmoid", "fit epoch"])
+    assert t.loc["ReLU", "update epoch 1"] == pytest.approx(-3.0)  # (-2 - 4) / 2
+    assert t.loc["ReLU", "update last"] == pytest.approx(-5.0)  # (-6 - 4) / 2
