@@ -331,6 +331,17 @@ DYNAMICS_LABELS = {"sparsity": "sparsity (%)", "saturation": "saturation (%)",
                    "dead": "dead nodes (%)", "perplexity": "mean node perplexity"}
 
 
+def _mean_line(ax: plt.Axes, mean: pd.Series, every: pd.Series, color, label: str,
+               **style) -> None:
+    """A mean over runs against its index: solid while ``every`` run contributes, then thin
+    and dashed (the mean of the runs still going: a step there is a change of runs)."""
+    every = every.to_numpy()
+    ax.plot(mean.index[every], mean.values[every], color=color, label=label, **style)
+    tail = mean[mean.index >= mean.index[every].max()] if every.any() else mean
+    if len(tail) > 1:
+        ax.plot(tail.index, tail.values, color=color, ls="--", lw=0.8, alpha=0.6)
+
+
 def plot_dynamics(long: pd.DataFrame, source: str, title: str,
                   metrics: Sequence[str] = ("sparsity", "dead", "saturation", "perplexity")
                   ) -> plt.Figure:
@@ -353,14 +364,8 @@ def plot_dynamics(long: pd.DataFrame, source: str, title: str,
             if mean.notna().any():
                 for c, layer in zip(colors, layers):
                     if layer in mean.index.get_level_values(0):
-                        m, every = mean[layer], n[layer] == sub["seed"].nunique()
-                        last_full = m.index[every.to_numpy()].max() if every.any() else None
-                        ax.plot(m.index[every.to_numpy()], m.values[every.to_numpy()],
-                                color=c, marker=".", label=f"layer {layer}")
-                        tail = m[m.index >= last_full] if last_full is not None else m
-                        if len(tail) > 1:
-                            ax.plot(tail.index, tail.values, color=c, ls="--", lw=0.8,
-                                    alpha=0.6)
+                        _mean_line(ax, mean[layer], n[layer] == sub["seed"].nunique(), c,
+                                   f"layer {layer}", marker=".")
             else:
                 ax.text(0.5, 0.5, "not defined", ha="center", va="center",
                         transform=ax.transAxes, color="grey")
@@ -381,7 +386,8 @@ def plot_dynamics(long: pd.DataFrame, source: str, title: str,
 def plot_update_ratio(steps: pd.DataFrame, source: str, title: str, x: str = "step",
                       reference: float = -3.0) -> plt.Figure:
     """Update-to-data ratio (log10) per layer against ``x`` (``step`` or ``epoch``), one
-    panel per model, mean over seeds; dashed line at ``reference``."""
+    panel per model, mean over seeds (thin and dashed once a run has stopped, as in
+    :func:`plot_dynamics`); black dashed line at ``reference``."""
     check_choice("x", x, ("step", "epoch"))
     models = list(dict.fromkeys(steps["model"]))
     fig, axes = plt.subplots(1, len(models), figsize=(3.8 * len(models), 3.4), sharey=True,
@@ -390,11 +396,13 @@ def plot_update_ratio(steps: pd.DataFrame, source: str, title: str, x: str = "st
     colors = sns.color_palette("viridis", len(layers))
     finite = steps[np.isfinite(steps["update"])]
     for ax, model in zip(axes[0], models):
-        sub = finite[finite["model"] == model].groupby(["layer", x])["update"].mean()
+        one = finite[finite["model"] == model]
+        grouped = one.groupby(["layer", x])
+        sub, n = grouped["update"].mean(), grouped["seed"].nunique()
         for c, layer in zip(colors, layers):
             if layer in sub.index.get_level_values(0):
-                ax.plot(sub[layer].index, sub[layer].values, color=c, lw=1,
-                        label=f"layer {layer}")
+                _mean_line(ax, sub[layer], n[layer] == one["seed"].nunique(), c,
+                           f"layer {layer}", lw=1)
         ax.axhline(reference, color="black", ls="--", lw=1, label=f"{reference:g}")
         ax.set(title=model, xlabel=f"optimiser {x}" if x == "step" else "epoch")
     axes[0][0].set_ylabel("log10 update / weight std")

@@ -93,3 +93,16 @@ def test_fit_point_by_hand():
     assert math.isnan(t.loc["sigmoid", "fit epoch"])
     assert t.loc["ReLU", "update epoch 1"] == pytest.approx(-3.0)  # (-2 - 4) / 2
     assert t.loc["ReLU", "update last"] == pytest.approx(-5.0)  # (-6 - 4) / 2
+
+
+def test_update_ratio_plot_dashes_the_mean_once_a_run_has_stopped():
+    """Seed 0 stops after epoch 3, seed 1 trains to epoch 5: the mean is drawn solid over
+    epochs 1-3 (both seeds) and thin and dashed from 3 to 5 (seed 1 alone)."""
+    rows = [dict(model="ReLU", layer=1, seed=s, epoch=e, update=-3.0 - 0.1 * e - s)
+            for s, last in ((0, 3), (1, 5)) for e in range(1, last + 1)]
+    fig = td.plot_update_ratio(pd.DataFrame(rows), "mnist", "t", x="epoch")
+    solid, dashed = [line for line in fig.axes[0].lines if line.get_label() != "-3"]
+    assert list(solid.get_xdata()) == [1, 2, 3] and solid.get_linestyle() == "-"
+    assert solid.get_ydata()[0] == pytest.approx(-3.6)  # (-3.1 + -4.1) / 2
+    assert list(dashed.get_xdata()) == [3, 4, 5] and dashed.get_linestyle() == "--"
+    assert dashed.get_ydata()[-1] == pytest.approx(-4.5)  # seed 1 alone
