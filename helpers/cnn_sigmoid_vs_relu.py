@@ -26,8 +26,9 @@ Semantics of every number:
   the exact shapes it sees in one training batch (:func:`activation_shapes`), sigmoid and
   ReLU interleaved in alternating order, median over repeats; multiplied by the number of
   batches per epoch it estimates the activation's seconds per epoch.
-* **Seed noise**: a difference counts only if it exceeds 2 standard errors over seeds
-  (paired by seed); see :func:`judge`.
+* **Seed noise**: a difference counts only if it exceeds Student's t critical value (95 %,
+  two-sided) in standard errors over seeds, paired by seed: 4.30 for three seeds, the rule of
+  the claims scoreboard (:func:`helpers.claims.judging.se_factor`); see :func:`judge`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import os
 import time
 import warnings
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -507,15 +509,20 @@ def gpu_timing(path: str | os.PathLike | None = None) -> dict | None:
                 seeds=report["seeds"], data=report["data"])
 
 
-def judge(difference: float, se: float, threshold: float = 0.0) -> str:
-    """``supported`` when ``difference`` exceeds ``threshold`` by more than 2 ``se``;
-    ``not supported`` when it falls short of it by more than 2 ``se``; otherwise
-    ``inconclusive`` (within seed noise). A NaN ``se`` (one seed) is always inconclusive."""
+def judge(difference: float, se: float, threshold: float = 0.0, *, n: int) -> str:
+    """``supported`` when ``difference`` exceeds ``threshold`` by more than ``k`` ``se``,
+    where ``k`` is Student's t critical value for ``n`` seeds
+    (:func:`helpers.claims.judging.se_factor`: 4.30 for three); ``not supported`` when it
+    falls short of it by more than that; otherwise ``inconclusive`` (within seed noise). A
+    NaN ``se`` (one seed) is always inconclusive."""
+    from .claims.judging import se_factor
+
     if math.isnan(se) or math.isnan(difference):
         return "inconclusive"
-    if difference - threshold > 2 * se:
+    k = se_factor(n)
+    if difference - threshold > k * se:
         return "supported"
-    if threshold - difference > 2 * se:
+    if threshold - difference > k * se:
         return "not supported"
     return "inconclusive"
 
@@ -525,8 +532,8 @@ def ratio_judge(ratio: Mapping, threshold: float, censored: pd.DataFrame) -> str
     reached (``censored``: :func:`convergence_table`'s rows). A censored sigmoid run makes
     the ratio a lower bound, so it can only be ``supported`` or ``inconclusive``; a censored
     ReLU run makes it an upper bound, so it can only be ``not supported`` or
-    ``inconclusive``; both: ``inconclusive``."""
-    verdict = judge(ratio["mean"], ratio["se"], threshold)
+    ``inconclusive``; both: ``inconclusive``. ``ratio``: :func:`paired_ratio`'s dict."""
+    verdict = judge(ratio["mean"], ratio["se"], threshold, n=len(ratio["per_seed"]))
     never = set(censored.loc[censored["censored"], "activation"])
     if ("sigmoid" in never and verdict == "not supported") or \
             ("relu" in never and verdict == "supported"):
@@ -549,20 +556,21 @@ def verdicts(result: Mapping, target_val_acc: float) -> pd.DataFrame:
     test_d = mean_se(100 * (tests["relu"] - tests["sigmoid"]))
     reached = time_to_reach(history, target_val_acc)
     to_target = paired_ratio(reached, "seconds")
+    verdict = partial(judge, n=len(tests))  # the rule for this many seeds
     rows = [
         ("sigmoid takes more than double the time per epoch", "sigmoid / ReLU s per epoch",
-         ratio["mean"], ratio["se"], judge(ratio["mean"], ratio["se"], 2.0)),
+         ratio["mean"], ratio["se"], verdict(ratio["mean"], ratio["se"], 2.0)),
         ("sigmoid takes more than double the time to converge", "training seconds to the "
          "target validation accuracy, sigmoid / ReLU", to_target["mean"], to_target["se"],
          ratio_judge(to_target, 2.0, reached)),
         ("ReLU converges faster", "epochs to target, sigmoid − ReLU", *conv_d,
-         judge(*conv_d)),
+         verdict(*conv_d)),
         ("ReLU overfits more", "train−val gap at the last epoch, ReLU − sigmoid (points)",
-         *gap_d, judge(*gap_d)),
+         *gap_d, verdict(*gap_d)),
         ("ReLU's validation loss turns up more", "rise of the validation loss from its "
-         "minimum to the last epoch, ReLU − sigmoid (nats)", *rise_d, judge(*rise_d)),
+         "minimum to the last epoch, ReLU − sigmoid (nats)", *rise_d, verdict(*rise_d)),
         ("ReLU performs better", "test accuracy, ReLU − sigmoid (points)", *test_d,
-         judge(*test_d)),
+         verdict(*test_d)),
     ]
     return pd.DataFrame(rows, columns=["claim", "measured as", "ours", "SE over seeds",
                                        "verdict"])

@@ -555,15 +555,16 @@ def gap_noise(runs: pd.DataFrame) -> pd.DataFrame:
     the ReLU − sigmoid gap seed by seed (over those shared seeds), its mean (points), the
     standard error of that mean, the number of seeds, and whether the gap clears the
     noise by the rule :mod:`helpers.claims` applies (:func:`helpers.claims.judging.judge`:
-    every seed's gap has the same sign and the mean exceeds two standard errors); beside
-    them the unpaired reading of the same seeds: the standard error of a difference of two
-    independent means, ``sqrt(sd_relu² / n + sd_sigmoid² / n)``, and whether the gap
-    exceeds two of those."""
-    from .claims.judging import WITHIN, judge
+    every seed's gap has the same sign and the mean exceeds Student's t critical value, in
+    standard errors, for the seeds: 4.30 for three); beside them the unpaired reading of the
+    same seeds: the standard error of a difference of two independent means,
+    ``sqrt(sd_relu² / n + sd_sigmoid² / n)``, and whether the gap exceeds t (2n − 2 degrees
+    of freedom) of those."""
+    from .claims.judging import WITHIN, judge, t_critical
 
     keys = ["dataset", "depth", "width", "batch_norm"]
-    cols = ["gap (pts)", "se (pts)", "seeds", "beyond 2 se", "se unpaired (pts)",
-            "beyond 2 se unpaired"]
+    cols = ["gap (pts)", "se (pts)", "seeds", "beyond noise", "se unpaired (pts)",
+            "beyond noise unpaired"]
     acc = runs.groupby(keys + ["seed", "activation"])["test_acc"].mean().unstack("activation")
     if acc.empty or not {"relu", "sigmoid"} <= set(acc.columns):
         return pd.DataFrame(columns=cols)
@@ -576,9 +577,9 @@ def gap_noise(runs: pd.DataFrame) -> pd.DataFrame:
         n = len(v)
         unpaired = float(np.sqrt((g["relu"].var(ddof=1) + g["sigmoid"].var(ddof=1)) / n))
         rows[cfg] = {"gap (pts)": v.mean(), "se (pts)": v.std(ddof=1) / np.sqrt(n),
-                     "seeds": n, "beyond 2 se": judge(v, 0.0, ">") != WITHIN,
-                     "se unpaired (pts)": unpaired,
-                     "beyond 2 se unpaired": bool(abs(v.mean()) > 2 * unpaired)}
+                     "seeds": n, "beyond noise": judge(v, 0.0, ">") != WITHIN,
+                     "se unpaired (pts)": unpaired, "beyond noise unpaired": bool(
+                         abs(v.mean()) > t_critical(2 * n - 2) * unpaired)}
     if not rows:
         return pd.DataFrame(columns=cols)
     out = pd.DataFrame.from_dict(rows, orient="index")[cols]
@@ -643,8 +644,8 @@ def exercise_numbers(runs: pd.DataFrame, histories: pd.DataFrame, lr_search: pd.
         out["patience_compare"] = "pending"
     noise = gap_noise(runs)
     if len(noise):
-        big = noise[noise["beyond 2 se"]]
-        unpaired = noise[noise["beyond 2 se unpaired"]]
+        big = noise[noise["beyond noise"]]
+        unpaired = noise[noise["beyond noise unpaired"]]
         larger = int((noise["se (pts)"] > noise["se unpaired (pts)"]).sum())
         out["gaps"] = (f"{len(big)} of {len(noise)} configurations with at least two seeds "
                        f"run with both activations by the paired rule "

@@ -21,7 +21,7 @@ Steps, one function each:
 * :func:`accuracy_table`, :func:`layer_table` — mean and standard error over seeds;
 * :func:`claim_items`, :func:`claim_verdicts` — the literature's headline claims, judged
   seed by seed with the scoreboard's rule (:func:`helpers.claims.judging.judge`: an item
-  holds only when every seed agrees and the mean clears the target by 2 SE);
+  holds only when every seed agrees and the mean clears the target by Student's t in SE);
   :func:`claim_items_display` shows the items with "–" where runs are missing;
 * :func:`selu_saturation` — what the gradient-saturation column says about the SELU claim;
 * figures ``plot_accuracy`` and ``plot_layer_profiles``.

@@ -484,6 +484,25 @@ def test_dataset_names_read_as_the_label_of_the_data_used():
     assert C.views.dataset_labels(runs) == {"mnist": "MNIST", "cifar10": jpeg}
 
 
+def test_noise_rule_is_students_t_for_the_seeds(monkeypatch):
+    """Seeds 0.2, 1.0, 1.8: mean 1, sd 0.8, se 0.8 / sqrt 3 = 0.462, so the mean is 2.17
+    standard errors above 0: every seed is above, and a fixed two-SE rule would call it
+    held; Student's t for 2 degrees of freedom asks for 4.30 SE, so it is within noise."""
+    from helpers.claims import judging
+
+    assert C.t_critical(2) == 4.303 and C.t_critical(1) == 12.706
+    assert C.t_critical(30) == 2.042 and C.t_critical(60) == pytest.approx(2.000, abs=0.003)
+    with pytest.raises(ValueError, match="df=0"):
+        C.t_critical(0)
+    assert C.se_factor(3) == 4.303 and C.se_factor(5) == 2.776
+    v = pd.Series([0.2, 1.0, 1.8], index=SEEDS)
+    assert C.judge(v, 0.0, ">") == C.WITHIN
+    assert C.Item("x", v, 0.0, ">").why() == "within noise (margin +1.00 < 4.3 SE)"
+    assert C.judge(v, 0.0, ">", factor=2.0) == C.HOLDS
+    monkeypatch.setattr(judging, "SE_FACTOR", 2.0)  # a number overrides t for every item
+    assert C.se_factor(3) == 2.0 and C.judge(v, 0.0, ">") == C.HOLDS
+
+
 def test_item_margin_and_judge_se_factor_by_hand():
     """Seeds 0.8, 1.0, 1.2: mean 1, se 0.2 / sqrt 3 = 0.115. "> 0": margin +1; "< 0": -1;
     "within 5 of 0": 5 - 1 = 4. Two standard errors (0.23) are cleared, ten (1.15) are not."""
@@ -492,7 +511,7 @@ def test_item_margin_and_judge_se_factor_by_hand():
     assert C.Item("x", v, 0.0, "<").margin == pytest.approx(-1.0)
     assert C.Item("x", v, 0.0, "within", tol=5.0).margin == pytest.approx(4.0)
     assert C.judge(v, 0.0, ">") == C.HOLDS
-    assert C.judge(v, 0.0, ">", se_factor=10) == C.WITHIN
+    assert C.judge(v, 0.0, ">", factor=10) == C.WITHIN
     assert C.judge(v, 0.0, "<") == C.FAILS
 
 

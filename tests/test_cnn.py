@@ -178,7 +178,8 @@ def test_ratio_judge_respects_the_bounds_of_censored_runs():
     sig = pd.DataFrame({"activation": ["sigmoid", "relu"], "censored": [True, False]})
     relu = sig.assign(censored=[False, True])
     none = sig.assign(censored=False)
-    high, low = dict(mean=5.0, se=0.1), dict(mean=1.0, se=0.1)
+    high = dict(mean=5.0, se=0.1, per_seed=[4.9, 5.0, 5.1])
+    low = dict(mean=1.0, se=0.1, per_seed=[0.9, 1.0, 1.1])
     assert cnn.ratio_judge(high, 2.0, sig) == "supported"
     assert cnn.ratio_judge(low, 2.0, sig) == "inconclusive"
     assert cnn.ratio_judge(low, 2.0, relu) == "not supported"
@@ -198,12 +199,14 @@ def test_epoch_ratio_spread_by_hand():
     assert (spread["fastest"], spread["slowest"]) == (2.0, 5.0)
 
 
-def test_judge_two_standard_errors():
-    assert cnn.judge(2.5, 0.2, 2.0) == "supported"  # 0.5 > 0.4
-    assert cnn.judge(2.3, 0.2, 2.0) == "inconclusive"  # 0.3 < 0.4
-    assert cnn.judge(1.5, 0.2, 2.0) == "not supported"  # 0.5 short
-    assert cnn.judge(1.0, 0.0) == "supported"  # identical seeds: no noise
-    assert cnn.judge(1.0, float("nan")) == "inconclusive"
+def test_judge_uses_students_t_for_the_seeds():
+    """Three seeds: 4.303 standard errors (0.86 for se 0.2) around the threshold 2."""
+    assert cnn.judge(3.0, 0.2, 2.0, n=3) == "supported"  # 1.0 > 0.86
+    assert cnn.judge(2.8, 0.2, 2.0, n=3) == "inconclusive"  # 0.8 < 0.86
+    assert cnn.judge(1.0, 0.2, 2.0, n=3) == "not supported"  # 1.0 short
+    assert cnn.judge(2.8, 0.2, 2.0, n=10) == "supported"  # 9 seeds: t = 2.262, 0.45
+    assert cnn.judge(1.0, 0.0, n=3) == "supported"  # identical seeds: no noise
+    assert cnn.judge(1.0, float("nan"), n=1) == "inconclusive"
 
 
 def test_verdicts_by_hand():
@@ -211,7 +214,7 @@ def test_verdicts_by_hand():
     runs = pd.DataFrame({"activation": ["sigmoid", "relu"] * 3, "seed": [0, 0, 1, 1, 2, 2],
                          "test_acc": [0.40, 0.60, 0.42, 0.61, 0.41, 0.62]})
     v = cnn.verdicts({"history": h, "runs": runs}, 0.5).set_index("claim")
-    # time ratio 2.1 +- 0.058: 0.1 < 2 SE -> inconclusive
+    # time ratio 2.1 +- 0.058: 0.1 < 4.3 SE -> inconclusive
     assert v.loc["sigmoid takes more than double the time per epoch", "verdict"] == "inconclusive"
     # epochs sigmoid - relu per seed: 4-2, 3-1, 4-2 (sigmoid seeds 0 and 2 censored at 4)
     assert v.loc["ReLU converges faster", "ours"] == pytest.approx(2.0)
@@ -222,9 +225,9 @@ def test_verdicts_by_hand():
     assert v.loc["ReLU overfits more", "verdict"] == "supported"
     assert v.loc["ReLU performs better", "ours"] == pytest.approx(20.0)
     # time to 0.5: paired ratios 4, 6.3, 4.4 (test_time_to_reach_and_sweep_by_hand): 4.9
-    # +- 0.71, more than 2 SE above 2
+    # +- 0.71, 4.09 SE above 2: short of Student's t for 3 seeds (4.30)
     to_target = v.loc["sigmoid takes more than double the time to converge"]
-    assert to_target["ours"] == pytest.approx(4.9) and to_target["verdict"] == "supported"
+    assert to_target["ours"] == pytest.approx(4.9) and to_target["verdict"] == "inconclusive"
     # flat validation losses: no turn for either -> 0 +- 0, not a difference
     assert v.loc["ReLU's validation loss turns up more", "ours"] == 0
     assert v.loc["ReLU's validation loss turns up more", "verdict"] == "inconclusive"

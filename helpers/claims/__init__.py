@@ -4,13 +4,14 @@ A :class:`Claim` is one statement of the paper: its id, section and figure, the 
 sentence quoted exactly, the quantity we measure, a rule in words (``rule``) and in code
 (``code``: the function that computes it, named ``helpers.claims.<function>``), our value ±
 standard error over seeds, the paper's value where it gives one, and a verdict. How a verdict
-is reached (items that hold, fail or lie within seed noise; ``SE_FACTOR`` = 2 standard errors)
-is told in :mod:`helpers.claims.judging`; the inputs a rule reads, in
-:mod:`helpers.claims.views`.
+is reached (items that hold, fail or lie within seed noise: ``se_factor``, Student's t at 95 %
+for the seeds, 4.30 standard errors for three) is told in :mod:`helpers.claims.judging`; the
+inputs a rule reads, in :mod:`helpers.claims.views`.
 
 Module map (everything below is importable from ``helpers.claims`` itself):
 
-* :mod:`~helpers.claims.judging` — verdict names, ``SE_FACTOR``, ``judge``, ``Item``,
+* :mod:`~helpers.claims.judging` — verdict names, ``SE_FACTOR``, ``se_factor``,
+  ``t_critical``, ``judge``, ``Item``,
   ``verdict_of``, ``possible_verdicts``, ``Claim``, ``ClaimSpec``, ``Missing``,
   ``Incomplete``, ``each``: the judging core.
 * :mod:`~helpers.claims.views` — ``Context`` and ``GridView``: lookups in the input tables
@@ -69,6 +70,8 @@ from .judging import (
     each,
     judge,
     possible_verdicts,
+    se_factor,
+    t_critical,
     verdict_of,
 )
 from .scoreboard import (
@@ -137,7 +140,7 @@ __all__ = [
     # judging
     "SE_FACTOR", "HOLDS", "FAILS", "WITHIN", "AGREES", "DISAGREES", "MIXED", "NOT_TESTABLE",
     "PENDING", "CONTEXT", "VERDICTS", "Missing", "Incomplete", "each", "possible_verdicts",
-    "judge", "Item", "verdict_of", "Claim",
+    "judge", "se_factor", "t_critical", "Item", "verdict_of", "Claim",
     "ClaimSpec",
     # views
     "INPUTS", "DATASET_NAMES", "Context", "GridView",

@@ -1,22 +1,26 @@
 """The judging core: how per-seed numbers become an item outcome and a claim's verdict.
 
-This module holds the verdict names and :data:`SE_FACTOR`, :func:`judge` (one item's outcome),
-:class:`Item`, :func:`verdict_of` (items to a verdict), :class:`Claim` (one judged statement)
-and :class:`ClaimSpec` (how to judge one statement), plus :class:`Missing`, the exception a
-rule raises when its inputs do not exist yet. It knows nothing about the paper's figures: the
-rules live in :mod:`helpers.claims.section2_rules` and :mod:`helpers.claims.section3_rules`.
+This module holds the verdict names, the noise rule (:func:`se_factor`, :data:`SE_FACTOR`),
+:func:`judge` (one item's outcome), :class:`Item`, :func:`verdict_of` (items to a verdict),
+:class:`Claim` (one judged statement) and :class:`ClaimSpec` (how to judge one statement),
+plus :class:`Missing`, the exception a rule raises when its inputs do not exist yet. It knows
+nothing about the paper's figures: the rules live in :mod:`helpers.claims.section2_rules` and
+:mod:`helpers.claims.section3_rules`.
 
 **How a verdict is reached.** A rule turns the results into one or more *items*; an item
 is one number per seed (e.g. ReLU minus sigmoid test accuracy of one configuration, seed by
 seed) and a statement about it: ``> target``, ``< target`` or ``within tol of target``.
 
 * An item **holds** when every seed is on the claim's side of the target *and* the mean
-  clears the target by more than ``SE_FACTOR`` (= 2) standard errors over seeds; it
-  **fails** when the same is true on the other side; otherwise it is **within noise** (the
-  seeds split, the margin is under two standard errors, a value is NaN, or there is only one
-  seed, so that noise cannot be estimated). Why two and not one: when every seed is on one
-  side, the mean already exceeds one standard error (for non-negative margins
-  ``sd <= sqrt(n) * mean``), so a one-SE rule would add nothing to the vote.
+  clears the target by more than the two-sided 95 % critical value of Student's t for its
+  seeds, in standard errors over seeds (:func:`se_factor`: 4.30 for three seeds, 12.7 for
+  two); it **fails** when the same is true on the other side; otherwise it is **within
+  noise** (the seeds split, the margin is under that many standard errors, a value is NaN,
+  or there is only one seed, so that noise cannot be estimated). Why t and not a fixed two
+  standard errors: with three seeds, pure noise (a true margin of 0) passes "every seed on
+  one side and more than 2 SE" in 18 % of items (simulated), so one item in five would be
+  called agreement or disagreement by chance; with the t value it is 5 %. Setting
+  :data:`SE_FACTOR` to a number uses that many standard errors for every item instead.
 * The claim's verdict combines its items: ``all`` (the usual case) *agrees* when every item
   holds, *disagrees* when every item fails and is *mixed* otherwise; ``any`` (for "X is
   not reliably true", whose items state the exception) agrees when some item holds,
@@ -48,7 +52,27 @@ import pandas as pd
 if TYPE_CHECKING:
     from .views import Context
 
-SE_FACTOR = 2.0  # an item holds/fails only when its mean clears the target by 2 SE
+SE_FACTOR: float | None = None  # None: Student's t (95 %) for the item's seeds; a number: that
+# many standard errors for every item (chapter 7's exercise 7.1 sets it)
+
+# two-sided 95 % critical values of Student's t by degrees of freedom
+_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+        2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def t_critical(df: int) -> float:
+    """The two-sided 95 % critical value of Student's t with ``df`` degrees of freedom
+    (tabulated to 30; beyond, the first-order expansion 1.96 + 2.37 / df, within 0.003)."""
+    if not isinstance(df, (int, np.integer)) or df < 1:
+        raise ValueError(f"df={df!r} is invalid; accepted: an integer >= 1")
+    return _T95[df - 1] if df <= len(_T95) else 1.96 + 2.37 / df
+
+
+def se_factor(n: int) -> float:
+    """How many standard errors an item of ``n`` seeds must clear: :data:`SE_FACTOR` if it is
+    set, else :func:`t_critical` for ``n - 1`` degrees of freedom (read at call time)."""
+    return SE_FACTOR if SE_FACTOR is not None else t_critical(max(int(n) - 1, 1))
 
 HOLDS, FAILS, WITHIN = "holds", "fails", "within noise"
 AGREES, DISAGREES, MIXED = "agrees", "disagrees", "mixed"
@@ -91,13 +115,14 @@ def each(make: Callable[..., Item], keys: Sequence) -> list[Item]:
 
 # ----------------------------------------------------------------------------- items
 def judge(values: Sequence[float], target: float, direction: str, tol: float = 0.0,
-          se_factor: float | None = None) -> str:
+          factor: float | None = None) -> str:
     """``holds`` / ``fails`` / ``within noise`` for per-seed ``values`` (see module doc).
 
     ``direction``: ``">"`` or ``"<"`` (compared with ``target``) or ``"within"`` (``|value -
-    target| < tol``). ``se_factor``: default :data:`SE_FACTOR` (read at call time)."""
-    se_factor = SE_FACTOR if se_factor is None else se_factor
+    target| < tol``). ``factor``: standard errors to clear, default :func:`se_factor` for
+    the number of seeds."""
     v = np.asarray(values, dtype=float)
+    factor = se_factor(len(v)) if factor is None else factor
     if direction not in (">", "<", "within"):
         raise ValueError(f"direction={direction!r}; accepted: '>', '<', 'within'")
     if len(v) < 2 or np.isnan(v).any():
@@ -109,9 +134,9 @@ def judge(values: Sequence[float], target: float, direction: str, tol: float = 0
         per_seed, margin = target - v, target - mean
     else:
         per_seed, margin = tol - np.abs(v - target), tol - abs(mean - target)
-    if (per_seed > 0).all() and margin > se_factor * se:
+    if (per_seed > 0).all() and margin > factor * se:
         return HOLDS
-    if (per_seed < 0).all() and -margin > se_factor * se:
+    if (per_seed < 0).all() and -margin > factor * se:
         return FAILS
     return WITHIN
 
@@ -183,7 +208,8 @@ class Item:
         k = int(side.sum())
         if 0 < k < self.n:
             return f"{WITHIN} (seeds split {k}-{self.n - k})"
-        return f"{WITHIN} (margin {self.margin:+.{self.decimals}f} < {SE_FACTOR:g} SE)"
+        return (f"{WITHIN} (margin {self.margin:+.{self.decimals}f} < "
+                f"{se_factor(self.n):.3g} SE)")
 
 
 def possible_verdicts(outcomes: Sequence[str], n_missing: int, how: str = "all"
