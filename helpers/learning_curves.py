@@ -301,19 +301,21 @@ def lr_sensitivity(lr_search: pd.DataFrame, histories: pd.DataFrame,
 def lr_spread(sensitivity: pd.DataFrame) -> pd.DataFrame:
     """Per configuration, over the coarse rates (extensions left out, so every
     configuration is measured on the same grid): the best and the worst mean validation
-    accuracy over seeds (%), their difference in points, and the best rate."""
+    accuracy over seeds (%), their difference in points, and the best and worst rates."""
     s = sensitivity[~sensitivity.extension.astype(bool)]
     mean = s.groupby(CONFIG + ["lr"])["val acc (%)"].mean().dropna()
     g = mean.groupby(level=CONFIG)
     return pd.DataFrame({"best (%)": g.max(), "worst (%)": g.min(),
                          "spread (pts)": g.max() - g.min(),
-                         "best lr": g.idxmax().map(lambda k: k[-1])})
+                         "best lr": g.idxmax().map(lambda k: k[-1]),
+                         "worst lr": g.idxmin().map(lambda k: k[-1])})
 
 
 def lr_spread_numbers(spread: pd.DataFrame) -> dict[str, str]:
     """What chapter 4's prose quotes from :func:`lr_spread`: the mean spread (points) per
-    activation and BN setting, and the widest spread with its configuration; ``"pending"``
-    where there are no runs."""
+    activation and BN setting, and the widest spread with its configuration and its worst
+    rate (the smallest, the largest or a middle one of the coarse grid); ``"pending"`` where
+    there are no runs."""
     by = spread.groupby(["activation", "batch_norm"])["spread (pts)"].mean() if len(
         spread) else pd.Series(dtype=float)
     out = {f"{act}{'_bn' if bn else ''}": f"{by[(act, bn)]:.1f}" if (act, bn) in by.index
@@ -323,8 +325,16 @@ def lr_spread_numbers(spread: pd.DataFrame) -> dict[str, str]:
         out["widest"] = f"{spread['spread (pts)'].max():.1f}"
         out["widest_config"] = (f"{ACTIVATION_NAMES[act]} {depth}×{width}"
                                 f"{' with BN' if bn else ''} on {source_label(ds)}")
+        worst = spread["spread (pts)"].idxmax()
+        lr = spread.loc[worst, "worst lr"]
+        rates = sorted(spread["worst lr"].tolist() + spread["best lr"].tolist())
+        where = ("smallest" if lr == rates[0] else "largest" if lr == rates[-1]
+                 else "a middle one")
+        out["widest_worst"] = (f"its worst rate, {lr:g}, is the {where} of the coarse grid"
+                               if where != "a middle one" else
+                               f"its worst rate, {lr:g}, lies inside the coarse grid")
     else:
-        out["widest"] = out["widest_config"] = "pending"
+        out["widest"] = out["widest_config"] = out["widest_worst"] = "pending"
     return out
 
 

@@ -524,3 +524,14 @@ def test_a_partial_claim_names_the_item_it_shows():
     claim = C.evaluate_claims(ids=["fig2-sigmoid-nobn-deeper-worse-mnist"], runs=narrow,
                               histories=hist, layout=layout)[0]
     assert claim.verdict == C.PENDING and claim.ours.startswith("slope ×200: ")
+
+
+def test_rule_text_shows_thresholds_as_they_are_when_judged(monkeypatch):
+    """Chapter 7's exercise 7.2 changes SIMILAR_PTS after import: the row's rule text must
+    show the threshold it is judged by, and each dataset's row its own."""
+    monkeypatch.setitem(C.SIMILAR_PTS, "cifar10", 2.0)
+    spec = {s.id: s for s in C.SPECS}
+    assert spec["cifar-similar-without-bn"].rule_text == "within ±2.0 points in every configuration"
+    assert spec["conclusion-wide-comparable-mnist"].rule_text == "< 0.5 points"
+    claim = spec["cifar-similar-without-bn"].evaluate(C.Context({}))  # pending, rule shown
+    assert claim.rule == "within ±2.0 points in every configuration"

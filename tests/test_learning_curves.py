@@ -206,6 +206,8 @@ def test_lr_sensitivity_and_spread_by_hand():
     nums = lr_spread_numbers(lr_spread(sens))
     assert (nums["relu"], nums["sigmoid"], nums["relu_bn"]) == ("2.0", "27.0", "pending")
     assert (nums["widest"], nums["widest_config"]) == ("27.0", "sigmoid 2×8 on MNIST")
+    assert spread.loc["sigmoid", "worst lr"] == 1e-3  # 55 % against 82 % at 1e-2
+    assert nums["widest_worst"] == "its worst rate, 0.001, is the smallest of the coarse grid"
 
 
 def test_lr_sensitivity_missing_epoch_is_nan_and_bad_epoch_refused():

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from . import section2_rules as s2
+from . import section3_rules as s3
 from .judging import CONTEXT, ClaimSpec
 from .section2_rules import (
-    FIT_THRESHOLD,
-    REFERENCE_MARGIN,
-    SIMILAR_PTS,
     _best_is_wide_relu_bn,
     _fig2_wide_more_similar,
     _sigmoid_bn_deeper_better,
@@ -41,9 +40,6 @@ from .section2_rules import (
 )
 from .section3_rules import (
     HEAVILY_SATURATED,
-    MEAN_MEDIAN_TOLERANCE,
-    SHARED_SATURATION_MIN,
-    TABLE1_TOLERANCE,
     _bn_generalises,
     _bn_lowers_sparsity,
     _table1_trained,
@@ -119,8 +115,8 @@ def _specs() -> list[ClaimSpec]:
         ClaimSpec("fig1-training-alike", "2", "Fig 1", 4, Q_FIG1,
                   "mean |ReLU − sigmoid| training accuracy over epochs, MNIST, narrow width, "
                   "per depth × BN panel",
-                  f"in every panel the curves differ by less than {SIMILAR_PTS['mnist']} "
-                  "points on average", fig1_training_alike),
+                  lambda: f"in every panel the curves differ by less than "
+                  f"{s2.SIMILAR_PTS['mnist']} points on average", fig1_training_alike),
         ClaimSpec("fig1-relu-validates-better", "2", "Fig 1", 4, Q_FIG1,
                   "ReLU − sigmoid best validation accuracy, mean over the 8 panels",
                   "> 0", fig1_relu_validates_better),
@@ -142,7 +138,7 @@ def _specs() -> list[ClaimSpec]:
                       f"{name}: mean |ReLU − sigmoid| test accuracy over all wide "
                       "configurations (the conclusion drops the 'without batch "
                       "normalization' of Section 2, so BN nets count too)",
-                      f"< {SIMILAR_PTS[ds]} points", _wide_comparable(ds)),
+                      lambda ds=ds: f"< {s2.SIMILAR_PTS[ds]} points", _wide_comparable(ds)),
             ClaimSpec(f"fig2-sigmoid-bn-deeper-better-{ds}", "2", "Fig 2", 4, Q_SIGMOID_BN,
                       f"{name}: slope of sigmoid, narrow, BN test accuracy against depth",
                       "> 0", _sigmoid_bn_deeper_better(ds)),
@@ -157,8 +153,9 @@ def _specs() -> list[ClaimSpec]:
         ClaimSpec("cifar-relu-not-reliably-better-without-bn", "2", "Fig 2(b)", 4,
                   Q_CIFAR_RELU,
                   "CIFAR-10 without BN: ReLU − sigmoid test accuracy per configuration",
-                  f"agrees when ReLU's lead is clearly below {SIMILAR_PTS['cifar10']:g} "
-                  "pt (similar, or sigmoid ahead) in some configuration; disagrees when "
+                  lambda: f"agrees when ReLU's lead is clearly below "
+                  f"{s2.SIMILAR_PTS['cifar10']:g} pt (similar, or sigmoid ahead) in some "
+                  "configuration; disagrees when "
                   "it is clearly above in all", cifar_relu_not_reliably_better_without_bn,
                   how="any"),
         ClaimSpec("cifar-nobn-deeper-worse", "2", "Fig 2(b)", 4,
@@ -170,20 +167,23 @@ def _specs() -> list[ClaimSpec]:
         ClaimSpec("cifar-similar-without-bn", "2", "Fig 2(b)", 4, Q_CIFAR_SIMILAR,
                   "CIFAR-10 without BN, all configurations but 6/8 layers × narrow: ReLU − "
                   "sigmoid test accuracy",
-                  f"within ±{SIMILAR_PTS['cifar10']} points in every configuration",
+                  lambda: f"within ±{s2.SIMILAR_PTS['cifar10']} points in every "
+                  "configuration",
                   cifar_similar_without_bn),
         ClaimSpec("cifar-deep-narrow-exception", "2", "Fig 2(b)", 4,
                   Q_CIFAR_SIMILAR + " The sigmoid networks generalize relatively poorly "
                   "with these two configurations compared to the other configurations.",
                   "CIFAR-10 without BN, 6 and 8 layers × narrow: ReLU − sigmoid test "
                   "accuracy, alone and minus its mean over the other configurations without "
-                  "BN", f"> {SIMILAR_PTS['cifar10']} points (not similar) and > 0 (worse "
-                  "than elsewhere), in both", cifar_deep_narrow_exception),
+                  "BN", lambda: f"> {s2.SIMILAR_PTS['cifar10']} points (not similar) and > 0 "
+                  "(worse than elsewhere), in both", cifar_deep_narrow_exception),
         ClaimSpec("cifar-deep-narrow-sigmoid-cannot-fit", "2", "Fig 2(b)", 4,
                   "This poor generalization could be attributed to the vanishing gradient "
                   "problem since these two network architectures struggle to fit the training "
                   "set.", "CIFAR-10 sigmoid, no BN, 6 and 8 layers × narrow: best training "
-                  "accuracy of any epoch", f"< {FIT_THRESHOLD} % in both",
+                  "accuracy of any epoch, and the same minus the mean of the shallower "
+                  "sigmoid nets of that width",
+                  lambda: f"< {s2.FIT_THRESHOLD} % and < 0 in both",
                   cifar_deep_narrow_sigmoid_cannot_fit),
         ClaimSpec("cifar-bn-deeper-better", "2", "Fig 2(b)", 4,
                   "In contrast, we see a general increase in evaluation accuracy when "
@@ -208,7 +208,8 @@ def _specs() -> list[ClaimSpec]:
                   "sigmoid networks from Figure 2(b), can train to virtually perfect "
                   "classification of the training set.",
                   "best training accuracy of any epoch, every configuration except CIFAR-10 "
-                  "sigmoid, no BN, 6/8 layers × narrow", f"> {FIT_THRESHOLD} % in every one",
+                  "sigmoid, no BN, 6/8 layers × narrow",
+                  lambda: f"> {s2.FIT_THRESHOLD} % in every one",
                   every_other_net_fits),
         ClaimSpec("relu-benefits-more-from-bn", "4 (conclusion)", "Fig 2", 4,
                   "The ReLU networks benefit more from the use of batch normalization than "
@@ -222,7 +223,7 @@ def _specs() -> list[ClaimSpec]:
         ClaimSpec("mnist-reference-98.4", "2", "text", 4,
                   "On the MNIST dataset, similar architectures reach a test accuracy of 98.4%,",
                   "test accuracy of our best MNIST configuration (chosen by mean over seeds)",
-                  f"> 98.4 − {REFERENCE_MARGIN} = {98.4 - REFERENCE_MARGIN:.1f} %",
+                  lambda: f"> 98.4 − {s2.REFERENCE_MARGIN} = {98.4 - s2.REFERENCE_MARGIN:.1f} %",
                   mnist_reference, paper="98.4 %"),
         ClaimSpec("cifar-reference-56.84", "2", "text", 4,
                   "while much larger networks than those shown in this paper reach 56.84% on "
@@ -264,7 +265,8 @@ def _specs() -> list[ClaimSpec]:
                   "distributions still overlap each other near the saturation points.",
                   "trained sigmoid: among nodes whose class medians span ≥ 0.5, the share "
                   "where two or more classes have their median within eps of the same "
-                  "saturation point (mean over layers)", f"> {SHARED_SATURATION_MIN:.0f} %",
+                  "saturation point (mean over layers)",
+                  lambda: f"> {s3.SHARED_SATURATION_MIN:.0f} %",
                   fig3_overlap_at_saturation),
         ClaimSpec("fig4-relu-overlaps-less", "3", "Fig 4", 5,
                   "In the positive domain, the activation distributions are not saturated "
@@ -323,7 +325,7 @@ def _specs() -> list[ClaimSpec]:
                   "uniform shape of their activation distributions.",
                   "trained ReLU, MNIST: |mean − median| of each class distribution in units "
                   "of its std, mean over classes, nodes and layers",
-                  f"< {MEAN_MEDIAN_TOLERANCE} (a tenth of a standard deviation)",
+                  lambda: f"< {s3.MEAN_MEDIAN_TOLERANCE} (a tenth of a standard deviation)",
                   fig6_relu_mean_equals_median),
         ClaimSpec("fig6-untrained-relu-medians-to-zero", "3", "Fig 6", 6,
                   "The median values of node distributions are less saturated in earlier "
@@ -360,13 +362,13 @@ def _specs() -> list[ClaimSpec]:
                       f"{name}: sparsity (%) of untrained ReLU layers (the untrained ReLU BN "
                       "net is not counted again: in eval mode an untrained BN layer is the "
                       "identity up to 1/√(1+ε), so its sparsity repeats ReLU's)",
-                      f"within 50 ± {TABLE1_TOLERANCE:.0f} % in every layer",
+                      lambda: f"within 50 ± {s3.TABLE1_TOLERANCE:.0f} % in every layer",
                       _table1_untrained(ds),
                       paper=_fmt_paper(T1[(ds, "ReLU", "untrained")])),
             ClaimSpec(f"table1-trained-values-{ds}", "3", "Table 1", 6, Q_TABLE1,
                       f"{name}: sparsity (%) of trained ReLU and ReLU BN layers",
-                      f"within ±{TABLE1_TOLERANCE:.0f} points of the paper's value in every "
-                      "cell", _table1_trained(ds),
+                      lambda: f"within ±{s3.TABLE1_TOLERANCE:.0f} points of the paper's "
+                      "value in every cell", _table1_trained(ds),
                       paper="ReLU " + _fmt_paper(T1[(ds, "ReLU", "trained")]) + "; ReLU BN "
                       + _fmt_paper(T1[(ds, "ReLU BN", "trained")])),
             ClaimSpec(f"training-makes-relu-sparse-{ds}", "3", "Table 1", 6,

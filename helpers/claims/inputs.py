@@ -75,8 +75,8 @@ def gather_inputs(profile: str, seeds: Sequence[int] = (0, 1, 2),
             continue
         results.append(r)
         state = "complete" if r.complete else "incomplete"
-        notes.append(f"grid, {r.label or DATASET_NAMES[ds]}: {len(r.runs)} final runs "
-                     f"({state})")
+        notes.append(f"grid, {r.label or DATASET_NAMES[ds]}: {len(r.runs)} of "
+                     f"{spec.n_final()} final runs ({state})")
     if results:
         inputs["runs"] = pd.concat([r.runs for r in results], ignore_index=True)
         inputs["histories"] = pd.concat([r.histories for r in results], ignore_index=True)

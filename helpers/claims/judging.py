@@ -274,12 +274,18 @@ class ClaimSpec:
     chapter: int | None
     quote: str
     measure: str
-    rule: str
+    rule: str | Callable[[], str]  # a callable reads thresholds when the claim is judged
     compute: Callable[[Context], list[Item]] | None = None
     how: str = "all"
     paper: str = ""
     kind: str = "claim"
     fixed: str | None = None  # verdict of rows without a rule (not testable / context)
+
+    @property
+    def rule_text(self) -> str:
+        """The rule in words, with the thresholds as they are now (a setting changed after
+        import, e.g. in chapter 7's exercises, shows in the text it is judged by)."""
+        return self.rule() if callable(self.rule) else self.rule
 
     def evaluate(self, ctx: Context) -> Claim:
         """The claim judged on ``ctx``; dataset names in its measure, value and basis read
@@ -292,9 +298,9 @@ class ClaimSpec:
         code = "" if self.compute is None else f"helpers.claims.{self.compute.__name__}"
         base = dict(id=self.id, section=self.section, figure=self.figure,
                     chapter=self.chapter, quote=self.quote, measure=self.measure,
-                    rule=self.rule, code=code, paper=self.paper, kind=self.kind)
+                    rule=self.rule_text, code=code, paper=self.paper, kind=self.kind)
         if self.compute is None:
-            return Claim(**base, verdict=self.fixed or NOT_TESTABLE, basis=self.rule)
+            return Claim(**base, verdict=self.fixed or NOT_TESTABLE, basis=self.rule_text)
         try:
             items = self.compute(ctx)
         except Incomplete as e:

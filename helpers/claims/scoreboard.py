@@ -31,7 +31,7 @@ FIGURE_ANCHORS = {
     "Fig 3": (5, "figure-3-sigmoid"), "Fig 4": (5, "figure-4-relu"),
     "Fig 5": (6, "figure-5-sigmoid-on-mnist-untrained-and-trained"),
     "Fig 6": (6, "figure-6-relu-on-mnist-untrained-and-trained"),
-    "Fig 7": (6, "figure-7-cifar-10-jpeg-copy-trained-sigmoid-and-relu"),
+    "Fig 7": (6, "figure-7-cifar-10-trained-sigmoid-and-relu"),
     "Table 1": (6, "table-1-layer-sparsity"),
 }
 
