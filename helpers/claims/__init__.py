@@ -90,6 +90,7 @@ from .scoreboard import (
     verdict_counts,
 )
 from .section2_rules import (
+    FIG1_EARLY_EPOCHS,
     FIT_THRESHOLD,
     REFERENCE_MARGIN,
     SIMILAR_PTS,
@@ -145,7 +146,7 @@ __all__ = [
     # views
     "INPUTS", "DATASET_NAMES", "Context", "GridView",
     # section2_rules
-    "FIT_THRESHOLD", "SIMILAR_PTS", "REFERENCE_MARGIN", "fig1_training_alike",
+    "FIG1_EARLY_EPOCHS", "FIT_THRESHOLD", "SIMILAR_PTS", "REFERENCE_MARGIN", "fig1_training_alike",
     "fig1_relu_validates_better", "fig2_relu_generally_better", "cifar_relu_better_with_bn",
     "cifar_relu_not_reliably_better_without_bn", "cifar_nobn_deeper_worse",
     "cifar_similar_without_bn", "cifar_deep_narrow_exception",

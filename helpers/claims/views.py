@@ -183,14 +183,17 @@ class GridView:
                                          .query("epoch > 0")["train_acc"].max())
                           for s in self.seeds})
 
-    def curve_gap(self, ds: str, depth: int, width: int, bn: bool) -> pd.Series:
-        """Per seed: mean over epochs >= 1 of |ReLU - sigmoid| training accuracy (points),
-        runs that stopped early carried forward at their last value (as Fig 1 draws them)."""
+    def curve_gap(self, ds: str, depth: int, width: int, bn: bool,
+                  until: int | None = None) -> pd.Series:
+        """Per seed: mean over epochs 1 to ``until`` (default: the last) of |ReLU - sigmoid|
+        training accuracy (points), runs that stopped early carried forward at their last
+        value (as Fig 1 draws them)."""
         out = {}
         for s in self.seeds:
             curves = [self.history(ds, depth, width, bn, a, s).set_index("epoch")["train_acc"]
                       for a in ("relu", "sigmoid")]
             last = int(max(c.index.max() for c in curves))
+            last = last if until is None else min(last, until)
             r, g = (c.reindex(range(1, last + 1)).ffill() for c in curves)
             out[s] = 100 * float((r - g).abs().mean())
         return pd.Series(out)
