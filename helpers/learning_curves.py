@@ -257,8 +257,10 @@ def halting_summary(cost: pd.DataFrame) -> pd.DataFrame:
 
 def search_summary(lr_search: pd.DataFrame, runs: pd.DataFrame, spec) -> pd.DataFrame:
     """Per dataset: configurations whose search finished, how often the best rate sat at an
-    edge of the grid (an extension was tried), and the search's extra model-epochs (the
-    losing rates) as a share of the final runs' model-epochs."""
+    edge of the grid (an extension was tried), how often the rate chosen in the end is still
+    the smallest or largest rate tried (the best rate is then not bracketed: it may lie
+    beyond), and the search's extra model-epochs (the losing rates) as a share of the final
+    runs' model-epochs."""
     rows = []
     for ds in sorted(set(lr_search.dataset) | set(runs.dataset)):
         s = lr_search[lr_search.dataset == ds]
@@ -268,11 +270,15 @@ def search_summary(lr_search: pd.DataFrame, runs: pd.DataFrame, spec) -> pd.Data
         searched = s.groupby(cfg) if len(s) else None
         extended = int(searched.extension.any().sum()) if searched is not None else 0
         n_cfg = searched.ngroups if searched is not None else 0
+        at_edge = 0 if searched is None else sum(
+            bool(g.selected.any()) and g.loc[g.selected.astype(bool), "lr"].iloc[0]
+            in (g.lr.min(), g.lr.max()) for _, g in searched)
         losers = s[~s.selected.astype(bool)].epochs.sum() if len(s) else 0
         final_me = r.epochs.sum() if len(r) else 0
         rows.append({"dataset": ds, "configurations searched": n_cfg,
                      "with final runs": done,
                      "edge extensions": f"{extended} of {n_cfg}",
+                     "chosen at an edge": f"{at_edge} of {n_cfg}",
                      "search extra model-epochs": int(losers),
                      "final model-epochs": int(final_me),
                      "search / final": round(losers / final_me, 3) if final_me else np.nan})

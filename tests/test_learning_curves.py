@@ -396,5 +396,11 @@ def test_search_summary_by_hand():
     s = search_summary(search, runs, get_spec("quick")).loc["mnist"]
     assert s["configurations searched"] == 2 and s["with final runs"] == 2
     assert s["edge extensions"] == "1 of 2"
+    # sigmoid chose its extension, 1e-2, the largest rate tried: not bracketed; ReLU chose
+    # 3e-3, also the largest of its two rates
+    assert s["chosen at an edge"] == "2 of 2"
+    bracketed = pd.concat([search, pd.DataFrame([row("relu", 1e-2, 3, False)])])
+    assert search_summary(bracketed, runs, get_spec("quick")).loc["mnist",
+                                                                  "chosen at an edge"] == "1 of 2"
     assert (s["search extra model-epochs"], s["final model-epochs"]) == (16, 80)
     assert s["search / final"] == 0.2
