@@ -396,12 +396,16 @@ def paired_ratio(table: pd.DataFrame, column: str, numerator: str = "sigmoid",
     return dict(mean=mean, se=se, per_seed=ratios.tolist())
 
 
+def epoch_seconds(history: pd.DataFrame) -> pd.DataFrame:
+    """Per activation and seed: the mean training seconds of an epoch (``epoch_s``)."""
+    return history.groupby(["activation", "seed"], as_index=False)["epoch_s"].mean()
+
+
 def time_ratio(history: pd.DataFrame, numerator: str = "sigmoid",
                denominator: str = "relu") -> dict:
     """Seconds per epoch of ``numerator`` / ``denominator``, paired by seed (each seed's mean
     over epochs); ``mean``, ``se`` over seeds and the ``per_seed`` ratios."""
-    secs = history.groupby(["activation", "seed"], as_index=False)["epoch_s"].mean()
-    return paired_ratio(secs, "epoch_s", numerator, denominator)
+    return paired_ratio(epoch_seconds(history), "epoch_s", numerator, denominator)
 
 
 def epoch_ratio_spread(history: pd.DataFrame, numerator: str = "sigmoid",
@@ -527,13 +531,15 @@ def judge(difference: float, se: float, threshold: float = 0.0, *, n: int) -> st
     return "inconclusive"
 
 
-def ratio_judge(ratio: Mapping, threshold: float, censored: pd.DataFrame) -> str:
-    """:func:`judge` for a time ratio sigmoid / ReLU to a target that some runs never
-    reached (``censored``: :func:`convergence_table`'s rows). A censored sigmoid run makes
-    the ratio a lower bound, so it can only be ``supported`` or ``inconclusive``; a censored
-    ReLU run makes it an upper bound, so it can only be ``not supported`` or
-    ``inconclusive``; both: ``inconclusive``. ``ratio``: :func:`paired_ratio`'s dict."""
-    verdict = judge(ratio["mean"], ratio["se"], threshold, n=len(ratio["per_seed"]))
+def censored_judge(mean: float, se: float, threshold: float, censored: pd.DataFrame,
+                   n: int) -> str:
+    """:func:`judge` for a statistic that grows with the sigmoid runs' time to a target and
+    falls with the ReLU runs' (the ratio sigmoid / ReLU, or the difference sigmoid − ReLU),
+    where some runs never reached it (``censored``: :func:`convergence_table`'s rows). A
+    censored sigmoid run makes the statistic a lower bound, so it can only be ``supported``
+    or ``inconclusive``; a censored ReLU run makes it an upper bound, so it can only be
+    ``not supported`` or ``inconclusive``; both: ``inconclusive``."""
+    verdict = judge(mean, se, threshold, n=n)
     never = set(censored.loc[censored["censored"], "activation"])
     if ("sigmoid" in never and verdict == "not supported") or \
             ("relu" in never and verdict == "supported"):
@@ -541,11 +547,18 @@ def ratio_judge(ratio: Mapping, threshold: float, censored: pd.DataFrame) -> str
     return verdict
 
 
+def ratio_judge(ratio: Mapping, threshold: float, censored: pd.DataFrame) -> str:
+    """:func:`censored_judge` for :func:`paired_ratio`'s dict."""
+    return censored_judge(ratio["mean"], ratio["se"], threshold, censored,
+                          n=len(ratio["per_seed"]))
+
+
 def verdicts(result: Mapping, target_val_acc: float) -> pd.DataFrame:
     """The report's claims, each with our number, its seed SE and :func:`judge`'s verdict."""
     history = result["history"]
     ratio = time_ratio(history)
-    conv = per_seed(convergence_table(history, target_val_acc), "epochs")
+    conv_table = convergence_table(history, target_val_acc)
+    conv = per_seed(conv_table, "epochs")
     conv_d = mean_se(conv["sigmoid"] - conv["relu"])
     last = history[history["epoch"] == history["epoch"].max()]
     gaps = per_seed(train_val_gap(last), "gap")
@@ -564,7 +577,7 @@ def verdicts(result: Mapping, target_val_acc: float) -> pd.DataFrame:
          "target validation accuracy, sigmoid / ReLU", to_target["mean"], to_target["se"],
          ratio_judge(to_target, 2.0, reached)),
         ("ReLU converges faster", "epochs to target, sigmoid − ReLU", *conv_d,
-         verdict(*conv_d)),
+         censored_judge(*conv_d, 0.0, conv_table, n=len(tests))),
         ("ReLU overfits more", "train−val gap at the last epoch, ReLU − sigmoid (points)",
          *gap_d, verdict(*gap_d)),
         ("ReLU's validation loss turns up more", "rise of the validation loss from its "
@@ -590,7 +603,7 @@ def _named(table: pd.DataFrame) -> pd.DataFrame:
 def plot_epoch_times(result: Mapping) -> plt.Figure:
     """Bars: training seconds per epoch per activation (mean over seeds and epochs, SE
     error bars over seeds), with the activation-alone estimate drawn inside each bar."""
-    secs = result["history"].groupby(["activation", "seed"], as_index=False)["epoch_s"].mean()
+    secs = epoch_seconds(result["history"])
     share = activation_share(result)
     acts = [a for a in CHAPTER_ACTIVATIONS if a in set(secs["activation"])]
     fig, ax = plt.subplots(figsize=(5.5, 3.6))

@@ -257,10 +257,10 @@ def halting_summary(cost: pd.DataFrame) -> pd.DataFrame:
 
 def search_summary(lr_search: pd.DataFrame, runs: pd.DataFrame, spec) -> pd.DataFrame:
     """Per dataset: configurations whose search finished, how often the best rate sat at an
-    edge of the grid (an extension was tried), how often the rate chosen in the end is still
-    the smallest or largest rate tried (the best rate is then not bracketed: it may lie
-    beyond), and the search's extra model-epochs (the losing rates) as a share of the final
-    runs' model-epochs."""
+    edge of the grid (an extension was tried), how often the rate chosen in the end (of the
+    searches that have chosen) is still the smallest or largest rate tried (the best rate is
+    then not bracketed: it may lie beyond), and the search's extra model-epochs (the losing
+    rates) as a share of the final runs' model-epochs."""
     rows = []
     for ds in sorted(set(lr_search.dataset) | set(runs.dataset)):
         s = lr_search[lr_search.dataset == ds]
@@ -270,15 +270,15 @@ def search_summary(lr_search: pd.DataFrame, runs: pd.DataFrame, spec) -> pd.Data
         searched = s.groupby(cfg) if len(s) else None
         extended = int(searched.extension.any().sum()) if searched is not None else 0
         n_cfg = searched.ngroups if searched is not None else 0
-        at_edge = 0 if searched is None else sum(
-            bool(g.selected.any()) and g.loc[g.selected.astype(bool), "lr"].iloc[0]
-            in (g.lr.min(), g.lr.max()) for _, g in searched)
+        chosen = [g for _, g in searched if g.selected.any()] if searched is not None else []
+        at_edge = sum(g.loc[g.selected.astype(bool), "lr"].iloc[0] in (g.lr.min(), g.lr.max())
+                      for g in chosen)
         losers = s[~s.selected.astype(bool)].epochs.sum() if len(s) else 0
         final_me = r.epochs.sum() if len(r) else 0
         rows.append({"dataset": ds, "configurations searched": n_cfg,
                      "with final runs": done,
                      "edge extensions": f"{extended} of {n_cfg}",
-                     "chosen at an edge": f"{at_edge} of {n_cfg}",
+                     "chosen at an edge": f"{at_edge} of {len(chosen)}",
                      "search extra model-epochs": int(losers),
                      "final model-epochs": int(final_me),
                      "search / final": round(losers / final_me, 3) if final_me else np.nan})
@@ -317,11 +317,12 @@ def lr_spread(sensitivity: pd.DataFrame) -> pd.DataFrame:
                          "worst lr": g.idxmin().map(lambda k: k[-1])})
 
 
-def lr_spread_numbers(spread: pd.DataFrame) -> dict[str, str]:
+def lr_spread_numbers(spread: pd.DataFrame,
+                      coarse_lrs: Sequence[float] | None = None) -> dict[str, str]:
     """What chapter 4's prose quotes from :func:`lr_spread`: the mean spread (points) per
     activation and BN setting, and the widest spread with its configuration and its worst
-    rate (the smallest, the largest or a middle one of the coarse grid); ``"pending"`` where
-    there are no runs."""
+    rate (the smallest, the largest or a middle one of ``coarse_lrs``, the coarse grid;
+    without it, of the rates in ``spread``); ``"pending"`` where there are no runs."""
     by = spread.groupby(["activation", "batch_norm"])["spread (pts)"].mean() if len(
         spread) else pd.Series(dtype=float)
     out = {f"{act}{'_bn' if bn else ''}": f"{by[(act, bn)]:.1f}" if (act, bn) in by.index
@@ -333,7 +334,7 @@ def lr_spread_numbers(spread: pd.DataFrame) -> dict[str, str]:
                                 f"{' with BN' if bn else ''} on {source_label(ds)}")
         worst = spread["spread (pts)"].idxmax()
         lr = spread.loc[worst, "worst lr"]
-        rates = sorted(spread["worst lr"].tolist() + spread["best lr"].tolist())
+        rates = sorted(coarse_lrs or spread["worst lr"].tolist() + spread["best lr"].tolist())
         where = ("smallest" if lr == rates[0] else "largest" if lr == rates[-1]
                  else "a middle one")
         out["widest_worst"] = (f"its worst rate, {lr:g}, is the {where} of the coarse grid"

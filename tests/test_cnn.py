@@ -189,6 +189,14 @@ def test_ratio_judge_respects_the_bounds_of_censored_runs():
     assert cnn.ratio_judge(high, 2.0, both) == cnn.ratio_judge(low, 2.0, both) == "inconclusive"
 
 
+def test_censored_judge_bounds_a_difference_too():
+    """Epochs to target, sigmoid − ReLU: a ReLU run that never got there makes the
+    difference an upper bound, so a large difference cannot count as support."""
+    relu_never = pd.DataFrame({"activation": ["sigmoid", "relu"], "censored": [False, True]})
+    assert cnn.censored_judge(3.0, 0.1, 0.0, relu_never, n=3) == "inconclusive"
+    assert cnn.censored_judge(-3.0, 0.1, 0.0, relu_never, n=3) == "not supported"
+
+
 def test_epoch_ratio_spread_by_hand():
     h = pd.DataFrame({"activation": ["sigmoid", "relu"] * 4, "seed": [0, 0, 0, 0, 1, 1, 1, 1],
                       "epoch": [1, 1, 2, 2, 1, 1, 2, 2],

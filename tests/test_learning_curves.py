@@ -218,6 +218,9 @@ def test_lr_sensitivity_and_spread_by_hand():
     assert (nums["widest"], nums["widest_config"]) == ("27.0", "sigmoid 2×8 on MNIST")
     assert spread.loc["sigmoid", "worst lr"] == 1e-3  # 55 % against 82 % at 1e-2
     assert nums["widest_worst"] == "its worst rate, 0.001, is the smallest of the coarse grid"
+    # against a coarse grid that reaches lower, 1e-3 lies inside it
+    assert lr_spread_numbers(lr_spread(sens), (1e-4, 1e-3, 1e-2))["widest_worst"] == \
+        "its worst rate, 0.001, lies inside the coarse grid"
 
 
 def test_lr_sensitivity_missing_epoch_is_nan_and_bad_epoch_refused():

@@ -39,7 +39,6 @@ from .section2_rules import (
     relu_benefits_more_from_bn,
 )
 from .section3_rules import (
-    HEAVILY_SATURATED,
     _bn_generalises,
     _bn_lowers_sparsity,
     _table1_trained,
@@ -263,8 +262,9 @@ def _specs() -> list[ClaimSpec]:
                   "variance.",
                   "trained sigmoid: share of class distributions with std < 0.02 (last minus "
                   "first layer), and the last layer's share of outputs within eps of 0 or 1",
-                  f"the first > 0 (more point-like), the second > {HEAVILY_SATURATED:.0f} % "
-                  "(\"heavily skewed\": most outputs saturated)", fig3_last_layer_point_masses),
+                  lambda: f"the first > 0 (more point-like), the second > "
+                  f"{s3.HEAVILY_SATURATED:.0f} % (\"heavily skewed\": most outputs saturated)",
+                  fig3_last_layer_point_masses),
         ClaimSpec("fig3-separated-classes-overlap-at-0-1", "3", "Fig 3", 5,
                   "We observe that when class information is separated, activation "
                   "distributions still overlap each other near the saturation points.",
@@ -330,7 +330,7 @@ def _specs() -> list[ClaimSpec]:
                   "uniform shape of their activation distributions.",
                   "trained ReLU, MNIST: |mean − median| of each class distribution in units "
                   "of its std, mean over classes, nodes and layers",
-                  lambda: f"< {s3.MEAN_MEDIAN_TOLERANCE} (a tenth of a standard deviation)",
+                  lambda: f"< {s3.MEAN_MEDIAN_TOLERANCE} class standard deviations",
                   fig6_relu_mean_equals_median),
         ClaimSpec("fig6-untrained-relu-medians-to-zero", "3", "Fig 6", 6,
                   "The median values of node distributions are less saturated in earlier "
