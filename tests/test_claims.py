@@ -171,6 +171,7 @@ MEDIANS = {  # (dataset, activation, state) -> column -> (paper world, anti worl
         "median range / layer std": ([2, 1.5, 1, 0.5], [0.5, 1, 1.5, 2]),
         "medians near 0 or 1 (%)": ([0] * 4, [20] * 4)},
     ("mnist", "sigmoid", "trained"): {
+        "|median - 0.5|": ([0.3, 0.3, 0.4, 0.45], [0.45, 0.4, 0.3, 0.3]),
         "overlap (%)": ([60] * 4, [10] * 4),
         "overlap, positive domain (%)": ([60] * 4, [10] * 4),
         "median range / layer std": ([3] * 4, [3] * 4),

@@ -324,7 +324,8 @@ def _specs() -> list[ClaimSpec]:
                   "600-800), while more nodes in earlier layers have activation distributions "
                   "with median values slightly closer to 0.5.",
                   "trained sigmoid: medians near 0 or 1 (%), deep half minus shallow half of "
-                  "the layers", "> 0", fig5_trained_deep_layers_more),
+                  "the layers; mean |median − 0.5|, shallow half minus deep half",
+                  "> 0 and < 0 (earlier layers closer to 0.5)", fig5_trained_deep_layers_more),
         ClaimSpec("fig6-relu-mean-equals-median", "3", "Fig 6", 6,
                   "For ReLU networks the mean and the median are almost identical due to the "
                   "uniform shape of their activation distributions.",

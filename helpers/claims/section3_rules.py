@@ -147,9 +147,14 @@ def fig5_trained_deep_layers_more(ctx: Context) -> list[Item]:
     if half < 1:
         raise Missing("a net with at least 2 layers")
     cols = sorted(tr.columns)
+    # the sentence's second half: earlier layers' medians "slightly closer to 0.5"
+    dev = _medians(ctx, "|median - 0.5|", "sigmoid", "trained")
     return [Item("medians near 0 or 1, deep half − shallow half",
                  tr[cols[half:]].mean(axis=1) - tr[cols[:half]].mean(axis=1), 0.0, ">",
-                 decimals=1, unit=" pts")]
+                 decimals=1, unit=" pts"),
+            Item("|median − 0.5|, shallow half − deep half",
+                 dev[cols[:half]].mean(axis=1) - dev[cols[half:]].mean(axis=1), 0.0, "<",
+                 decimals=3)]
 
 
 def fig6_relu_mean_equals_median(ctx: Context) -> list[Item]:
