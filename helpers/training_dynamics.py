@@ -222,15 +222,19 @@ def gap_verdicts(gap: pd.DataFrame, main_lr: dict[str, float], patience: int,
       against the main runs *of the same seeds* (the seeds' offsets from the mean must not
       pass for an effect of training length; ``length: main, same seeds (%)``); it
       *explains* the gap when it closes at least half of that seed's gap and moves the
-      sparsity by more than twice the seed sd of the main runs. ``length: at best epoch
+      sparsity by more than the noise of one run: Student's t critical value for the main
+      runs' seeds times their seed sd (:func:`helpers.claims.judging.se_factor`; 4.3 sd
+      for three seeds). ``length: at best epoch
       (%)`` reads the same runs at their best validation epoch, as the paper's early
       stopping would have kept them;
     * ``lr``: the learning-rate sweep (best-epoch sparsity per rate, averaged over the seeds
       that every rate has); it *can explain* the gap when the paper's value lies within the
-      span of sparsities the rates reach and that span is wider than twice the seed sd: some
+      span of sparsities the rates reach and that span is wider than the same noise: some
       rate in the swept range then matches the paper's sparsity.
 
     A candidate without runs has no columns (pending)."""
+    from .claims.judging import se_factor
+
     rows = []
     best = gap[gap["at"] == "best"]
     for model, lr in main_lr.items():
@@ -239,7 +243,7 @@ def gap_verdicts(gap: pd.DataFrame, main_lr: dict[str, float], patience: int,
         if main.empty:
             continue
         ours, sd = main["mean sparsity (%)"].mean(), main["mean sparsity (%)"].std()
-        noise = 2 * (sd if np.isfinite(sd) else 0.0)
+        noise = se_factor(len(main)) * (sd if np.isfinite(sd) else 0.0)  # one run's noise
         paper = main["paper (%)"].iloc[0]
         row = {"model": model, "main lr": lr, "seeds": len(main), "ours (%)": ours,
                "seed sd (pp)": sd, "paper (%)": paper, "gap (pp)": ours - paper}
