@@ -167,6 +167,15 @@ def glue(name: str, value: object) -> None:
 PENDING = "pending"
 
 
+def as_text(value: float | None, fmt: str = ".2f") -> str:
+    """``format(value, fmt)`` for glued prose, or ``"pending"`` when the value does not
+    exist yet (None, NaN or infinite)."""
+    if hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    return PENDING if value is None or (isinstance(value, float) and not math.isfinite(value)) \
+        else format(value, fmt)
+
+
 def glue_value(name: str, compute, fmt: str = "") -> None:
     """Glue ``format(compute(), fmt)`` under ``name``, or ``"pending"`` when the results it
     needs do not exist yet: ``compute`` raises ``KeyError``/``IndexError`` (a configuration
@@ -176,12 +185,7 @@ def glue_value(name: str, compute, fmt: str = "") -> None:
         value = compute()
     except (KeyError, IndexError):
         value = None
-    if hasattr(value, "item") and callable(value.item):
-        value = value.item()
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        glue(name, PENDING)
-    else:
-        glue(name, format(value, fmt))
+    glue(name, as_text(value, fmt))
 
 
 def trend(first: float, last: float, up: str = "rises", down: str = "falls") -> str:

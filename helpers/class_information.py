@@ -14,6 +14,8 @@ nets, node selectivity and linear probes.
   :func:`layer_perplexity_summary`, :func:`selectivity_table`.
 * **Linear probes** — :func:`probe_table`: :func:`helpers.class_probes.layer_probes` on
   every net, state and layer (stored per net in ``paper``, keyed by :func:`net_fingerprint`).
+* **The numbers the prose quotes**, as text (``pending`` where missing):
+  :func:`perplexity_numbers`, :func:`probe_numbers`.
 * Figures: ``plot_perplexity``, ``plot_probe_accuracy``.
 
 The dynamics over training and the Table 1 gap are in :mod:`helpers.training_dynamics`
@@ -40,6 +42,7 @@ import seaborn as sns
 from torch import Tensor
 
 from .activation_registry import net_name
+from .book import PENDING, as_text
 from .class_probes import (
     PROBE_L2,
     ClassInfoProbe,
@@ -290,6 +293,156 @@ def chapter_nets(profile: str, dataset: str, seeds: Sequence[int] = (0, 1, 2),
 
 
 # --- figures -------------------------------------------------------------------------
+
+# --- the numbers the chapter quotes ----------------------------------------------------
+
+CHAPTER_MODELS = ("ReLU BN", "ReLU", "sigmoid")  # as model_name writes them
+
+
+def model_key(model: str) -> str:
+    """``"ReLU BN"`` -> ``"relu_bn"``: a model's part of a glue key."""
+    return model.lower().replace(" ", "_")
+
+
+def perplexity_at(ppl: pd.DataFrame, model: str, state: str, layer: int,
+                  source: str = "mnist", column: str = "median perplexity") -> float | None:
+    """One value of :func:`layer_perplexity_summary` (by source, model and state), or None."""
+    if ppl is None or ppl.empty:
+        return None
+    row = ppl[(ppl["source"] == source) & (ppl["model"] == model) & (ppl["state"] == state)
+              & (ppl["layer"] == layer)]
+    return float(row[column].iloc[0]) if len(row) else None
+
+
+def perplexity_numbers(ppl: pd.DataFrame | None, last: int, sources: Sequence[str]
+                       ) -> dict[str, str]:
+    """The node-perplexity numbers chapter 8's prose quotes (MNIST unless said), as text.
+    ``ppl``: :func:`layer_perplexity_summary` by ``["source", "model", "state"]``; ``last``:
+    the last hidden layer; ``sources``: the data sources whose nets were inspected. Keys:
+    ``ppl_<model>_l1``/``_last`` (trained), ``ppl_untrained_<model>_last``,
+    ``ppl_relu_trend`` (ReLU's layer 1 to last), ``ppl_bn_vs_relu`` (last layer),
+    ``ppl_learnt`` (untrained against trained, ReLU's last layer), ``ppl_sigmoid_vs_relu``
+    (in how many layers the sigmoid nodes have the lower median, per source) and
+    ``ppl_sigmoid_reading`` (which are the more selective, over all those layers)."""
+    def at(model: str, layer: int, state: str = "trained", source: str = "mnist"):
+        return perplexity_at(ppl, model, state, layer, source)
+
+    out = {}
+    for m in CHAPTER_MODELS:
+        out[f"ppl_{model_key(m)}_l1"] = as_text(at(m, 1))
+        out[f"ppl_{model_key(m)}_last"] = as_text(at(m, last))
+    for m in ("ReLU", "sigmoid"):
+        out[f"ppl_untrained_{model_key(m)}_last"] = as_text(at(m, last, "untrained"))
+    relu_first, relu_last, bn_last = at("ReLU", 1), at("ReLU", last), at("ReLU BN", last)
+    untrained = at("ReLU", last, "untrained")
+    out["ppl_relu_trend"] = PENDING if None in (relu_first, relu_last) else (
+        "falls" if relu_last < relu_first else "does not fall")
+    out["ppl_bn_vs_relu"] = PENDING if None in (bn_last, relu_last) else (
+        "higher" if bn_last > relu_last else "not higher")
+    out["ppl_learnt"] = PENDING if None in (relu_last, untrained) else (
+        "above the trained value: the specialisation is learnt" if untrained > relu_last
+        else "not above the trained value: training did not make the last layer more "
+        "selective")
+    compared = {}
+    for src in sources:  # layers where the sigmoid nodes are more class-specific than ReLU's
+        pairs = [(at("sigmoid", i, source=src), at("ReLU", i, source=src))
+                 for i in range(1, last + 1)]
+        pairs = [(sg, r) for sg, r in pairs if sg is not None and r is not None]
+        if pairs:
+            compared[src] = (sum(sg < r for sg, r in pairs), len(pairs))
+    out["ppl_sigmoid_vs_relu"] = " and ".join(
+        f"{k} of {n} layers on {source_label(s)}" for s, (k, n) in compared.items()) or PENDING
+    lower, layers = (sum(c[i] for c in compared.values()) for i in (0, 1))
+    out["ppl_sigmoid_reading"] = PENDING if not layers else (
+        "By this measure the sigmoid nodes are the more selective ones, not what the paper's "
+        "reading of its figures (\"plenty of overlap\" for sigmoid, \"more specialized towards "
+        "single classes\" for ReLU's later layers) might suggest." if lower > layers / 2 else
+        "By this measure the ReLU nodes are the more selective ones, as the paper's reading of "
+        "its figures suggests.")
+    return out
+
+
+def probe_at(probes: pd.DataFrame | None, model: str, state: str, layer: int,
+             source: str = "mnist") -> float | None:
+    """Mean test accuracy (%) over seeds of one probe of :func:`probe_table`, or None."""
+    if probes is None:
+        return None
+    rows = probes[(probes["source"] == source) & (probes["model"] == model)
+                  & (probes["state"] == state) & (probes["layer"] == layer)]
+    return float(rows["test acc (%)"].mean()) if len(rows) else None
+
+
+def probe_numbers(probes: pd.DataFrame | None, s: dict, last: int,
+                  cifar_source: str | None = None) -> dict[str, str]:
+    """The linear-probe numbers chapter 8's prose quotes, as text. ``probes``:
+    :func:`probe_table` of every net; ``s``: the chapter's settings; ``last``: the last
+    hidden layer; ``cifar_source``: the CIFAR-10 copy probed, or None (MNIST only). Keys:
+    ``probe_input`` (the pixels), ``probe_<model>_<state>_l1``/``_last``,
+    ``probe_edges`` (fits whose L2 strength sits at an end of the grid tried),
+    ``probe_cifar_sentence``, ``probe_summary`` (the last layers' spread on MNIST, and on
+    CIFAR-10 whether ReLU's lead over the sigmoid exceeds four times the largest seed sd),
+    ``probe_sd`` (seed sd of a trained layer's probe, range per source),
+    ``probe_unconverged``, ``probe_converged``, ``probe_max_iter``."""
+    def at(model: str, state: str, layer: int, source: str = "mnist") -> str:
+        return as_text(probe_at(probes, model, state, layer, source), ".1f")
+
+    out = {"probe_input": at("input", "input", 0)}
+    for m in CHAPTER_MODELS:
+        for state in ("trained", "untrained"):
+            out[f"probe_{model_key(m)}_{state}_l1"] = at(m, state, 1)
+            out[f"probe_{model_key(m)}_{state}_last"] = at(m, state, last)
+    readable_summary = ""
+    if cifar_source is not None:
+        c = cifar_source
+        out["probe_cifar_sentence"] = (
+            f"On {source_label(c)}, the pixels give {at('input', 'input', 0, c)} %; untrained "
+            f"ReLU layers go from {at('ReLU', 'untrained', 1, c)} % to "
+            f"{at('ReLU', 'untrained', last, c)} %. Trained, layer 1 gives "
+            f"{at('ReLU', 'trained', 1, c)} % with ReLU and {at('sigmoid', 'trained', 1, c)} % "
+            f"with the sigmoid, and the last layer {at('ReLU BN', 'trained', last, c)} % with "
+            f"ReLU and BN, {at('ReLU', 'trained', last, c)} % with ReLU and "
+            f"{at('sigmoid', 'trained', last, c)} % with the sigmoid.")
+        ends = {m: probe_at(probes, m, "trained", last, c) for m in CHAPTER_MODELS}
+        sd = probes[(probes["source"] == c) & (probes["state"] == "trained")
+                    & (probes["layer"] == last)].groupby("model")["test acc (%)"].std().max()
+        ahead = None not in ends.values() and (
+            min(ends["ReLU"], ends["ReLU BN"]) - ends["sigmoid"] > 4 * sd)
+        readable_summary = (
+            f"On {source_label(c)} the last trained layer is linearly readable to "
+            + ", ".join(f"{as_text(v, '.1f')} % ({m})" for m, v in ends.items())
+            + ("; the ReLU networks' last layers hold more linearly readable class information "
+               "than the sigmoid's, by more than four times the largest seed-to-seed standard "
+               "deviation of these probes" if ahead else "") + ".")
+    else:
+        out["probe_cifar_sentence"] = "(This profile probes MNIST networks only.)"
+    mnist = [probe_at(probes, m, "trained", last) for m in CHAPTER_MODELS]
+    out["probe_summary"] = PENDING if None in mnist else (
+        f"On MNIST the three configurations' last trained layers end within "
+        f"{max(mnist) - min(mnist):.1f} points of each other ({min(mnist):.1f} to "
+        f"{max(mnist):.1f} %). " + readable_summary)
+    out["probe_max_iter"] = str(s["probe_max_iter"])
+    if probes is None:
+        return out | {k: PENDING for k in ("probe_edges", "probe_sd", "probe_unconverged",
+                                           "probe_converged")}
+    grid_l2 = sorted(s["probe_l2"])  # how often the strength kept sits at an edge
+    at_low, at_high = (int((probes["l2"] == v).sum()) for v in (grid_l2[0], grid_l2[-1]))
+    out["probe_edges"] = (f"{at_low} of the {len(probes)} probes at the weakest strength "
+                          f"tried ({grid_l2[0]:g}) and {at_high} at the strongest "
+                          f"({grid_l2[-1]:g})")
+    spread = probes[probes["state"] == "trained"].groupby(
+        ["source", "model", "layer"])["test acc (%)"].std()
+    out["probe_sd"] = "; ".join(f"{source_label(src)} {g.min():.2f} to {g.max():.2f}"
+                                for src, g in spread.groupby(level="source"))
+    keys = ["source", "state", "model", "layer"]
+    total = probes.groupby(keys).size()
+    stuck = probes[~probes["converged"]].groupby(keys).size()
+    out["probe_unconverged"] = ", ".join(
+        f"{source_label(src)} " + ("pixels" if st == "input" else f"{st} {m} layer {lay}")
+        + f" ({n} of {total[(src, st, m, lay)]})" for (src, st, m, lay), n in stuck.items()
+    ) or "none"
+    out["probe_converged"] = f"{int(probes['converged'].sum())} of {len(probes)}"
+    return out
+
 
 def model_palette(names: Iterable[str]) -> dict[str, str]:
     """Model name -> its colour in the chapter's figures, for the ``names`` that have one."""

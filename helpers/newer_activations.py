@@ -36,6 +36,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .book import as_text
 from .claims.judging import Item, possible_verdicts
 from .grid import get_spec, load_results, replay_patience, run_grid
 from .grid.store import GridResults
@@ -301,7 +302,7 @@ def selu_saturation(lay: pd.DataFrame, dataset: str, depths: Sequence[int]) -> d
         return out
 
     def text(values: dict[int, float | None]) -> str:
-        parts = [_fmt(v, ".1f") + (" %" if v is not None and np.isfinite(v) else "")
+        parts = [as_text(v, ".1f") + (" %" if v is not None and np.isfinite(v) else "")
                  + f" ({d} layers)" for d, v in values.items()]
         return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
 
@@ -390,10 +391,6 @@ def plot_layer_profiles(layers: pd.DataFrame, dataset: str, depth: int, source: 
     return fig
 
 
-def _fmt(value: float | None, spec: str = ".2f") -> str:
-    return "pending" if value is None or not np.isfinite(value) else format(value, spec)
-
-
 def shown_depth(acc: pd.DataFrame, dataset: str, deep: int) -> int:
     """The depth the prose reads: ``deep`` when its nets without BN on ``dataset`` have
     results, else the deepest depth that has some (partial results read as numbers, not as
@@ -423,10 +420,10 @@ def headline_numbers(acc: pd.DataFrame, lay: pd.DataFrame, verdicts: pd.DataFram
     best = full.loc[full["mean"].idxmax()] if len(full) else None
     out["best"] = ACTIVATION_NAMES[best.activation] if best is not None else "pending"
     out["n_activations"] = str(full.activation.nunique()) if len(full) else "0"
-    out["best_acc"] = _fmt(best["mean"] if best is not None else None)
+    out["best_acc"] = as_text(best["mean"] if best is not None else None)
     for a in ("relu", "sigmoid", "selu", "elu"):
         row = t[t.activation == a] if len(t) else t
-        out[f"acc_{a}"] = _fmt(float(row["mean"].iloc[0]) if len(row) else None)
+        out[f"acc_{a}"] = as_text(float(row["mean"].iloc[0]) if len(row) else None)
         if len(row):
             out[f"acc_{a}"] += " %"
         if len(row) and len(full) and row.seeds.iloc[0] < full.seeds.iloc[0]:
@@ -439,9 +436,9 @@ def headline_numbers(acc: pd.DataFrame, lay: pd.DataFrame, verdicts: pd.DataFram
         if len(lay) else lay
     for a in ("gelu", "relu", "leaky_relu", "elu", "selu", "tanh"):
         row = s[s.activation == a] if len(s) else s
-        out[f"gradsat_{a}"] = _fmt(float(row.grad_saturation.iloc[0]) if len(row) else None,
+        out[f"gradsat_{a}"] = as_text(float(row.grad_saturation.iloc[0]) if len(row) else None,
                                    ".1f")
-        out[f"ppl_{a}"] = _fmt(float(row.perplexity.iloc[0]) if len(row) else None, ".2f")
+        out[f"ppl_{a}"] = as_text(float(row.perplexity.iloc[0]) if len(row) else None, ".2f")
     for cid in CLAIMS.id:
         row = verdicts[verdicts.id == cid] if len(verdicts) else verdicts
         if not len(row):

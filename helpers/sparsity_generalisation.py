@@ -7,7 +7,9 @@ lives"): is a sparser ReLU net a better one?
   sparsity and test accuracy.
 * :func:`spearman`, :func:`bootstrap_ci`, :func:`rank_correlations` — rank correlation with
   a percentile bootstrap interval, per dataset and batch norm; :func:`bn_pairs`,
-  :func:`bn_pair_summary` — the same net with and without BN.
+  :func:`bn_pair_summary` — the same net with and without BN; :func:`pattern_shares`,
+  :func:`deep_failures` — where Table 1's pattern holds, shallow against deep.
+* :func:`grid_numbers` — the numbers the chapter's prose quotes, as text.
 * Figure: ``plot_sparsity_vs_accuracy``.
 
 Percentages are 0-100.
@@ -22,6 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .book import PENDING, as_text
 from .class_information import MODEL_COLORS
 from .data import source_label
 from .runtime import training_allowed
@@ -186,6 +189,133 @@ def bn_pair_summary(pairs: pd.DataFrame, by: Sequence[str] = ("dataset",)) -> pd
     out = (pairs.groupby(list(by), sort=False)[["d sparsity (pp)", "d test acc (pp)"]]
            .apply(one).reset_index())
     return out.astype({"pairs": int}).round(2)
+
+
+def table1_pattern(pairs: pd.DataFrame) -> pd.Series:
+    """Per pair: does it show Table 1's pattern, BN lowering the sparsity and raising the
+    test accuracy?"""
+    return (pairs["d sparsity (pp)"] < 0) & (pairs["d test acc (pp)"] > 0)
+
+
+def pattern_shares(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset: the share (%) of its pairs that show Table 1's pattern
+    (:func:`table1_pattern`) at its shallowest depth and at the deeper ones, with the pairs
+    counted (NaN share where a side has none)."""
+    rows = []
+    for dataset, g in pairs.groupby("dataset", sort=False):
+        shallow = g["depth"] == g["depth"].min()
+        hit = table1_pattern(g)
+        rows.append({"dataset": dataset, "shallow depth": int(g["depth"].min()),
+                     "shallow pairs": int(shallow.sum()),
+                     "shallow (%)": 100 * hit[shallow].mean() if shallow.any() else math.nan,
+                     "deep pairs": int((~shallow).sum()),
+                     "deep (%)": 100 * hit[~shallow].mean() if (~shallow).any() else math.nan})
+    return pd.DataFrame(rows, columns=["dataset", "shallow depth", "shallow pairs",
+                                       "shallow (%)", "deep pairs", "deep (%)"])
+
+
+def deep_failures(pairs: pd.DataFrame) -> tuple[int, int, float | None]:
+    """Among the pairs deeper than the grid's shallowest depth: how many had BN lower the
+    sparsity without raising the accuracy, out of how many, and the largest accuracy loss
+    (points; None when none failed)."""
+    deep = pairs[pairs["depth"] > pairs["depth"].min()]
+    miss = deep[(deep["d sparsity (pp)"] < 0) & (deep["d test acc (pp)"] <= 0)]
+    return len(miss), len(deep), (float(miss["d test acc (pp)"].abs().max()) if len(miss)
+                                  else None)
+
+
+def correlation_at(correlations: pd.DataFrame | None, dataset: str, nets: str = "all"
+                   ) -> tuple[float, float, float] | None:
+    """``(rho, CI low, CI high)`` of :func:`rank_correlations` for ``dataset`` and ``nets``
+    (``"all"``, ``"without BN"``, ``"with BN"``), or None when it has no correlation; the
+    interval may be NaN (under 3 configurations)."""
+    if correlations is None or not len(correlations) or "spearman rho" not in correlations:
+        return None
+    row = correlations[(correlations["dataset"] == dataset) & (correlations["nets"] == nets)]
+    if not len(row) or pd.isna(row["spearman rho"].iloc[0]):
+        return None
+    return tuple(float(row[c].iloc[0]) for c in ("spearman rho", "CI low", "CI high"))
+
+
+def _within_bn(correlations: pd.DataFrame | None, dataset: str) -> str:
+    parts = []
+    for nets in ("without BN", "with BN"):
+        c = correlation_at(correlations, dataset, nets)
+        parts.append(PENDING if c is None else f"{c[0]:.2f} {nets}" + (
+            f" ({c[1]:.2f} to {c[2]:.2f})" if np.isfinite(c[1]) else ""))
+    return " and ".join(parts)
+
+
+def _by_depth(pair_depths: pd.DataFrame | None, dataset: str) -> str:
+    if pair_depths is None or not len(pair_depths):
+        return PENDING
+    d = pair_depths[pair_depths["dataset"] == dataset].set_index("depth")
+    if d.empty:
+        return PENDING
+    text = (f"in {', '.join(f'{v:.0f}' for v in d['both (%)'])} % of the pairs at depths "
+            f"{', '.join(str(i) for i in d.index)}")
+    shallow = d.index.min()
+    change = d.loc[shallow, "median d sparsity (pp)"]
+    return text + (f"; at depth {shallow} BN raised the sparsity (median {change:+.1f} "
+                   "points)" if change > 0 else "")
+
+
+def grid_numbers(table: pd.DataFrame | None, correlations: pd.DataFrame | None,
+                 pairs: pd.DataFrame | None, labels: dict[str, str],
+                 datasets: Sequence[str] = ("mnist", "cifar10")) -> dict[str, str]:
+    """The numbers chapter 8's prose quotes about the grid's ReLU nets, as text
+    (``pending`` where results are missing). ``table``: :func:`sparsity_accuracy_table`;
+    ``correlations``: :func:`rank_correlations`; ``pairs``: :func:`bn_pairs`; ``labels``:
+    each dataset's display name. Keys per dataset ``d``: ``rho_d``, ``rho_d_ci``,
+    ``rho_d_verdict`` (does the interval exclude 0), ``rho_within_d`` (per BN setting),
+    ``pairs_d``, ``both_d``, ``lower_d``, ``better_d`` (:func:`bn_pair_summary`'s shares,
+    %), ``depths_d`` (the pattern's share per depth); and ``rho_sign_reading``,
+    ``deep_failures``, ``pairs_reading`` (is the pattern a rule for the deeper nets and not
+    the shallowest, on every dataset), ``seed_sd`` (median seed-to-seed sd of test accuracy
+    of a configuration)."""
+    have_pairs = pairs is not None and len(pairs) > 0
+    summary = bn_pair_summary(pairs) if have_pairs else pd.DataFrame()
+    depths = bn_pair_summary(pairs, by=("dataset", "depth")) if have_pairs else None
+    out: dict[str, str] = {}
+    rhos = []
+    for d in datasets:
+        c = correlation_at(correlations, d)
+        rhos.append(None if c is None else c[0])
+        out[f"rho_{d}"] = PENDING if c is None else as_text(c[0])
+        out[f"rho_{d}_ci"] = PENDING if c is None else f"{c[1]:.2f} to {c[2]:.2f}"
+        out[f"rho_{d}_verdict"] = PENDING if c is None else (
+            "excludes 0" if c[1] > 0 or c[2] < 0 else "includes 0")
+        out[f"rho_within_{d}"] = _within_bn(correlations, d)
+        out[f"depths_{d}"] = _by_depth(depths, d)
+        ps = summary[summary["dataset"] == d] if len(summary) else summary
+        for key, col in (("pairs", "pairs"), ("both", "both (%)"),
+                         ("lower", "BN lower sparsity (%)"), ("better", "BN more accurate (%)")):
+            out[f"{key}_{d}"] = PENDING if ps.empty else f"{ps[col].iloc[0]:.0f}"
+    out["rho_sign_reading"] = (
+        PENDING if None in rhos else
+        "the sparser networks were, if anything, the less accurate ones" if max(rhos) < 0 else
+        "the sparser networks were, if anything, the more accurate ones" if min(rhos) > 0 else
+        "the two datasets point different ways")
+    if not have_pairs:
+        out |= {"deep_failures": "The paired comparison is pending", "seed_sd": PENDING,
+                "pairs_reading": "The paired comparison is pending"}
+        return out
+    missed, deep, worst = deep_failures(pairs)
+    out["deep_failures"] = ("In the deeper networks BN lowered the sparsity without raising "
+                            "the accuracy in " + (f"{missed} of {deep} pairs, by at most "
+                                                  f"{worst:.2f} points of accuracy" if missed
+                                                  else f"none of {deep} pairs"))
+    shares = pattern_shares(pairs)
+    rule = len(shares) and ((shares["deep (%)"] >= 90) & (shares["shallow (%)"] < 50)).all()
+    out["pairs_reading"] = (
+        "So the Table 1 comparison is close to a rule for the deeper networks and not for the "
+        "shallowest. What goes with the better accuracy is BN, whether it makes a network "
+        f"less sparse (deep) or more (at depth {int(shares['shallow depth'].min())})" if rule
+        else "So in this grid the Table 1 comparison is not a rule across configurations")
+    sd = table.groupby(list(CONFIG_KEYS))["test acc (%)"].std()
+    out["seed_sd"] = "; ".join(f"{labels.get(d, d)} {g.median():.2f}"
+                               for d, g in sd.groupby(level="dataset"))
+    return out
 
 
 # --- figures -------------------------------------------------------------------------

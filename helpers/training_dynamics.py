@@ -8,6 +8,8 @@
   them tidy, :func:`fit_point` finds when a net first fits its training split.
 * **The Table 1 gap** — :func:`table1_gap`: our ReLU layer sparsity against the paper's
   Table 1; :func:`gap_verdicts`: could training length or learning rate explain the gap?
+* **The numbers the prose quotes**, as text (``pending`` where missing):
+  :func:`dynamics_numbers` (update ratio, sparsity, fit point), :func:`gap_numbers`.
 * Figures: ``plot_dynamics``, ``plot_update_ratio``, ``plot_table1_gap``.
 * Command line: :func:`main` (``python -m helpers.training_dynamics dynamics --profile paper
   --dataset mnist``; ``python -m helpers.class_information`` forwards here).
@@ -31,9 +33,11 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from .book import PENDING, as_text
 from .class_information import (
     CONFIGS,
     SETTINGS,
+    model_key,
     model_name,
     model_palette,
     settings,
@@ -285,6 +289,174 @@ def _shared_seed_means(runs: pd.DataFrame) -> pd.Series:
         return pd.Series(dtype=float)
     kept = runs[runs["seed"].isin(_shared_seeds(runs))]
     return kept.groupby("run_lr")["mean sparsity (%)"].mean()
+
+
+def last_epoch_rows(long: pd.DataFrame) -> pd.DataFrame:
+    """The rows of :func:`epoch_long`'s table at each run's (model, seed) last epoch."""
+    return long[long["epoch"] == long.groupby(["model", "seed"])["epoch"].transform("max")]
+
+
+def _mean_or_none(values: pd.Series) -> float | None:
+    return float(values.mean()) if len(values) else None
+
+
+def _fit_runs(fits: pd.DataFrame, model: str) -> str:
+    """Which runs of ``model`` came to fit every training image (with the epoch) and which
+    did not; a run with a patience above the shortest one trained all epochs."""
+    f = fits[fits["model"] == model]
+    long_run = f["patience"] > f["patience"].min()
+    name = [f"seed {s} at {r:g}" + (" trained all epochs" if is_long else "")
+            for s, r, is_long in zip(f["seed"], f["run_lr"], long_run)]
+    yes = [f"{n} (epoch {e:.0f})" for n, e in zip(name, f["fit epoch"]) if pd.notna(e)]
+    no = [n for n, e in zip(name, f["fit epoch"]) if pd.isna(e)]
+    return (f"{model} fitted in {len(yes)} of {len(f)} runs" + (f" ({', '.join(yes)})"
+            if yes else "") + (f", not {', '.join(no)}" if no else ""))
+
+
+def dynamics_numbers(long: pd.DataFrame | None, fits: pd.DataFrame | None,
+                     all_fits: pd.DataFrame | None) -> dict[str, str]:
+    """The numbers chapter 8's prose quotes about the dynamics, as text (``pending`` where
+    missing). ``long``: :func:`epoch_long` of the main runs (None when there are none);
+    ``fits``: :func:`fit_point` of the main runs; ``all_fits``: of every run of the study
+    (the paper profile's table records the learning rates and patience; without them the
+    rate readings say so). Keys: ``upd_<model>_1``/``_last`` (log10 update ratio after
+    epoch 1, at each run's last epoch), ``sparsity_<model>_0``/``_last``,
+    ``dead_relu_last``, ``sat_sigmoid_last``, ``dyn_ppl_relu_0``/``_1``/``_last``,
+    ``last_epochs``, ``upd_verdict`` (ReLU's last ratio against the 1e-3 rule of thumb),
+    ``main_rates``, ``upd_same_rate`` and ``upd_rate_reading`` (the first-epoch ratio of
+    configurations that share a rate), ``fit_<model>_n``, ``fit_relu_epoch``,
+    ``fit_relu_loss``, ``upd_relu_before``/``_after`` (around the fit point),
+    ``fit_others``, ``bn_fit_update``. Model keys by :func:`model_key`."""
+    final = last_epoch_rows(long) if long is not None else None
+
+    def at(model: str, metric: str, epoch: int) -> float | None:
+        if long is None:
+            return None
+        return _mean_or_none(long[(long["model"] == model) & (long["metric"] == metric)
+                                  & (long["epoch"] == epoch)]["value"])
+
+    def last(model: str, metric: str) -> float | None:  # each run at its own last epoch
+        if final is None:
+            return None
+        return _mean_or_none(final[(final["model"] == model)
+                                   & (final["metric"] == metric)]["value"])
+
+    out: dict[str, str] = {}
+    for m in ("ReLU", "ReLU BN", "sigmoid"):
+        out[f"upd_{model_key(m)}_1"] = as_text(at(m, "update", 1))
+        out[f"upd_{model_key(m)}_last"] = as_text(last(m, "update"))
+    for m in ("ReLU", "ReLU BN"):
+        out[f"sparsity_{model_key(m)}_0"] = as_text(at(m, "sparsity", 0), ".1f")
+        out[f"sparsity_{model_key(m)}_last"] = as_text(last(m, "sparsity"), ".1f")
+    out["dead_relu_last"] = as_text(last("ReLU", "dead"), ".1f")
+    out["sat_sigmoid_last"] = as_text(last("sigmoid", "saturation"), ".1f")
+    out["dyn_ppl_relu_0"] = as_text(at("ReLU", "perplexity", 0))
+    out["dyn_ppl_relu_1"] = as_text(at("ReLU", "perplexity", 1))
+    out["dyn_ppl_relu_last"] = as_text(last("ReLU", "perplexity"))
+    epochs = None if final is None else final.groupby(["model", "seed"])["epoch"].first()
+    out["last_epochs"] = PENDING if epochs is None else \
+        f"{int(epochs.min())}–{int(epochs.max())}"
+    relu_upd = last("ReLU", "update")
+    out["upd_verdict"] = PENDING if relu_upd is None else (
+        "within half a decade of" if abs(relu_upd + 3) < 0.5 else "more than half a decade from")
+
+    rated = long is not None and all_fits is not None and "run_lr" in all_fits
+    shared: list[float] = []
+    if rated:  # the first-epoch update ratio of the early-stopped runs, per rate and model
+        out["main_rates"] = ", ".join(f"{m} {r:g}" for m, r in long.groupby(
+            "model", sort=False)["run_lr"].first().items())
+        early = all_fits[all_fits["patience"] == all_fits["patience"].min()]
+        by_rate = early.groupby(["run_lr", "model"], sort=False)["update epoch 1"].mean()
+        shared = [r for r, g in by_rate.groupby(level="run_lr") if len(g) > 1]
+        same_rate = "; ".join(f"at {r:g}, " + ", ".join(
+            f"{m} {v:.2f}" for (_, m), v in by_rate.loc[[r]].items()) for r in shared)
+        out["upd_same_rate"] = same_rate or "no rate is shared by two configurations yet"
+    else:
+        out["main_rates"] = out["upd_same_rate"] = "not recorded here"
+    if shared:  # spread between configurations at one rate, against the main runs'
+        within = max(float(by_rate.loc[[r]].max() - by_rate.loc[[r]].min()) for r in shared)
+        main_first = fits.groupby("model")["update epoch 1"].mean()
+        alike = within < 0.25
+        out["upd_rate_reading"] = (
+            ("At the same rate the configurations start almost alike: " if alike else
+             "Even at the same rate the configurations differ: ") + same_rate
+            + " (the second table, every run of this study). "
+            + ("So the differences between the main runs after the first epoch are mostly "
+               "their learning rates, not their activations."
+               if alike and main_first.max() - main_first.min() > within else
+               "So the learning rates explain only part of the differences between the main "
+               "runs."))
+    else:
+        out["upd_rate_reading"] = ("Whether the configurations differ at the same rate is "
+                                   "recorded in the paper profile's per-epoch table only.")
+
+    def fits_of(model: str) -> pd.DataFrame:
+        return fits[fits["model"] == model] if long is not None else pd.DataFrame()
+
+    for m in ("ReLU", "ReLU BN", "sigmoid"):
+        f = fits_of(m)
+        out[f"fit_{model_key(m)}_n"] = PENDING if f.empty else \
+            f"{int(f['fit epoch'].notna().sum())} of {len(f)}"
+    relu = fits_of("ReLU")
+    for key, col, spec in (("fit_relu_epoch", "fit epoch", ".0f"),
+                           ("fit_relu_loss", "train loss at fit", ".0e"),
+                           ("upd_relu_before", "update before", ".2f"),
+                           ("upd_relu_after", "update after", ".2f")):
+        out[key] = as_text(relu[col].mean() if len(relu) else None, spec)
+    out["fit_others"] = (f"{_fit_runs(all_fits, 'ReLU BN')}. {_fit_runs(all_fits, 'sigmoid')}"
+                         if rated else "the rates are recorded in the paper profile's "
+                         "per-epoch table only")
+    bn = all_fits[(all_fits["model"] == "ReLU BN") & all_fits["fit epoch"].notna()] \
+        if rated else pd.DataFrame()
+    out["bn_fit_update"] = PENDING if bn.empty else (
+        f"{bn['update before'].mean():.2f} before, {bn['update after'].mean():.2f} after, the "
+        "means of its runs that fitted")
+    return out
+
+
+# the glue keys of :func:`gap_numbers` (after the model's key) and the verdict columns
+GAP_TEXT = {"ours": ("ours (%)", ".1f"), "sd": ("seed sd (pp)", ".1f"),
+            "paper": ("paper (%)", ".1f"), "gap": ("gap (pp)", ".1f"),
+            "length": ("length: sparsity (%)", ".1f"),
+            "length_closed": ("length: share closed", ".0%"),
+            "length_explains": ("length: explains", ""),
+            "length_base": ("length: main, same seeds (%)", ".1f"),
+            "length_best": ("length: at best epoch (%)", ".1f"), "lrs": ("lrs tried", ""),
+            "lr_low": ("lr: lowest (%)", ".1f"), "lr_low_at": ("lr: lowest at", "g"),
+            "lr_high": ("lr: highest (%)", ".1f"), "lr_high_at": ("lr: highest at", "g"),
+            "lr_explains": ("lr: explains", "")}
+
+
+def verdict_text(verdicts: pd.DataFrame, model: str, column: str, spec: str = ".1f") -> str:
+    """One cell of :func:`gap_verdicts` as text: booleans as yes/no, numbers with ``spec``,
+    ``pending`` where the model or the candidate has no runs."""
+    if verdicts.empty or model not in set(verdicts["model"]) or column not in verdicts:
+        return PENDING
+    value = verdicts.set_index("model").loc[model, column]
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    return as_text(value, spec)
+
+
+def gap_numbers(verdicts: pd.DataFrame, gap: pd.DataFrame, patience: int,
+                models: Sequence[str] = ("ReLU", "ReLU BN")) -> dict[str, str]:
+    """The Table 1 study's numbers for the prose: ``<model>_<what>`` for each entry of
+    :data:`GAP_TEXT` (model keys by :func:`model_key`), and ``lr_dead``: the dead share at
+    the rate that gave each model its highest sparsity (early-stopped run of seed 0, best
+    epoch)."""
+    out = {f"{model_key(m)}_{k}": verdict_text(verdicts, m, col, spec)
+           for m in models for k, (col, spec) in GAP_TEXT.items()}
+    dead = []
+    if len(gap) and "mean dead (%)" in gap and "lr: highest at" in verdicts:
+        for m, rate in verdicts.set_index("model")["lr: highest at"].dropna().items():
+            row = gap[(gap["model"] == m) & (gap["at"] == "best") & (gap["run_lr"] == rate)
+                      & (gap["patience"] == patience) & (gap["seed"] == 0)]
+            if len(row):
+                dead.append(f"{m} at {rate:g}: {row['mean dead (%)'].iloc[0]:.1f} %")
+    out["lr_dead"] = "; ".join(dead) or PENDING
+    return out
 
 
 def plot_table1_gap(dynamics: pd.DataFrame, gap: pd.DataFrame, source: str,

@@ -149,3 +149,65 @@ def test_grid_nets_leave_out_nets_trained_on_another_data_copy(monkeypatch, mnis
     assert set(asked) == {mnist_small.source}
     assert capsys.readouterr().out.strip() == \
         f"{mnist_small.label}: pending: the grid's mnist nets were trained on MNIST-C"
+
+
+def test_perplexity_numbers_by_hand():
+    rows = [("mnist", "trained", "ReLU", 1, 4.0), ("mnist", "trained", "ReLU", 2, 3.0),
+            ("mnist", "trained", "ReLU BN", 1, 5.0), ("mnist", "trained", "ReLU BN", 2, 3.5),
+            ("mnist", "trained", "sigmoid", 1, 2.0), ("mnist", "trained", "sigmoid", 2, 4.0),
+            ("mnist", "untrained", "ReLU", 2, 6.0),
+            ("cifar10", "trained", "ReLU", 1, 2.0), ("cifar10", "trained", "ReLU", 2, 2.0),
+            ("cifar10", "trained", "sigmoid", 1, 1.0), ("cifar10", "trained", "sigmoid", 2, 1.0)]
+    ppl = pd.DataFrame(rows, columns=["source", "state", "model", "layer",
+                                      "median perplexity"])
+    t = ci.perplexity_numbers(ppl, last=2, sources=["mnist"])
+    assert (t["ppl_relu_l1"], t["ppl_relu_last"], t["ppl_relu_bn_last"]) == (
+        "4.00", "3.00", "3.50")
+    assert (t["ppl_relu_trend"], t["ppl_bn_vs_relu"]) == ("falls", "higher")
+    assert t["ppl_learnt"].startswith("above the trained value")  # untrained 6 > 3
+    assert t["ppl_untrained_sigmoid_last"] == "pending"
+    # the sigmoid's median is lower in layer 1 (2 < 4), not in layer 2 (4 > 3)
+    assert t["ppl_sigmoid_vs_relu"] == "1 of 2 layers on MNIST"
+    assert t["ppl_sigmoid_reading"].startswith("By this measure the ReLU nodes")
+    both = ci.perplexity_numbers(ppl, last=2, sources=["mnist", "cifar10"])
+    assert both["ppl_sigmoid_vs_relu"] == "1 of 2 layers on MNIST and 2 of 2 layers on CIFAR-10"
+    assert both["ppl_sigmoid_reading"].startswith("By this measure the sigmoid nodes")  # 3 of 4
+    empty = ci.perplexity_numbers(pd.DataFrame(), last=2, sources=["mnist"])
+    assert set(empty.values()) == {"pending"}
+
+
+def test_probe_numbers_by_hand():
+    s = {"probe_l2": (1e-4, 1e-2, 1.0), "probe_max_iter": 100}
+    rows = [("mnist", "input", "input", 0, 90.0), ("mnist", "input", "input", 0, 92.0)]
+    for source, accs in (("mnist", {"ReLU BN": (97, 97), "ReLU": (96, 98), "sigmoid": (95, 95)}),
+                         ("cifar10", {"ReLU BN": (50, 52), "ReLU": (49, 51),
+                                      "sigmoid": (40, 40)})):
+        rows += [(source, "trained", m, 2, float(a)) for m, pair in accs.items() for a in pair]
+    probes = pd.DataFrame(rows, columns=["source", "state", "model", "layer", "test acc (%)"])
+    probes["l2"] = [1e-4] * 3 + [1e-2] * (len(probes) - 4) + [1.0]
+    probes["converged"] = [True] * 4 + [False] + [True] * (len(probes) - 5)  # MNIST ReLU seed 0
+    t = ci.probe_numbers(probes, s, last=2, cifar_source="cifar10")
+    assert (t["probe_input"], t["probe_relu_trained_last"]) == ("91.0", "97.0")
+    assert t["probe_relu_trained_l1"] == "pending"  # no layer-1 probe here
+    assert t["probe_edges"] == ("3 of the 14 probes at the weakest strength tried (0.0001) and "
+                                "1 at the strongest (1)")
+    assert t["probe_converged"] == "13 of 14"
+    assert t["probe_unconverged"] == "MNIST trained ReLU layer 2 (1 of 2)"
+    # seed sd of the trained probes: 0, 1.41, 0 on each source
+    assert t["probe_sd"] == "CIFAR-10 0.00 to 1.41; MNIST 0.00 to 1.41"
+    assert t["probe_summary"].startswith("On MNIST the three configurations' last trained "
+                                         "layers end within 2.0 points of each other (95.0 to "
+                                         "97.0 %). On CIFAR-10 the last trained layer is "
+                                         "linearly readable to 51.0 % (ReLU BN), 50.0 % (ReLU), "
+                                         "40.0 % (sigmoid); the ReLU")
+    # ReLU's lead over the sigmoid, 10 points, exceeds 4 x the largest seed sd (5.7)
+    assert "by more than four times" in t["probe_summary"]
+    close = probes.assign(**{"test acc (%)": probes["test acc (%)"].where(
+        ~((probes["source"] == "cifar10") & (probes["model"] == "sigmoid")), 48.0)})
+    assert "four times" not in ci.probe_numbers(close, s, 2, "cifar10")["probe_summary"]
+    assert "pending" in t["probe_cifar_sentence"]  # no CIFAR-10 pixel probe here
+    mnist_only = ci.probe_numbers(probes, s, last=2)
+    assert mnist_only["probe_cifar_sentence"] == "(This profile probes MNIST networks only.)"
+    none = ci.probe_numbers(None, s, last=2)
+    assert none["probe_edges"] == none["probe_summary"] == "pending"
+    assert none["probe_max_iter"] == "100"

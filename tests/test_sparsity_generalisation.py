@@ -8,9 +8,13 @@ from helpers.sparsity_generalisation import (
     bn_pair_summary,
     bn_pairs,
     bootstrap_ci,
+    deep_failures,
+    grid_numbers,
+    pattern_shares,
     rank_correlations,
     sparsity_accuracy_table,
     spearman,
+    table1_pattern,
 )
 
 
@@ -107,3 +111,63 @@ def test_bn_pairs_with_one_side_only_is_empty(bn):
     pairs = bn_pairs(t[t["batch_norm"] == bn])
     assert pairs.empty and "d sparsity (pp)" in pairs.columns
     assert bn_pair_summary(pairs).empty
+
+
+def _pairs() -> pd.DataFrame:
+    """BN-minus-plain pairs by hand. MNIST: depth 2 (+5, +1) no pattern, (-3, +2) pattern;
+    depth 4 (-2, +1) pattern, (-1, -0.3) BN less sparse and no better. CIFAR-10: depth 2
+    (+4, +1) no pattern; depth 4 (-2, +1), (-5, +2) pattern."""
+    rows = [("mnist", 2, 5, 1), ("mnist", 2, -3, 2), ("mnist", 4, -2, 1), ("mnist", 4, -1, -0.3),
+            ("cifar10", 2, 4, 1), ("cifar10", 4, -2, 1), ("cifar10", 4, -5, 2)]
+    return pd.DataFrame([dict(dataset=d, depth=depth, width=16, seed=i,
+                              **{"d sparsity (pp)": float(ds), "d test acc (pp)": float(da)})
+                         for i, (d, depth, ds, da) in enumerate(rows)])
+
+
+def test_pattern_shares_and_deep_failures_by_hand():
+    pairs = _pairs()
+    shares = pattern_shares(pairs).set_index("dataset")
+    assert shares.loc["mnist", ["shallow (%)", "deep (%)"]].tolist() == [50.0, 50.0]
+    assert shares.loc["cifar10", ["shallow (%)", "deep (%)"]].tolist() == [0.0, 100.0]
+    assert shares.loc["cifar10", ["shallow pairs", "deep pairs"]].tolist() == [1, 2]
+    assert table1_pattern(pairs).tolist() == [False, True, True, False, False, True, True]
+    # deeper than depth 2: 4 pairs; one lowered the sparsity and lost 0.3 points
+    assert deep_failures(pairs) == (1, 4, pytest.approx(0.3))
+    assert deep_failures(pairs.iloc[[0, 2, 4, 5]]) == (0, 2, None)
+    only_shallow = pattern_shares(pairs[pairs["depth"] == 2]).set_index("dataset")
+    assert only_shallow["deep pairs"].tolist() == [0, 0]
+    assert only_shallow["deep (%)"].isna().all()
+
+
+def test_grid_numbers_by_hand():
+    pairs = _pairs()
+    table = pd.DataFrame({"dataset": "mnist", "depth": 2, "width": 16,
+                          "batch_norm": [False, False, True, True],
+                          "test acc (%)": [90.0, 92.0, 95.0, 95.0]})
+    corr = pd.DataFrame([
+        dict(dataset="mnist", nets="all", **{"spearman rho": -0.5, "CI low": -0.8,
+                                             "CI high": -0.1}),
+        dict(dataset="mnist", nets="without BN", **{"spearman rho": 0.2, "CI low": math.nan,
+                                                    "CI high": math.nan}),
+        dict(dataset="mnist", nets="with BN", **{"spearman rho": math.nan})])
+    t = grid_numbers(table, corr, pairs, {"mnist": "MNIST"})
+    assert (t["rho_mnist"], t["rho_mnist_ci"], t["rho_mnist_verdict"]) == (
+        "-0.50", "-0.80 to -0.10", "excludes 0")
+    assert t["rho_within_mnist"] == "0.20 without BN and pending"  # no interval; no rho
+    assert t["rho_cifar10"] == t["rho_sign_reading"] == "pending"  # one dataset only
+    # MNIST: 4 pairs, 2 with the pattern, 3 lower sparsity, 3 more accurate
+    assert [t[f"{k}_mnist"] for k in ("pairs", "both", "lower", "better")] == [
+        "4", "50", "75", "75"]
+    assert t["depths_mnist"] == ("in 50, 50 % of the pairs at depths 2, 4; at depth 2 BN "
+                                 "raised the sparsity (median +1.0 points)")  # (5 - 3) / 2
+    assert t["depths_cifar10"] == "in 0, 100 % of the pairs at depths 2, 4; at depth 2 BN " \
+        "raised the sparsity (median +4.0 points)"
+    assert "in 1 of 4 pairs, by at most 0.30 points" in t["deep_failures"]
+    assert "not a rule" in t["pairs_reading"]  # MNIST's deep pairs: 50 %
+    assert t["seed_sd"] == f"MNIST {math.sqrt(2) / 2:.2f}"  # median of sd 1.41 and 0
+    rule = grid_numbers(table, corr, pairs.drop(index=[1, 3]), {"mnist": "MNIST"})
+    assert rule["pairs_reading"].startswith("So the Table 1 comparison is close to a rule")
+    assert "none of 3 pairs" in rule["deep_failures"]
+    none = grid_numbers(None, None, None, {})
+    assert set(none.values()) <= {"pending", "pending and pending",
+                                  "The paired comparison is pending"}

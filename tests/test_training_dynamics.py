@@ -106,3 +106,73 @@ def test_update_ratio_plot_dashes_the_mean_once_a_run_has_stopped():
     assert solid.get_ydata()[0] == pytest.approx(-3.6)  # (-3.1 + -4.1) / 2
     assert list(dashed.get_xdata()) == [3, 4, 5] and dashed.get_linestyle() == "--"
     assert dashed.get_ydata()[-1] == pytest.approx(-4.5)  # seed 1 alone
+
+
+def _study_history() -> pd.DataFrame:
+    """Per-epoch rows by hand (one hidden layer). Main runs (patience 20): ReLU seed 0
+    (fits at epoch 2) and seed 1 (never), ReLU BN seed 0 at 1e-3, sigmoid seed 0 at 3e-3.
+    One more ReLU BN run at 3e-3 trained all epochs (patience 301), fitting at epoch 2."""
+    def run(model, seed, lr, patience, acc, update, sparsity):
+        n = len(acc)
+        return pd.DataFrame({"model": model, "seed": seed, "run_lr": lr, "patience": patience,
+                             "epoch": range(n), "train_acc": acc,
+                             "train_loss": [2.0, 0.3, 1e-4, 1e-6][:n],
+                             "update/1": update, "sparsity/1": sparsity})
+    return pd.concat([
+        run("ReLU", 0, 1e-3, 20, [0.1, 0.9, 1.0, 1.0], [np.nan, -2.5, -4.0, -5.0],
+            [50.0, 60.0, 70.0, 80.0]),
+        run("ReLU", 1, 1e-3, 20, [0.1, 0.9, 0.95], [np.nan, -2.7, -3.2], [52.0, 58.0, 62.0]),
+        run("ReLU BN", 0, 1e-3, 20, [0.1, 0.8], [np.nan, -2.6], [50.0, 55.0]),
+        run("sigmoid", 0, 3e-3, 20, [0.1, 0.5], [np.nan, -2.0], [0.0, 0.0]),
+        run("ReLU BN", 0, 3e-3, 301, [0.5, 0.9, 1.0], [np.nan, -2.9, -3.5], [50.0, 52.0, 54.0]),
+    ], ignore_index=True)
+
+
+def test_dynamics_numbers_by_hand():
+    history = _study_history()
+    main = history[history["patience"] == 20]
+    t = td.dynamics_numbers(td.epoch_long(main), td.fit_point(main), td.fit_point(history))
+    assert t["upd_relu_1"] == "-2.60"  # (-2.5 - 2.7) / 2
+    assert t["upd_relu_last"] == "-4.10"  # each seed at its own last epoch: (-5 - 3.2) / 2
+    assert (t["sparsity_relu_0"], t["sparsity_relu_last"]) == ("51.0", "71.0")
+    assert t["last_epochs"] == "1–3" and t["sat_sigmoid_last"] == "pending"
+    assert t["upd_verdict"] == "more than half a decade from"  # |-4.1 + 3| > 0.5
+    assert t["main_rates"] == "ReLU 0.001, ReLU BN 0.001, sigmoid 0.003"
+    # ReLU seed 0 fits at epoch 2: ratio before (epoch 1) -2.5, after (2-3) -4.5
+    assert (t["fit_relu_n"], t["fit_relu_epoch"], t["fit_relu_loss"]) == ("1 of 2", "2", "1e-04")
+    assert (t["upd_relu_before"], t["upd_relu_after"]) == ("-2.50", "-4.50")
+    assert t["fit_relu_bn_n"] == "0 of 1"
+    # the early-stopped runs share 1e-3 (ReLU and ReLU BN: -2.60 each); the long run is left out
+    assert t["upd_same_rate"] == "at 0.001, ReLU -2.60, ReLU BN -2.60"
+    assert t["upd_rate_reading"].startswith("At the same rate the configurations start almost "
+                                            "alike") and "mostly their learning rates" in \
+        t["upd_rate_reading"]
+    assert t["fit_others"] == ("ReLU BN fitted in 1 of 2 runs (seed 0 at 0.003 trained all "
+                               "epochs (epoch 2)), not seed 0 at 0.001. sigmoid fitted in 0 of "
+                               "1 runs, not seed 0 at 0.003")
+    assert t["bn_fit_update"].startswith("-2.90 before, -3.50 after")
+    # the quick profile records no rates: those readings say so; without a table, pending
+    quick = main.drop(columns=["run_lr", "patience"])
+    q = td.dynamics_numbers(td.epoch_long(quick), td.fit_point(quick), td.fit_point(quick))
+    assert q["main_rates"] == q["upd_same_rate"] == "not recorded here"
+    assert q["upd_relu_1"] == "-2.60" and "paper profile" in q["fit_others"]
+    none = td.dynamics_numbers(None, None, None)
+    assert none["upd_relu_1"] == none["fit_relu_n"] == none["last_epochs"] == "pending"
+
+
+def test_gap_numbers_by_hand():
+    verdicts = pd.DataFrame([
+        {"model": "ReLU", "ours (%)": 76.12, "seed sd (pp)": 1.3, "length: share closed": -0.26,
+         "length: explains": False, "lrs tried": "0.0003, 0.003", "lr: highest at": 3e-3,
+         "lr: explains": True},
+        {"model": "ReLU BN", "ours (%)": 59.8}])
+    gap = pd.DataFrame([dict(model="ReLU", at="best", run_lr=3e-3, patience=20, seed=s,
+                             **{"mean dead (%)": v}) for s, v in ((0, 15.14), (1, 3.0))])
+    t = td.gap_numbers(verdicts, gap, patience=20)
+    assert (t["relu_ours"], t["relu_sd"], t["relu_length_closed"]) == ("76.1", "1.3", "-26%")
+    assert (t["relu_length_explains"], t["relu_lr_explains"]) == ("no", "yes")
+    assert (t["relu_lrs"], t["relu_lr_high_at"]) == ("0.0003, 0.003", "0.003")
+    assert t["relu_bn_ours"] == "59.8" and t["relu_bn_length_explains"] == "pending"
+    assert t["relu_paper"] == "pending"  # no such column
+    assert t["lr_dead"] == "ReLU at 0.003: 15.1 %"  # seed 0's run at that rate
+    assert td.gap_numbers(pd.DataFrame(), pd.DataFrame(), 20)["lr_dead"] == "pending"
