@@ -176,6 +176,14 @@ def as_text(value: float | None, fmt: str = ".2f") -> str:
         else format(value, fmt)
 
 
+def plus_minus(mean: float, spread: float | None, fmt: str = ".2f") -> str:
+    """``"mean ± spread"`` for glued prose (the prose says whether the spread is an SE or an
+    sd); ``"mean (one seed)"`` when there is no spread (None or NaN)."""
+    if spread is None or not math.isfinite(spread):
+        return f"{format(mean, fmt)} (one seed)"
+    return f"{format(mean, fmt)} ± {format(spread, fmt)}"
+
+
 def glue_value(name: str, compute, fmt: str = "") -> None:
     """Glue ``format(compute(), fmt)`` under ``name``, or ``"pending"`` when the results it
     needs do not exist yet: ``compute`` raises ``KeyError``/``IndexError`` (a configuration

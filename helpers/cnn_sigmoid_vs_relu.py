@@ -50,6 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .book import plus_minus
 from .chapter_results import result_path, train_or_load
 from .data import PROJECT_ROOT, Dataset, load_dataset
 from .models import ACTIVATIONS, CNN, make_cnn
@@ -571,12 +572,12 @@ def verdicts(result: Mapping, target_val_acc: float) -> pd.DataFrame:
     to_target = paired_ratio(reached, "seconds")
     verdict = partial(judge, n=len(tests))  # the rule for this many seeds
     rows = [
-        ("sigmoid takes more than double the time per epoch", "sigmoid / ReLU s per epoch",
+        (TIME_CLAIM, "sigmoid / ReLU s per epoch",
          ratio["mean"], ratio["se"], verdict(ratio["mean"], ratio["se"], 2.0)),
-        ("sigmoid takes more than double the time to converge", "training seconds to the "
+        (TIME_TO_CONVERGE_CLAIM, "training seconds to the "
          "target validation accuracy, sigmoid / ReLU", to_target["mean"], to_target["se"],
          ratio_judge(to_target, 2.0, reached)),
-        ("ReLU converges faster", "epochs to target, sigmoid − ReLU", *conv_d,
+        (CONVERGE_CLAIM, "epochs to target, sigmoid − ReLU", *conv_d,
          censored_judge(*conv_d, 0.0, conv_table, n=len(tests))),
         ("ReLU overfits more", "train−val gap at the last epoch, ReLU − sigmoid (points)",
          *gap_d, verdict(*gap_d)),
@@ -587,6 +588,257 @@ def verdicts(result: Mapping, target_val_acc: float) -> pd.DataFrame:
     ]
     return pd.DataFrame(rows, columns=["claim", "measured as", "ours", "SE over seeds",
                                        "verdict"])
+
+
+# --- the numbers the chapter quotes ----------------------------------------------------
+
+
+def _spaced(n: int) -> str:
+    """``12345`` -> ``"12 345"``."""
+    return f"{n:,}".replace(",", " ")
+
+
+def run_numbers(result: Mapping, s: Mapping, quick: Mapping) -> dict[str, str]:
+    """The setup the prose states (``s``: the profile's settings; ``quick``: the quick
+    profile's, which the text names) and how far the runs got: ``sigmoid_still`` (sigmoid
+    runs whose best validation epoch is the last, still improving), ``length_reading``,
+    ``sigmoid_still_reading``, ``load`` (the machine's load average around each seed)."""
+    runs, sizes = result["runs"], result["sizes"]
+    load = runs[["load_before", "load_after"]].to_numpy()
+    relu_best = runs.loc[runs["activation"] == "relu", "best_epoch"]
+    passed = relu_best < s["epochs"]
+    sigmoid_best = runs.loc[runs["activation"] == "sigmoid", "best_epoch"]
+    still = int((sigmoid_best == s["epochs"]).sum())
+    return {
+        "lr": f"{s['lr']:g}", "batch": str(s["batch_size"]), "epochs": str(s["epochs"]),
+        "train_hours": f"{runs['train_s'].sum() / 3600:.1f}",
+        "sigmoid_still": f"{still} of {len(sigmoid_best)}",
+        "length_reading": (
+            f"That is long enough for {passed.sum()} of {len(passed)} ReLU networks to pass "
+            f"their best validation epoch (epoch {relu_best.mean():.1f} on average), so "
+            "overfitting has room to show." if passed.any() else "No ReLU network had passed "
+            "its best validation epoch by then, so both activations are compared early in "
+            "training.")
+        + (f" It is not long enough for the sigmoid: {still} of {len(sigmoid_best)} sigmoid "
+           "networks had their best validation accuracy at the last epoch, still improving, "
+           "so every comparison below is one at a fixed budget of epochs." if still else
+           " Every sigmoid network, too, had passed its best validation epoch."),
+        "sigmoid_still_reading": (
+            f", at whose end {still} of {len(sigmoid_best)} sigmoid networks were still "
+            "improving: a longer run could narrow the gap" if still else
+            ", by which every sigmoid network had passed its best validation epoch"),
+        "quick": (f"{_spaced(quick['n_train'])} training images for {quick['epochs']} epochs, "
+                  f"seeds {', '.join(str(v) for v in quick['seeds'])}"),
+        "seeds": ", ".join(str(v) for v in s["seeds"]),
+        "data": result["label"],
+        "sizes": " / ".join(_spaced(sizes[k]) for k in ("train", "val", "test")),
+        "device": result["device"],
+        "load": (f"1-minute load average of the machine {load.min():.1f} to {load.max():.1f} "
+                 "when each seed's training started and ended: other jobs shared its two "
+                 "cores"),
+    }
+
+
+def timing_numbers(history: pd.DataFrame) -> dict[str, str]:
+    """Seconds per epoch (``s_sigmoid``, ``s_relu``: mean over seeds), their ``ratio``
+    (sigmoid / ReLU, ± SE over seeds), ``ratio_reading`` (:func:`judge` against 1) and
+    ``epoch_spread`` (:func:`epoch_ratio_spread`)."""
+    times = epoch_seconds(history).groupby("activation")["epoch_s"].mean()
+    ratio = time_ratio(history)
+    if judge(ratio["mean"], ratio["se"], 1.0, n=len(ratio["per_seed"])) == "inconclusive":
+        reading = "no difference between the activations beyond the seed noise"
+    else:
+        reading = (f"sigmoid {100 * abs(ratio['mean'] - 1):.0f} % "
+                   f"{'slower' if ratio['mean'] > 1 else 'faster'} per epoch")
+    spread = epoch_ratio_spread(history)
+    return {
+        "s_sigmoid": f"{times['sigmoid']:.1f}", "s_relu": f"{times['relu']:.1f}",
+        "ratio": plus_minus(ratio["mean"], ratio["se"]), "ratio_reading": reading,
+        "epoch_spread": (
+            f"single epochs took {spread['fastest']:.1f} to {spread['slowest']:.1f} s, and the "
+            f"ratio of a seed's two epochs trained side by side ranged from {spread['low']:.2f}"
+            f" to {spread['high']:.2f} (median per seed "
+            f"{', '.join(f'{m:.2f}' for m in spread['median'])})"),
+    }
+
+
+GPU_KEYS = ("device", "ratio", "s_sigmoid", "s_relu", "share", "verdict", "subset",
+            "epoch_images", "batches", "speedup")
+
+
+def gpu_numbers(gpu: Mapping | None, result: Mapping) -> dict[str, str]:
+    """The committed GPU measurement (:func:`gpu_timing`) for the prose, one entry per
+    :data:`GPU_KEYS` (``"not measured"`` without one); ``speedup`` against this profile's
+    CPU epochs where those are the same size."""
+    if gpu is None:
+        return dict.fromkeys(GPU_KEYS, "not measured")
+    r, table, sub = gpu["ratio"], gpu["table"], gpu["data"]["subset"]
+    cpu_epoch = epoch_seconds(result["history"]).groupby("activation")["epoch_s"].mean()
+    same_epoch = result["batches_per_epoch"] == gpu["batches"]  # not in `quick`
+    return {
+        "device": gpu["device"].split(": ")[-1],
+        "ratio": plus_minus(r["mean"], r["se"], ".2f"),
+        "s_sigmoid": f"{table.loc['sigmoid', 's/epoch']:.2f}",
+        "s_relu": f"{table.loc['relu', 's/epoch']:.2f}",
+        "share": f"{table['share (%)'].mean():.0f}",
+        "verdict": judge(r["mean"], r["se"], 2.0, n=len(r["per_seed"])),
+        "subset": _spaced(sub["train"]) + f" training images of {gpu['label']}",
+        "epoch_images": _spaced(gpu["data"]["epoch_images"]),
+        "batches": str(gpu["batches"]),
+        "speedup": (f"{cpu_epoch.mean() / table['s/epoch'].mean():.0f}" if same_epoch else
+                    "(not comparable: this profile's CPU epochs are smaller)"),
+    }
+
+
+def convergence_numbers(history: pd.DataFrame, target_val_acc: float,
+                        targets: Sequence[float]) -> dict[str, str]:
+    """Convergence for the prose: ``reach_<activation>`` (seeds that reached the target and
+    their mean epochs), ``conv_diff`` (epochs, sigmoid − ReLU ± SE), ``epoch_factor``,
+    validation accuracy (%) after the first and last epochs (``val1_``, ``vallast_``),
+    ``time_to_target`` (sigmoid / ReLU ± SE), ``relu_first`` (ReLU runs there at the first
+    evaluation) and ``sweep_reading`` (the time ratio at every target in ``targets``)."""
+    conv = convergence_table(history, target_val_acc)
+    epochs = per_seed(conv, "epochs")
+    seeds = len(conv) // 2
+    n_epochs = int(history["epoch"].max())
+
+    def reached(activation: str) -> str:
+        done = conv[(conv["activation"] == activation) & ~conv["censored"]]
+        if not len(done):
+            return f"in none of {seeds} seeds within {n_epochs} epochs"
+        return (f"in {len(done)} of {seeds} seeds, after {done['epochs'].mean():.1f} epochs on "
+                "average")
+
+    first = history[history["epoch"] == 1].groupby("activation")["val_acc"].mean()
+    last = history[history["epoch"] == n_epochs].groupby("activation")["val_acc"].mean()
+    to_target = paired_ratio(time_to_reach(history, target_val_acc), "seconds")
+    at_target = convergence_sweep(history, [target_val_acc]).iloc[0]
+    sweep = convergence_sweep(history, targets)
+    return {
+        "target": f"{100 * target_val_acc:.0f}",
+        "reach_relu": reached("relu"), "reach_sigmoid": reached("sigmoid"),
+        "conv_diff": plus_minus(*mean_se(epochs["sigmoid"] - epochs["relu"]), ".1f"),
+        "epoch_factor": f"{(epochs['sigmoid'] / epochs['relu']).mean():.1f}",
+        "val1_sigmoid": f"{100 * first['sigmoid']:.1f}", "val1_relu": f"{100 * first['relu']:.1f}",
+        "vallast_sigmoid": f"{100 * last['sigmoid']:.1f}",
+        "vallast_relu": f"{100 * last['relu']:.1f}",
+        "time_to_target": plus_minus(to_target["mean"], to_target["se"], ".1f"),
+        "relu_first": f"{int(at_target['ReLU there at epoch 1'])} of {seeds}",
+        "sweep_reading": "; ".join(
+            f"{t:g} %: " + ("not measurable (some ReLU runs never got there)" if r["ReLU never"]
+                            else f"{r['time sigmoid / ReLU']:.1f} times as long"
+                            + (" at least (some sigmoid runs never got there)"
+                               if r["sigmoid never"] else ""))
+            for t, r in sweep.iterrows()),
+    }
+
+
+def overfitting_numbers(history: pd.DataFrame, runs: pd.DataFrame) -> dict[str, str]:
+    """Overfitting for the prose: the train − validation gap at the last epoch (points;
+    ``gap_<activation>``, ``gap_diff`` ReLU − sigmoid ± SE), ReLU's mean best epoch, the
+    validation-loss turn per activation (``turn_<activation>``; ``rise_diff`` ReLU −
+    sigmoid ± SE, nats) and ReLU's best validation accuracy (%)."""
+    n_epochs = int(history["epoch"].max())
+    gaps = per_seed(train_val_gap(history[history["epoch"] == n_epochs]), "gap")
+    turn = val_loss_turn(history)
+    rises = per_seed(turn, "rise")
+
+    def turned(activation: str) -> str:
+        t = turn[turn["activation"] == activation]
+        up = t[(t["min_epoch"] < n_epochs) & (t["rise"] > 0)]  # a flat loss did not turn
+        if not len(up):
+            return (f"kept falling to the last epoch in all {len(t)} seeds (no turn within "
+                    f"{n_epochs} epochs)")
+        rise = t["rise"].mean()
+        return (f"was lowest at epoch {t['min_epoch'].mean():.1f} on average and had risen by "
+                f"{f'{rise:.3f}' if rise >= 5e-4 else 'less than 0.001'} nats by epoch "
+                f"{n_epochs} ({len(up)} of {len(t)} seeds turned up)")
+
+    relu = runs[runs["activation"] == "relu"]
+    return {
+        "gap_relu": f"{100 * gaps['relu'].mean():.1f}",
+        "gap_sigmoid": f"{100 * gaps['sigmoid'].mean():.1f}",
+        "gap_diff": plus_minus(*mean_se(100 * (gaps["relu"] - gaps["sigmoid"])), ".1f"),
+        "best_relu": f"{relu['best_epoch'].mean():.1f}",
+        "turn_relu": turned("relu"), "turn_sigmoid": turned("sigmoid"),
+        "rise_diff": plus_minus(*mean_se(rises["relu"] - rises["sigmoid"]), ".3f"),
+        "bestval_relu": f"{100 * relu['best_val_acc'].mean():.1f}",
+    }
+
+
+def share_numbers(result: Mapping) -> dict[str, str]:
+    """The activation alone (:func:`activation_share`) for the prose: its seconds per epoch
+    and share of the step per activation, the per-batch ratio, the extra seconds of the
+    sigmoid's activations and steps per epoch, ``ratio_bound`` (the largest epoch ratio the
+    activations alone can explain: the sigmoid epoch with the sigmoid's own time replaced by
+    the ReLU's) and ``bound_reading`` (the measured ratio against it, by :func:`judge`)."""
+    share = activation_share(result)
+    history = result["history"]
+    times = epoch_seconds(history).groupby("activation")["epoch_s"].mean()
+    ratio = time_ratio(history)
+    act_batch, act_epoch = share["activation s/batch"], share["activation s/epoch"]
+    sig_epoch = share.loc["sigmoid", "step s/epoch"]
+    bound = sig_epoch / (sig_epoch - act_epoch["sigmoid"] + act_epoch["relu"])
+    step_diff = times["sigmoid"] - times["relu"]
+    act_diff = act_epoch["sigmoid"] - act_epoch["relu"]
+    measured = plus_minus(ratio["mean"], ratio["se"])
+    verdict = judge(ratio["mean"], ratio["se"], bound, n=len(ratio["per_seed"]))
+    return {
+        "shapes": "; ".join("×".join(str(d) for d in shape) for shape in result["shapes"]),
+        "act_sigmoid": f"{act_epoch['sigmoid']:.2f}", "act_relu": f"{act_epoch['relu']:.2f}",
+        "share_sigmoid": f"{share.loc['sigmoid', 'share (%)']:.1f}",
+        "share_relu": f"{share.loc['relu', 'share (%)']:.1f}",
+        "act_ratio": f"{act_batch['sigmoid'] / act_batch['relu']:.1f}",
+        "act_extra": f"{act_diff:.2f}", "step_extra": f"{step_diff:.2f}",
+        "act_extra_ms": f"{1e3 * (act_batch['sigmoid'] - act_batch['relu']):.1f}",
+        "ratio_bound": f"{bound:.2f}",
+        "bound_reading": (
+            f"The measured ratio, {measured}, is larger than that bound: of the "
+            f"{step_diff:.2f} s an epoch differs, the activations themselves explain "
+            f"{act_diff:.2f} s. The rest comes from elsewhere in the step; the next section "
+            "finds where." if verdict == "supported" else
+            f"The measured ratio, {measured}, is below that bound: the activations can account "
+            "for the whole difference." if verdict == "not supported" else
+            f"The measured ratio, {measured}, is not clearly above or below that bound within "
+            "the seed noise."),
+    }
+
+
+TIME_CLAIM = "sigmoid takes more than double the time per epoch"
+TIME_TO_CONVERGE_CLAIM = "sigmoid takes more than double the time to converge"
+CONVERGE_CLAIM = "ReLU converges faster"
+
+
+def verdict_numbers(claims: pd.DataFrame, runs: pd.DataFrame) -> dict[str, str]:
+    """:func:`verdicts` for the prose: each claim's verdict (``v_time``, ``v_time_conv``,
+    ``v_conv``, ``v_overfit``, ``v_turn``, ``v_better``), the readings of the two claims the
+    text discusses, and the test accuracy per activation (%, mean ± sd over seeds)."""
+    v = claims.set_index("claim")["verdict"]
+    test = per_seed(runs, "test_acc")
+    return {
+        "v_time": v[TIME_CLAIM], "v_time_conv": v[TIME_TO_CONVERGE_CLAIM],
+        "time_conv_reading": {
+            "supported": "Read this way the report's doubling holds"
+                         + (", and not because of the exponential: each sigmoid epoch costs "
+                            "about as much as a ReLU epoch, but the sigmoid network needs "
+                            "several times as many." if v[TIME_CLAIM] == "not supported"
+                            else "."),
+            "not supported": "Read this way, too, the report's doubling does not hold here.",
+            "inconclusive": "Read this way, the seed noise leaves the doubling undecided."}[
+            v[TIME_TO_CONVERGE_CLAIM]],
+        "v_conv": v[CONVERGE_CLAIM], "v_overfit": v["ReLU overfits more"],
+        "v_turn": v["ReLU's validation loss turns up more"], "v_better": v["ReLU performs better"],
+        "conv_reading": {
+            "supported": "This part of the folklore survives; it is a matter of how much each "
+                         "epoch achieves, not of how fast the function is computed.",
+            "not supported": "Here the folklore does not survive: sigmoid got there in fewer "
+                             "epochs.",
+            "inconclusive": "Within the seed noise of these runs, neither activation got there "
+                            "faster."}[v[CONVERGE_CLAIM]],
+        "test_relu": plus_minus(100 * test["relu"].mean(), 100 * test["relu"].std(), ".1f"),
+        "test_sigmoid": plus_minus(100 * test["sigmoid"].mean(), 100 * test["sigmoid"].std(),
+                                   ".1f"),
+    }
 
 
 # --- figures ---------------------------------------------------------------------------

@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.profiler import ProfilerActivity, profile
 
+from .book import plus_minus
 from .chapter_results import train_or_load
 from .cnn_sigmoid_vs_relu import (
     activation_shapes,
@@ -354,13 +355,102 @@ def pool_table(pool: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# --- the numbers the chapter quotes ----------------------------------------------------
+
+
+def _and(words: Sequence[str]) -> str:
+    return ", ".join(words[:-1]) + f" and {words[-1]}" if len(words) > 1 else words[0]
+
+
+def timing_noise(rounds: int) -> float:
+    """How many standard errors over ``rounds`` a difference must exceed to count: Student's
+    t critical value (95 %, two-sided; :func:`helpers.claims.judging.se_factor`), the book's
+    rule for seeds applied to the profile's rounds (2.36 for 8 rounds)."""
+    from .claims.judging import se_factor
+
+    return se_factor(rounds)
+
+
+def profile_numbers(result: Mapping, ps: Mapping, k: float | None = None) -> dict[str, str]:
+    """The step profile for the prose, at the last profile point unless said: the profile
+    points (in steps and epochs), rounds and steps, ms per step per activation and the
+    differences sigmoid − ReLU per group (± SE over rounds; ``prof_<group>``), each group's
+    share of a ReLU step, the max-pool's and both groups' extra seconds per epoch, and the
+    readings: does the convolution differ, and at how many points did the max-pools take
+    longer after the sigmoid, by more than ``k`` SE (default :func:`timing_noise`)."""
+    ops, per_step = result["ops"], result["batches_per_epoch"]
+    k = timing_noise(ps["rounds"]) if k is None else k
+    beyond = f"by more than {k:.2f} standard errors (the timing noise)"
+    last = ps["at_steps"][-1]
+    table = group_table(ops, last)
+    pool_diff = differences(ops).xs("max-pool", level="group")
+    pool_slower = int((pool_diff["difference ms"] > k * pool_diff["SE"]).sum())
+    relu_ms = table["relu ms"]
+    conv = table.loc["convolution"]
+    per_epoch = per_step / 1e3  # ms per step -> s per epoch
+    both = table.loc[["activation", "max-pool"], "difference ms"].sum()
+    out = {
+        "prof_points": _and([str(a) for a in ps["at_steps"]]),
+        "prof_points_epochs": _and([f"{a / per_step:.1f}" for a in ps["at_steps"]]),
+        "prof_rounds": str(ps["rounds"]), "prof_steps": str(ps["steps"]),
+        "prof_last": str(last),
+        "prof_sigmoid": f"{table.loc['total', 'sigmoid ms']:.0f}",
+        "prof_relu": f"{table.loc['total', 'relu ms']:.0f}",
+        "prof_conv_share": f"{100 * relu_ms['convolution'] / relu_ms['total']:.0f}",
+        "prof_pool_share": f"{100 * relu_ms['max-pool'] / relu_ms['total']:.0f}",
+        "prof_both_s": f"{both * per_epoch:.1f}",
+        "prof_pool_s": f"{table.loc['max-pool', 'difference ms'] * per_epoch:.1f}",
+        "prof_conv_reading": (
+            "cost the same for both activations within the noise"
+            if abs(conv["difference ms"]) <= k * conv["SE"] else
+            f"took {'longer' if conv['difference ms'] > 0 else 'less time'} after the sigmoid"),
+        "prof_pool_reading": (
+            f"At all {len(pool_diff)} points the max-pools took longer after the sigmoid, "
+            f"{beyond}" if pool_slower == len(pool_diff) else
+            f"At {pool_slower} of {len(pool_diff)} points the max-pools took longer after the "
+            f"sigmoid, {beyond}; at the others the difference is within the noise"),
+    }
+    for group in ("total", "activation", "max-pool", "convolution"):
+        row = table.loc[group]
+        out[f"prof_{group.replace('-', '')}"] = plus_minus(row["difference ms"], row["SE"],
+                                                           ".1f")
+    return out
+
+
+def pool_numbers(result: Mapping, ps: Mapping) -> dict[str, str]:
+    """The max-pool alone for the prose: its median ms per batch on the sigmoid's input, on
+    a ReLU-shaped input without zeros and with 50 % and 95 % zeros; the ReLU network's share
+    of zeros at its pools (first and last profile points, all blocks weighted by their
+    elements), of all-zero 2x2 windows, and what independent zeros would give (p**4)."""
+    pool = pool_table(result["pool"])
+    weights = [math.prod(shape) for shape in result["pool_shapes"]]
+    zeros = zero_table(result["zeros"], weights).loc["relu"]
+    windows = zero_table(result["zeros"], weights, "zero_windows").loc["relu"]
+    first, last = ps["at_steps"][0], ps["at_steps"][-1]
+    blocks = [c for c in zeros.columns if c != "all"]
+    independent = float((zeros.loc[last, blocks] ** 4 * weights).sum() / sum(weights))
+    return {
+        "pool_sigmoid": f"{pool.loc['sigmoid', 'ms']:.0f}",
+        "pool_none": f"{pool.drop(index='sigmoid')['ms'].iloc[0]:.0f}",
+        "pool_50": f"{pool.loc['relu, 50% zeros', 'ms']:.0f}",
+        "pool_95": f"{pool.loc['relu, 95% zeros', 'ms']:.0f}",
+        "net_zeros_first": f"{100 * zeros.loc[first, 'all']:.0f}",
+        "net_zeros_last": f"{100 * zeros.loc[last, 'all']:.0f}",
+        "net_windows_last": f"{100 * windows.loc[last, 'all']:.0f}",
+        "net_windows_indep": f"{100 * independent:.0f}",
+    }
+
+
 # --- figures --------------------------------------------------------------------------
 
 
 def plot_step_profile(result: Mapping, at_step: int) -> plt.Figure:
     """Left: milliseconds per step per operator group, one bar per activation (mean over
-    rounds). Right: the difference sigmoid − ReLU per group, with ±2 SE over rounds."""
+    rounds). Right: the difference sigmoid − ReLU per group, with ± :func:`timing_noise`
+    standard errors over rounds (a bar clear of 0 is a difference beyond the noise)."""
     table = group_table(result["ops"], at_step)
+    rounds = int(result["ops"].loc[result["ops"]["at_step"] == at_step, "round"].nunique())
+    k = timing_noise(rounds)
     groups = [g for g in GROUP_ORDER if g in table.index]
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
     y = np.arange(len(groups))
@@ -372,10 +462,10 @@ def plot_step_profile(result: Mapping, at_step: int) -> plt.Figure:
     ax.set(xlabel="milliseconds per training step (self CPU time)")
     ax.legend(fontsize=8)
     diff, se = table.loc[groups, "difference ms"], table.loc[groups, "SE"].fillna(0)
-    bx.barh(y, diff, xerr=2 * se, color="0.45", capsize=3, height=0.5)
+    bx.barh(y, diff, xerr=k * se, color="0.45", capsize=3, height=0.5)
     bx.axvline(0, color="black", linewidth=0.8)
     bx.set(xlabel=f"{ACTIVATION_NAMES['sigmoid']} − {ACTIVATION_NAMES['relu']} (ms per step,"
-                  " ±2 SE over rounds)")
+                  f" ±{k:.2f} SE over {rounds} rounds)")
     fig.suptitle(with_source(f"One training step, after {at_step} steps "
                              f"({result['device'].split(' (')[0]}, one thread)",
                              result["source"]), fontsize=9)

@@ -431,3 +431,89 @@ def test_gpu_benchmark_subset_roundtrip(tmp_path):
     assert len(data.train) == 100
     torch.testing.assert_close(data.train.x[40:80], ref.train.x, rtol=0, atol=1e-5)
     assert torch.equal(data.train.y[80:], ref.train.y[:20])
+
+
+# --- the numbers the chapter quotes, by hand -------------------------------------------
+
+def _runs(**columns):
+    base = {"activation": ["sigmoid", "relu"] * 3, "seed": [0, 0, 1, 1, 2, 2],
+            "test_acc": [0.40, 0.60, 0.42, 0.61, 0.41, 0.62]}
+    return pd.DataFrame(base | columns)
+
+
+def test_timing_and_convergence_numbers_by_hand():
+    t = cnn.timing_numbers(_history())
+    # 2.0/2.1/2.2 s against 1 s: ratio 2.10 +- 0.058, 1.1 above 1 by 19 SE
+    assert (t["s_sigmoid"], t["s_relu"], t["ratio"]) == ("2.1", "1.0", "2.10 ± 0.06")
+    assert t["ratio_reading"] == "sigmoid 110 % slower per epoch"
+    assert t["epoch_spread"] == ("single epochs took 1.0 to 2.2 s, and the ratio of a seed's "
+                                 "two epochs trained side by side ranged from 2.00 to 2.20 "
+                                 "(median per seed 2.00, 2.10, 2.20)")
+    same = _history().assign(epoch_s=1.0)
+    assert cnn.timing_numbers(same)["ratio_reading"] == ("no difference between the "
+                                                         "activations beyond the seed noise")
+    c = cnn.convergence_numbers(_history(), 0.5, (0.5, 0.6))
+    # to 0.5 (test_convergence_table_censors_runs_that_never_reach): ReLU epochs 2, 1, 2
+    assert c["reach_relu"] == "in 3 of 3 seeds, after 1.7 epochs on average"
+    assert c["reach_sigmoid"] == "in 1 of 3 seeds, after 3.0 epochs on average"
+    assert (c["conv_diff"], c["epoch_factor"]) == ("2.0 ± 0.0", "2.3")  # 4/2, 3/1, 4/2
+    assert (c["val1_sigmoid"], c["val1_relu"]) == ("15.0", "45.0")
+    assert (c["vallast_sigmoid"], c["vallast_relu"]) == ("45.0", "60.0")
+    assert (c["time_to_target"], c["relu_first"], c["target"]) == ("4.9 ± 0.7", "1 of 3", "50")
+    assert c["sweep_reading"] == ("50 %: 4.9 times as long at least (some sigmoid runs never "
+                                  "got there); 60 %: not measurable (some ReLU runs never got "
+                                  "there)")
+
+
+def test_overfitting_share_and_verdict_numbers_by_hand():
+    h = _history()
+    runs = _runs(best_epoch=[3, 2, 3, 3, 3, 1], best_val_acc=[0.45, 0.6, 0.5, 0.62, 0.4, 0.58])
+    o = cnn.overfitting_numbers(h, runs)
+    # last epoch: ReLU's train accuracy 0.3 above validation, sigmoid's equal to it
+    assert (o["gap_relu"], o["gap_sigmoid"], o["gap_diff"]) == ("30.0", "0.0", "30.0 ± 0.0")
+    assert (o["best_relu"], o["bestval_relu"]) == ("2.0", "60.0")
+    assert o["turn_relu"] == "kept falling to the last epoch in all 3 seeds (no turn within " \
+        "3 epochs)"  # a flat validation loss did not turn
+    turned = h.assign(val_loss=h["epoch"].map({1: 1.0, 2: 0.8, 3: 0.9}).where(
+        h["activation"] == "relu", 1.0))
+    assert cnn.overfitting_numbers(turned, runs)["turn_relu"] == (
+        "was lowest at epoch 2.0 on average and had risen by 0.100 nats by epoch 3 (3 of 3 "
+        "seeds turned up)")
+    result = {"activation_timing": pd.DataFrame({"activation": ["relu"] * 3 + ["sigmoid"] * 3,
+                                                 "seconds": [0.01, 0.02, 0.03, 0.1, 0.2, 0.9]}),
+              "history": h, "batches_per_epoch": 10, "shapes": [(4, 3, 8, 8), (4, 16)]}
+    s = cnn.share_numbers(result)
+    # per epoch: sigmoid 2.0 s of activations in a 2.1 s epoch, ReLU 0.2 s: without the
+    # sigmoid's own time the epoch would take 2.1 - 2.0 + 0.2 = 0.3 s, a bound of 7.0
+    assert (s["act_sigmoid"], s["act_relu"], s["act_ratio"]) == ("2.00", "0.20", "10.0")
+    assert (s["act_extra"], s["step_extra"], s["act_extra_ms"]) == ("1.80", "1.10", "180.0")
+    assert (s["ratio_bound"], s["shapes"]) == ("7.00", "4×3×8×8; 4×16")
+    assert s["bound_reading"].startswith("The measured ratio, 2.10 ± 0.06, is below that bound")
+    v = cnn.verdict_numbers(cnn.verdicts({"history": h, "runs": runs}, 0.5), runs)
+    assert (v["v_time"], v["v_conv"], v["v_better"]) == ("inconclusive", "supported",
+                                                         "supported")
+    assert v["time_conv_reading"] == "Read this way, the seed noise leaves the doubling " \
+        "undecided."
+    assert v["conv_reading"].startswith("This part of the folklore survives")
+    assert (v["test_relu"], v["test_sigmoid"]) == ("61.0 ± 1.0", "41.0 ± 1.0")  # sd
+
+
+def test_run_numbers_by_hand():
+    s = {"lr": 1e-3, "batch_size": 128, "epochs": 3, "seeds": (0, 1, 2)}
+    quick = {"n_train": 2000, "epochs": 2, "seeds": (0, 1)}
+    runs = _runs(best_epoch=[3, 2, 2, 3, 3, 1], train_s=[1800.0] * 6,
+                 load_before=[1.0, 1.0, 2.0, 2.0, 1.5, 1.5], load_after=[3.0] * 6)
+    result = {"runs": runs, "sizes": {"train": 45000, "val": 5000, "test": 10000},
+              "label": "CIFAR-10", "device": "cpu"}
+    n = cnn.run_numbers(result, s, quick)
+    assert (n["lr"], n["train_hours"], n["sizes"]) == ("0.001", "3.0", "45 000 / 5 000 / 10 000")
+    assert n["sigmoid_still"] == "2 of 3"  # best epoch = last in seeds 0 and 2
+    assert n["length_reading"].startswith("That is long enough for 2 of 3 ReLU networks to "
+                                          "pass their best validation epoch (epoch 2.0 on")
+    assert "not long enough for the sigmoid: 2 of 3" in n["length_reading"]
+    assert n["quick"] == "2 000 training images for 2 epochs, seeds 0, 1"
+    assert n["load"].startswith("1-minute load average of the machine 1.0 to 3.0")
+    done = cnn.run_numbers(dict(result, runs=runs.assign(best_epoch=1)), s, quick)
+    assert done["length_reading"].endswith("Every sigmoid network, too, had passed its best "
+                                           "validation epoch.")
+    assert set(cnn.gpu_numbers(None, result).values()) == {"not measured"}

@@ -223,3 +223,44 @@ def test_committed_paper_result_loads_without_training(monkeypatch):
     t = sp.group_table(r["ops"], s["at_steps"][-1])
     parts = t.drop(index="total")
     assert math.isclose(parts["difference ms"].sum(), t.loc["total", "difference ms"])
+
+
+def test_profile_and_pool_numbers_by_hand():
+    """_ops() at step 0 plus max-pools: sigmoid 5 and 5 ms, ReLU 3 and 3.5 ms (differences
+    2 and 1.5: 1.75 +- 0.25, 7 SE: more than Student's t for 2 rounds, 12.7, only if
+    loosened)."""
+    ops = _ops()
+    ops = pd.concat([ops[ops.at_step == 0], pd.DataFrame([
+        dict(activation=a, at_step=0, round=r, op="aten::max_pool2d_with_indices",
+             group="max-pool", s_per_step=ms / 1e3)
+        for a, r, ms in (("sigmoid", 0, 5), ("sigmoid", 1, 5), ("relu", 0, 3),
+                         ("relu", 1, 3.5))])], ignore_index=True)
+    ps = {"at_steps": (0,), "rounds": 2, "steps": 1}
+    n = sp.profile_numbers({"ops": ops, "batches_per_epoch": 100}, ps, k=2.0)
+    assert n["prof_activation"] == "4.0 ± 1.0" and n["prof_convolution"] == "0.0 ± 1.0"
+    assert n["prof_maxpool"] == f"{1.75:.1f} ± {0.25:.1f}"
+    assert n["prof_conv_reading"] == "cost the same for both activations within the noise"
+    assert n["prof_pool_reading"].startswith("At all 1 points the max-pools took longer")
+    # ReLU step: 15 and 13.5 ms; convolution 10, max-pool 3.25 of 14.25 ms
+    assert (n["prof_conv_share"], n["prof_pool_share"]) == ("70", "23")
+    assert n["prof_pool_s"] == f"{0.175:.1f}"  # 1.75 ms x 100 steps per epoch
+    assert n["prof_both_s"] == f"{(4 + 1.75) / 10:.1f}"
+    assert n["prof_points"] == "0" and n["prof_points_epochs"] == "0.0"
+    assert n["prof_pool_reading"].endswith("by more than 2.00 standard errors (the timing "
+                                           "noise)")
+    strict = sp.profile_numbers({"ops": ops, "batches_per_epoch": 100}, ps)  # t: 12.71 SE
+    assert strict["prof_pool_reading"].startswith("At 0 of 1 points")
+    assert "12.71 standard errors" in strict["prof_pool_reading"]
+    assert sp.timing_noise(8) == pytest.approx(2.365, abs=1e-3)
+    zeros = pd.DataFrame([dict(activation="relu", at_step=0, block=b, zero_frac=f,
+                               zero_windows=w) for b, f, w in ((1, 0.6, 0.2), (2, 0.8, 0.6))])
+    pool = pd.DataFrame(dict(input=["sigmoid", "relu, 0% zeros", "relu, 50% zeros",
+                                    "relu, 95% zeros"], zero_frac=[0, 0, 0.5, 0.95],
+                             seconds=[0.06, 0.044, 0.040, 0.020]))
+    p = sp.pool_numbers({"pool": pool, "zeros": zeros, "pool_shapes": [(3, 1), (1, 1)]}, ps)
+    assert (p["pool_sigmoid"], p["pool_none"], p["pool_50"], p["pool_95"]) == (
+        "60", "44", "40", "20")
+    # zeros weighted 3:1: (3 x 0.6 + 0.8) / 4 = 65 %; windows (3 x 0.2 + 0.6) / 4 = 30 %;
+    # independent zeros would fill (3 x 0.6**4 + 0.8**4) / 4 = 20.0 % of the windows
+    assert (p["net_zeros_last"], p["net_windows_last"]) == ("65", "30")
+    assert p["net_windows_indep"] == "20"
