@@ -11,7 +11,9 @@ Builds Figs 5-7 and Table 1 of Section 3 on the class medians of
   (:func:`training_sparsity`, :func:`plot_sparsity_training`);
 * Figs 5-7 (:func:`net_medians`, :func:`plot_class_medians`);
 * the paper's claims about Figs 5-7 and Table 1, judged by :mod:`helpers.claims`
-  (:func:`median_claims`, :func:`sparsity_claims` are thin calls into it).
+  (:func:`median_claims`, :func:`sparsity_claims` are thin calls into it);
+* the sentences the prose quotes (:func:`best_epochs_text`, :func:`fig7_numbers`,
+  :func:`less_sparse_text`, :func:`furthest_table1_cell`, :func:`trajectory_text`).
 
 The activation distributions of chapter 5 are in :mod:`helpers.activation_distributions`;
 the nets and the per-net tables (``summarise_nets``, ``mean_sd``) in
@@ -290,3 +292,119 @@ def sparsity_claims(sparsity: pd.DataFrame, accuracy: pd.DataFrame,
 
     return claims_table(figures=("Table 1",), sparsity=sparsity, accuracy=accuracy,
                         labels=labels)
+
+
+# ------------------------------------------------------------------ what the prose quotes
+def best_epochs_text(accuracy: pd.DataFrame) -> dict[str, str]:
+    """From :func:`helpers.inspected_nets.accuracy_table`: ``bn_setup`` (per dataset, the
+    learning rate and best-epoch range of ReLU and ReLU BN, min-max over seeds) and
+    ``<dataset>_epochs`` (every model's best-epoch range), or ``pending``."""
+    by_model = accuracy.groupby(["dataset", "model"], sort=False)
+    lrs, best = by_model["lr"].first(), by_model["best epoch"].agg(["min", "max"])
+    names = dict(zip(accuracy["dataset"], accuracy["data"]))
+
+    def epochs(dataset: str, model: str) -> str:
+        return f"{best.loc[(dataset, model), 'min']:.0f}–{best.loc[(dataset, model), 'max']:.0f}"
+
+    datasets = list(dict.fromkeys(accuracy["dataset"]))
+    try:
+        setup = "; ".join(
+            f"{names[d]}: ReLU at {lrs[(d, 'ReLU')]:g} (best epochs {epochs(d, 'ReLU')}), "
+            f"ReLU BN at {lrs[(d, 'ReLU BN')]:g} ({epochs(d, 'ReLU BN')})" for d in datasets)
+    except KeyError:  # a configuration without nets yet
+        setup = ""
+    out = {"bn_setup": setup or "pending"}
+    for d in ("mnist", "cifar10"):
+        models = dict.fromkeys(accuracy.loc[accuracy["dataset"] == d, "model"])
+        out[f"{d}_epochs"] = ", ".join(f"{m} {epochs(d, m)}" for m in models) or "pending"
+    return out
+
+
+def fig7_numbers(medians: pd.DataFrame) -> dict[str, float | str]:
+    """Fig 7's two readings per activation and dataset, from
+    :func:`~helpers.inspected_nets.summarise_nets` with :func:`median_layer_summary`:
+    ``sep_<dataset>_<activation>`` — how much training changed the separation (``median
+    range / layer std``): ``|trained - untrained|`` per layer and seed, averaged (changes of
+    opposite sign in different layers do not cancel); ``near01_last_<dataset>`` — the
+    trained sigmoid nets' class medians within eps of 0 or 1 in the last layer (%); and
+    ``near01_reading``: do CIFAR-10's stay under half of MNIST's (closer to the untrained
+    picture, as the paper's Fig 7 suggests)? Missing entries are NaN / ``pending``."""
+    sep = medians.pivot_table(index=["dataset", "activation", "seed", "layer"],
+                              columns="state", values="median range / layer std")
+    sep = (sep["trained"] - sep["untrained"]).abs().groupby(["dataset", "activation"]).mean()
+    sat = medians[(medians["activation"] == "sigmoid") & (medians["state"] == "trained")]
+    sat = sat[sat["layer"] == sat["layer"].max()].groupby("dataset")[
+        "medians near 0 or 1 (%)"].mean()
+    out: dict[str, float | str] = {
+        f"sep_{d}_{a}": float(sep.get((d, a), math.nan))
+        for d in ("mnist", "cifar10") for a in ("sigmoid", "relu")}
+    out |= {f"near01_last_{d}": float(sat.get(d, math.nan)) for d in ("mnist", "cifar10")}
+    mnist, cifar = out["near01_last_mnist"], out["near01_last_cifar10"]
+    out["near01_reading"] = "pending" if math.isnan(mnist) or math.isnan(cifar) else (
+        "on that reading its CIFAR-10 medians stay much closer to the unsaturated, untrained "
+        "picture of Fig. 5, as the paper's Fig. 7 suggests" if cifar < mnist / 2 else
+        "on that reading too, training changed its CIFAR-10 medians about as much")
+    return out
+
+
+def less_sparse_text(sparsity: pd.DataFrame, labels: Mapping[str, str], profile: str,
+                     quick: Mapping) -> str:
+    """Which datasets have ReLU layers (without BN) that training made *less* sparse (mean
+    over seeds), the opposite of Table 1; in ``quick`` the sentence blames the budget
+    (``quick``: that profile's settings)."""
+    sp = sparsity.groupby(["dataset", "model", "state", "layer"])["sparsity (%)"].mean()
+    change = (sp.xs(("ReLU", "trained"), level=("model", "state"))
+              - sp.xs(("ReLU", "untrained"), level=("model", "state")))
+    fewer = [f"{labels.get(d, d)} ({int((c < 0).sum())} of {len(c)} layers)"
+             for d, c in change.groupby(level="dataset") if (c < 0).any()]
+    if not fewer:
+        return ("In this run training makes no layer of the ReLU networks less sparse, on any "
+                "dataset of this page.")
+    where = " and ".join(fewer)
+    if profile == "quick":
+        return (f"In this run training makes ReLU layers less sparse on {where}, the opposite "
+                "of the paper's Table 1. That says more about the training budget than about "
+                "the paper's claim: the quick profile trains on "
+                f"{quick['n_train']} images for at most {quick['max_epochs']} epochs, and the "
+                "paper profile, with the full training split, is the one to compare with "
+                "Table 1.")
+    return (f"In this run training makes ReLU layers less sparse on {where}, the opposite of "
+            "the paper's Table 1, for networks of the paper's size trained on the full "
+            "training split.")
+
+
+def furthest_table1_cell(numbers: pd.DataFrame, tolerance: float) -> str:
+    """The trained cell of :func:`table1` furthest from the paper, and whether it is beyond
+    the claims table's ``tolerance`` (points); empty without trained cells."""
+    trained = numbers[(numbers["state"] == "trained") & numbers["paper"].notna()]
+    if not len(trained):
+        return ""
+    far = trained.loc[trained["ours - paper"].abs().idxmax()]
+    beyond = abs(far["ours - paper"]) > tolerance
+    return (f"The largest departure is {far['data']} {far['model']}, layer {int(far['layer'])}: "
+            f"{far['ours']:.1f} % against the paper's {far['paper']:.1f} % "
+            f"({far['ours - paper']:+.1f} points)"
+            + ("; one cell beyond the tolerance is enough to keep a per-layer row of the claims "
+               "table from agreeing. " if beyond else ", within the claims table's tolerance "
+               f"of {tolerance:g} points. ")
+            + "Chapter 8 shows how much sparsity moves with training length and learning "
+            "rate, neither of which we can match to the paper's exactly (it does not state its "
+            "rates).")
+
+
+def trajectory_text(n_history: int, n_relu: int) -> tuple[str, str]:
+    """Whether this page can show sparsity during training (``n_history`` of ``n_relu`` ReLU
+    nets carry a per-epoch record): the status sentence and the drift sentence."""
+    if n_history:
+        return (f"On this page {n_history} of {n_relu} ReLU networks carry such a record, and "
+                "the figure below shows it.",
+                "The training curves show why a mismatch is possible: sparsity is not fixed by "
+                "the activation function but drifts during training, and how far it drifts "
+                "depends on the data and on how long the network trains.")
+    return (f"None of the {n_relu} ReLU networks on this page carries such a record, so this "
+            "section has no figure; run the chapter with profile = \"quick\" to see the "
+            "curves of the small networks that profile trains itself.",
+            "Sparsity is not fixed by the activation function: it moves during training from "
+            "the untrained value towards the trained one, but this page has no per-epoch "
+            "record to show how (see the section on sparsity during training), only the two "
+            "snapshots of Table 1.")

@@ -233,3 +233,63 @@ def test_training_sparsity_reads_histories():
     assert training_sparsity(nets[1:]).empty
     with pytest.raises(ValueError, match="trajectory"):
         plot_sparsity_training(training_sparsity(nets[1:]), "x")
+
+
+def test_prose_texts_by_hand():
+    from helpers.class_medians import (
+        best_epochs_text,
+        fig7_numbers,
+        furthest_table1_cell,
+        less_sparse_text,
+        trajectory_text,
+    )
+
+    acc = pd.DataFrame({"dataset": "mnist", "data": "MNIST",
+                        "model": ["ReLU", "ReLU", "ReLU BN", "ReLU BN"],
+                        "lr": [1e-3, 1e-3, 3e-3, 3e-3], "best epoch": [40, 61, 120, 95]})
+    t = best_epochs_text(acc)
+    assert t["bn_setup"] == "MNIST: ReLU at 0.001 (best epochs 40–61), ReLU BN at 0.003 (95–120)"
+    assert (t["mnist_epochs"], t["cifar10_epochs"]) == ("ReLU 40–61, ReLU BN 95–120", "pending")
+    assert best_epochs_text(acc[acc["model"] == "ReLU"])["bn_setup"] == "pending"
+
+    # separation per layer and seed: trained - untrained = +0.5 and -0.3 -> mean |.| 0.4
+    rows = [dict(dataset="mnist", activation="relu", seed=0, layer=lay, state=st,
+                 **{"median range / layer std": v, "medians near 0 or 1 (%)": 0.0})
+            for lay, st, v in ((1, "untrained", 1.0), (1, "trained", 1.5),
+                               (2, "untrained", 1.0), (2, "trained", 0.7))]
+    rows += [dict(dataset=d, activation="sigmoid", seed=0, layer=lay, state="trained",
+                  **{"median range / layer std": 1.0, "medians near 0 or 1 (%)": v})
+             for d, lay, v in (("mnist", 1, 10.0), ("mnist", 2, 60.0), ("cifar10", 2, 20.0))]
+    f = fig7_numbers(pd.DataFrame(rows))
+    assert f["sep_mnist_relu"] == pytest.approx(0.4) and math.isnan(f["sep_cifar10_relu"])
+    assert (f["near01_last_mnist"], f["near01_last_cifar10"]) == (60.0, 20.0)  # layer 2
+    assert f["near01_reading"].startswith("on that reading its CIFAR-10 medians stay")  # 20 < 30
+
+    sp = pd.DataFrame([dict(dataset=d, model="ReLU", state=st, layer=lay, seed=0,
+                            **{"sparsity (%)": v})
+                       for d, st, lay, v in (("mnist", "untrained", 1, 50.0),
+                                             ("mnist", "trained", 1, 80.0),
+                                             ("cifar10", "untrained", 1, 50.0),
+                                             ("cifar10", "trained", 1, 45.0),
+                                             ("cifar10", "untrained", 2, 50.0),
+                                             ("cifar10", "trained", 2, 60.0))])
+    labels = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
+    text = less_sparse_text(sp, labels, "paper", {})
+    assert text.startswith("In this run training makes ReLU layers less sparse on CIFAR-10 "
+                           "(1 of 2 layers), the opposite")
+    quick = less_sparse_text(sp, labels, "quick", {"n_train": 1000, "max_epochs": 5})
+    assert "on 1000 images for at most 5 epochs" in quick
+    assert less_sparse_text(sp[sp["dataset"] == "mnist"], labels, "paper", {}).startswith(
+        "In this run training makes no layer")
+
+    numbers = pd.DataFrame({"state": ["trained", "trained", "untrained"], "data": "MNIST",
+                            "model": "ReLU", "layer": [1, 2, 1], "ours": [75.0, 81.0, 49.0],
+                            "paper": [80.4, 79.3, 49.2]})
+    numbers["ours - paper"] = numbers["ours"] - numbers["paper"]
+    far = furthest_table1_cell(numbers, tolerance=5.0)
+    assert far.startswith("The largest departure is MNIST ReLU, layer 1: 75.0 % against the "
+                          "paper's 80.4 % (-5.4 points); one cell beyond the tolerance")
+    assert "within the claims table's tolerance of 6 points" in furthest_table1_cell(numbers, 6)
+    assert furthest_table1_cell(numbers[numbers["state"] == "untrained"], 5.0) == ""
+    assert trajectory_text(3, 6)[0].startswith("On this page 3 of 6 ReLU networks")
+    assert trajectory_text(0, 6)[0].startswith("None of the 6 ReLU networks")
