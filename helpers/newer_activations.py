@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from .book import as_text
-from .claims.judging import Item, possible_verdicts
+from .claims.judging import Item, possible_verdicts, se_factor
 from .grid import get_spec, load_results, replay_patience, run_grid
 from .grid.store import GridResults
 from .models import init_scheme
@@ -57,21 +57,25 @@ CLAIMS = pd.DataFrame([
     dict(id="elu_deep", activation="ELU", source="Clevert et al. 2016",
          keys="clevert2016fast",
          claim="ELUs lead to significantly better generalization than ReLUs on networks "
-               "with more than 5 layers",
-         check="ELU minus ReLU test accuracy > 0 on the 8-layer nets (both datasets, "
-               "with and without BN)"),
+               "with more than 5 layers, and ELU networks outperform ReLU networks with batch "
+               "normalization",
+         check="ELU (no BN) minus ReLU, and minus ReLU + BN, test accuracy > 0 on the "
+               "8-layer nets, both datasets"),
     dict(id="selu_no_bn", activation="SELU", source="Klambauer et al. 2017",
          keys="klambauer2017self",
          claim="self-normalising nets keep activations at zero mean and unit variance by "
-               "themselves, so MLPs need no batch norm",
+               "themselves (our reading: so MLPs need no batch norm)",
          check=f"SELU (no BN) minus ReLU + BN test accuracy > -{SELU_TOLERANCE} points, "
                "every shape and dataset"),
-    dict(id="gelu_silu", activation="GELU, SiLU",
-         source="Hendrycks & Gimpel 2016; Ramachandran et al. 2017; Elfwing et al. 2018",
-         keys="hendrycks2016gaussian, ramachandran2017searching, elfwing2018sigmoid",
-         claim="GELU (and the Swish/SiLU family) outperform ReLU",
-         check="GELU minus ReLU and SiLU minus ReLU test accuracy > 0, same BN setting, "
-               "every shape and dataset"),
+    dict(id="gelu", activation="GELU", source="Hendrycks & Gimpel 2016",
+         keys="hendrycks2016gaussian",
+         claim="GELU outperforms ReLU (its tests include 8-layer MLPs on MNIST)",
+         check="GELU minus ReLU test accuracy > 0, same BN setting, every shape and dataset"),
+    dict(id="silu", activation="SiLU", source="Ramachandran et al. 2017; Elfwing et al. 2018",
+         keys="ramachandran2017searching, elfwing2018sigmoid",
+         claim="Swish/SiLU tends to work better than ReLU on deeper models",
+         check="SiLU minus ReLU test accuracy > 0 on the 8-layer nets, same BN setting, both "
+               "datasets"),
 ])
 
 
@@ -109,13 +113,14 @@ def comparator_runs(paper: GridResults, depths: Sequence[int], width: int,
     """The paper grid's sigmoid and ReLU final runs of ``depths`` x ``width``. Runs with
     per-epoch test accuracy (full-length, MNIST width 200 in ``paper``) get the test
     accuracy and best epoch that early stopping with ``patience`` would have kept;
-    ``replayed`` marks them."""
+    ``replayed`` marks them, and ``full_test_acc`` keeps the full run's own."""
     runs = paper.runs
     if runs.empty:
         return runs.assign(replayed=pd.Series(dtype=bool))
     runs = runs[runs.depth.isin(depths) & (runs.width == width)
                 & runs.activation.isin(PAPER_ACTIVATIONS)].copy()
     runs["replayed"] = False
+    runs["full_test_acc"] = runs["test_acc"]
     h = paper.histories
     if len(h) and "test_acc" in h:
         h = h[(h.phase == "final") & h.test_acc.notna()]
@@ -145,6 +150,25 @@ def activation_runs(paper: GridResults, extension: GridResults, patience: int
         layers = layers[(layers.phase == "final") & layers.key.isin(set(runs.key))
                         & layers.depth.isin(spec.depths) & (layers.width == width)]
     return runs.reset_index(drop=True), layers.reset_index(drop=True)
+
+
+def status_text(progress: pd.DataFrame, labels: dict[str, str]) -> str:
+    """One sentence on how complete the extension is per dataset (:func:`progress_table`),
+    naming the datasets whose comparisons are all still pending."""
+    parts, empty = [], []
+    for ds, r in progress.iterrows():
+        name = labels.get(ds, ds)
+        done = r.extension_runs == r.extension_planned and \
+            r.comparator_runs == r.comparator_planned
+        parts.append(f"{name}: {r.extension_runs} of {r.extension_planned} extension runs"
+                     + (" (complete)" if done else ""))
+        if r.extension_runs == 0:
+            empty.append(name)
+    return "; ".join(parts) + (
+        f". No {' or '.join(empty)} run of the newer activations exists yet: every "
+        f"{' and '.join(empty)} comparison in this chapter is pending, a claim waits for "
+        "them unless the rest already decide it, and each claim's verdict per dataset gives "
+        "the answer so far" if empty else "") + "."
 
 
 def progress_table(runs: pd.DataFrame, profile: str, datasets: Sequence[str]) -> pd.DataFrame:
@@ -223,23 +247,26 @@ def claim_items(runs: pd.DataFrame, datasets: Sequence[str], depths: Sequence[in
                 seeds: Sequence[int] | None = None, deep: int | None = None
                 ) -> pd.DataFrame:
     """One row per (claim, dataset, shape, BN) with the per-seed difference in test
-    accuracy (points), its mean and SE and the item's outcome; missing runs give
-    ``pending`` rows, and so does a comparison whose two sides share fewer than all of
-    ``seeds`` (``pending (2 of 3 seeds)``: judged only once complete, its mean and SE shown
-    so far). ``deep``: the depth at which the "more than 5 layers" claim is read (default:
-    the largest of ``depths``)."""
+    accuracy (points), its mean and SE, the smallest margin it could have called
+    (``detectable``: Student's t for its seeds times its SE; a true difference smaller than
+    that reads as within noise) and the item's outcome; missing runs give ``pending`` rows,
+    and so does a comparison whose two sides share fewer than all of ``seeds`` (``pending (2
+    of 3 seeds)``: judged only once complete, its mean and SE shown so far). ``deep``: the
+    depth at which the claims about deep nets (ELU past 5 layers, SiLU on deeper models) are
+    read (default: the largest of ``depths``)."""
     deep = max(depths) if deep is None else deep
     if deep not in depths:
         raise ValueError(f"deep={deep!r}; accepted: one of depths {tuple(depths)}")
     plans = []
     for ds in datasets:
-        for bn in (False, True):
-            plans.append(("elu_deep", ds, deep, "elu", bn, "relu", bn, 0.0))
+        for bn in (False, True):  # the ELU paper's two comparisons: ELU without BN each time
+            plans.append(("elu_deep", ds, deep, "elu", False, "relu", bn, 0.0))
         for d in depths:
             plans.append(("selu_no_bn", ds, d, "selu", False, "relu", True, -SELU_TOLERANCE))
-            for act in ("gelu", "silu"):
-                for bn in (False, True):
-                    plans.append(("gelu_silu", ds, d, act, bn, "relu", bn, 0.0))
+            for bn in (False, True):
+                plans.append(("gelu", ds, d, "gelu", bn, "relu", bn, 0.0))
+        for bn in (False, True):  # Swish's claim is about deeper models
+            plans.append(("silu", ds, deep, "silu", bn, "relu", bn, 0.0))
     rows = []
     for cid, ds, d, a, bn_a, b, bn_b, target in plans:
         label = (f"{ACTIVATION_NAMES[a]}{' + BN' if bn_a else ''} − "
@@ -247,13 +274,16 @@ def claim_items(runs: pd.DataFrame, datasets: Sequence[str], depths: Sequence[in
         diff = _difference(runs, ds, d, a, bn_a, b, bn_b) if len(runs) else None
         row = dict(claim=cid, dataset=ds, depth=d, comparison=label, target=target)
         if diff is None:
-            rows.append(row | dict(seeds=0, mean=math.nan, se=math.nan, outcome="pending"))
+            rows.append(row | dict(seeds=0, mean=math.nan, se=math.nan, detectable=math.nan,
+                                   outcome="pending"))
             continue
         item = Item(label, diff, target, ">")
         outcome = item.why()
         if seeds is not None and item.n < len(seeds):
             outcome = f"pending ({item.n} of {len(seeds)} seeds)"
-        rows.append(row | dict(seeds=item.n, mean=item.mean, se=item.se, outcome=outcome))
+        detectable = se_factor(item.n) * item.se if item.n > 1 else math.nan
+        rows.append(row | dict(seeds=item.n, mean=item.mean, se=item.se, detectable=detectable,
+                               outcome=outcome))
     return pd.DataFrame(rows)
 
 
@@ -262,23 +292,37 @@ def claim_items_display(items: pd.DataFrame) -> pd.DataFrame:
     :data:`MISSING` where a comparison has no runs yet (its outcome says ``pending``)."""
     def text(x: float) -> str:
         return MISSING if x is None or not np.isfinite(x) else f"{x:.2f}"
-    return items.assign(**{c: items[c].map(text) for c in ("target", "mean", "se")})
+    cols = [c for c in ("target", "mean", "se", "detectable") if c in items]
+    return items.assign(**{c: items[c].map(text) for c in cols})
 
 
-def claim_verdicts(items: pd.DataFrame) -> pd.DataFrame:
+def _verdict(outcomes: Sequence[str]) -> str:
+    """The verdict of items with these outcomes (``pending`` where missing items could still
+    change it), as on the scoreboard (:func:`helpers.claims.judging.possible_verdicts`)."""
+    outcomes = [o.split(" (")[0] for o in outcomes]
+    known = [o for o in outcomes if o != "pending"]
+    possible = possible_verdicts(known, len(outcomes) - len(known)) if known else []
+    return possible[0] if len(possible) == 1 else "pending"
+
+
+def claim_verdicts(items: pd.DataFrame, labels: dict[str, str] | None = None
+                   ) -> pd.DataFrame:
     """Per claim: the verdict over its items (``agrees`` when every item holds,
-    ``disagrees`` when every item fails, ``mixed`` otherwise), with the counts behind it and
-    the claim's source as a citation. While some items lack runs the claim is ``pending``,
-    unless no outcome of those items could change its verdict
-    (:func:`helpers.claims.judging.possible_verdicts`, as on the scoreboard)."""
+    ``disagrees`` when every item fails, ``inconclusive`` when every item is within noise,
+    ``mixed`` otherwise), with the counts behind it, the verdict per dataset (``by
+    dataset``, named by ``labels``) and the claim's source as a citation. While some items
+    lack runs the claim is ``pending``, unless no outcome of those items could change its
+    verdict (:func:`helpers.claims.judging.possible_verdicts`, as on the scoreboard)."""
+    labels = labels or {}
     rows = []
     for cid, g in items.groupby("claim", sort=False):
         outcomes = [o.split(" (")[0] for o in g.outcome]
-        known = [o for o in outcomes if o != "pending"]
-        possible = possible_verdicts(known, len(outcomes) - len(known)) if known else []
-        verdict = possible[0] if len(possible) == 1 else "pending"
+        by = ("; ".join(f"{labels.get(d, d)}: {_verdict(list(gd.outcome))}"
+                        for d, gd in g.groupby("dataset", sort=False))
+              if "dataset" in g else "")
         c = CLAIMS.set_index("id").loc[cid]
-        rows.append(dict(id=cid, claim=c.claim, source=c.source, check=c.check, verdict=verdict,
+        rows.append(dict(id=cid, claim=c.claim, source=c.source, check=c.check,
+                         verdict=_verdict(outcomes), **{"by dataset": by},
                          holds=outcomes.count("holds"), fails=outcomes.count("fails"),
                          within_noise=outcomes.count("within noise"),
                          pending=outcomes.count("pending")))
@@ -406,19 +450,24 @@ POSSESSIVE = {"relu": "ReLU's", "sigmoid": "the sigmoid's", "elu": "ELU's", "sel
 
 
 def headline_numbers(acc: pd.DataFrame, lay: pd.DataFrame, verdicts: pd.DataFrame,
-                     dataset: str, depth: int) -> dict[str, str]:
+                     dataset: str, depth: int, runs: pd.DataFrame | None = None
+                     ) -> dict[str, str]:
     """The numbers the chapter's prose quotes, as text (``pending`` where runs are
     missing): the best activation of the ``depth``-layer nets without BN on ``dataset`` (among
     the configurations with the most seeds), the accuracy of ReLU, the sigmoid, ELU and SELU
     there with its unit (a partial mean is marked), the same as ``against`` (the comparators
     other than the best, for "X at a %, against ..."), gradient saturation and node perplexity
-    per activation, and each claim's verdict with its item counts."""
+    per activation, and each claim's verdict with its item counts. With ``runs``, also
+    ``best_lead``: the best activation's paired lead over ReLU (:func:`lead_over_relu`)."""
     out: dict[str, str] = {}
     t = acc[(acc.dataset == dataset) & (acc.depth == depth) & ~acc.batch_norm] \
         if len(acc) else acc
     full = t[t.seeds == t.seeds.max()] if len(t) else t  # a partial mean does not rank
     best = full.loc[full["mean"].idxmax()] if len(full) else None
     out["best"] = ACTIVATION_NAMES[best.activation] if best is not None else "pending"
+    if runs is not None:
+        out["best_lead"] = (lead_over_relu(runs, dataset, depth, best.activation)
+                            if best is not None else "pending")
     out["n_activations"] = str(full.activation.nunique()) if len(full) else "0"
     out["best_acc"] = as_text(best["mean"] if best is not None else None)
     for a in ("relu", "sigmoid", "selu", "elu"):
@@ -448,5 +497,77 @@ def headline_numbers(acc: pd.DataFrame, lay: pd.DataFrame, verdicts: pd.DataFram
         n = r.holds + r.fails + r.within_noise + r.pending
         out[f"verdict_{cid}"] = r.verdict
         out[f"items_{cid}"] = (f"{r.holds} of {n} comparisons hold, {r.fails} fail, "
-                               f"{r.within_noise} within seed noise, {r.pending} pending")
+                               f"{r.within_noise} within seed noise, {r.pending} pending"
+                               + (f"; by dataset: {r['by dataset']}" if "by dataset" in r
+                                  and r["by dataset"] else ""))
     return out
+
+
+def lead_over_relu(runs: pd.DataFrame, dataset: str, depth: int, activation: str) -> str:
+    """``activation``'s test accuracy minus ReLU's on the ``depth``-layer nets without BN
+    on ``dataset``, paired by seed (points, mean ± SE), and whether it is beyond seed noise
+    by the claims' rule (:class:`helpers.claims.judging.Item`): prose for "the highest mean
+    is X's, ... ReLU's"; ``pending`` without runs."""
+    if activation == "relu":
+        return "ReLU itself"
+    diff = _difference(runs, dataset, depth, activation, False, "relu", False) \
+        if len(runs) else None
+    if diff is None or len(diff) < 2:
+        return "pending"
+    item = Item(f"{ACTIVATION_NAMES[activation]} − ReLU", diff, 0.0, ">")
+    where = {"holds": "beyond seed noise", "fails": "beyond seed noise, below"}.get(
+        item.outcome, "within seed noise")
+    return (f"{item.mean:+.2f} ± {item.se:.2f} points against ReLU, paired by seed: "
+            f"{where}")
+
+
+def selu_against_full_length(runs: pd.DataFrame, dataset: str, depth: int) -> str:
+    """SELU (no BN) minus ReLU + BN on the ``depth``-layer nets of ``dataset``, paired by
+    seed (points, mean ± SE), against the comparators as halted by the replay and as their
+    full runs kept them (``full_test_acc``); empty when the comparators were not replayed
+    (their runs stopped early anyway)."""
+    if not len(runs) or "full_test_acc" not in runs:
+        return ""
+    relu = runs[(runs.dataset == dataset) & (runs.depth == depth) & runs.batch_norm.astype(bool)
+                & (runs.activation == "relu")]
+    if not len(relu) or not relu.replayed.astype(bool).all():
+        return ""
+    selu = _per_seed(runs, dataset, depth, False, "selu")
+    halted = 100 * relu.set_index("seed").test_acc
+    full = 100 * relu.set_index("seed").full_test_acc
+    seeds = selu.index.intersection(halted.index)
+    if len(seeds) < 2:
+        return ""
+
+    def pm(d: pd.Series) -> str:
+        return f"{d.mean():+.2f} ± {_se(d):.2f}"
+    return (f"{pm(selu[seeds] - halted[seeds])} points against the halted ReLU + BN nets, "
+            f"{pm(selu[seeds] - full[seeds])} against the same nets trained all their epochs")
+
+
+def judged_items(items: pd.DataFrame) -> dict[str, str]:
+    """How many comparisons were judged (not pending), how many would hold or fail by
+    chance alone at the 5 % level of each if no activation differed from ReLU
+    (``by_chance``), and the range of the smallest margins they could call
+    (``detectable``, points)."""
+    judged = items[~items.outcome.str.startswith("pending")] if len(items) else items
+    det = judged["detectable"].dropna() if "detectable" in judged else pd.Series(dtype=float)
+    return {"n_judged": str(len(judged)), "by_chance": f"{0.05 * len(judged):.1f}",
+            "detectable": (f"{det.min():.2f} to {det.max():.2f}" if len(det) else "pending")}
+
+
+def selu_mean_outputs(layers: pd.DataFrame, dataset: str, depths: Sequence[int]) -> str:
+    """SELU's (no BN) mean output in its first and last hidden layer per depth (mean over
+    seeds; ``layers``: the runs' per-layer rows with ``mean``, as in ``layers.csv``): the
+    self-normalising fixed point has mean 0."""
+    parts = []
+    for d in depths:
+        s = layers[(layers.dataset == dataset) & (layers.activation == "selu")
+                   & ~layers.batch_norm.astype(bool) & (layers.depth == d)] \
+            if len(layers) and "mean" in layers else layers.iloc[:0]
+        if not len(s):
+            continue
+        per_layer = s.groupby("layer")["mean"].mean()
+        parts.append(f"{per_layer.iloc[0]:.2f} in layer 1 to {per_layer.iloc[-1]:.2f} in layer "
+                     f"{per_layer.index[-1]} ({d} layers)")
+    return "; ".join(parts) or "pending"

@@ -56,6 +56,7 @@ from .judging import (
     DISAGREES,
     FAILS,
     HOLDS,
+    INCONCLUSIVE,
     MIXED,
     NOT_TESTABLE,
     PENDING,
@@ -139,9 +140,9 @@ from .views import DATASET_NAMES, INPUTS, Context, GridView
 
 __all__ = [
     # judging
-    "SE_FACTOR", "HOLDS", "FAILS", "WITHIN", "AGREES", "DISAGREES", "MIXED", "NOT_TESTABLE",
-    "PENDING", "CONTEXT", "VERDICTS", "Missing", "Incomplete", "each", "possible_verdicts",
-    "judge", "se_factor", "t_critical", "Item", "verdict_of", "Claim",
+    "SE_FACTOR", "HOLDS", "FAILS", "WITHIN", "AGREES", "DISAGREES", "MIXED", "INCONCLUSIVE",
+    "NOT_TESTABLE", "PENDING", "CONTEXT", "VERDICTS", "Missing", "Incomplete", "each",
+    "possible_verdicts", "judge", "se_factor", "t_critical", "Item", "verdict_of", "Claim",
     "ClaimSpec",
     # views
     "INPUTS", "DATASET_NAMES", "Context", "GridView",

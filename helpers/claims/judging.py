@@ -22,12 +22,16 @@ seed) and a statement about it: ``> target``, ``< target`` or ``within tol of ta
   called agreement or disagreement by chance; with the t value it is 5 %. Setting
   :data:`SE_FACTOR` to a number uses that many standard errors for every item instead.
 * The claim's verdict combines its items: ``all`` (the usual case) *agrees* when every item
-  holds, *disagrees* when every item fails and is *mixed* otherwise; ``any`` (for "X is
-  not reliably true", whose items state the exception) agrees when some item holds,
-  disagrees when every item fails, and is *mixed* otherwise.
+  holds, *disagrees* when every item fails, is *inconclusive* when every item is within
+  noise (the seeds cannot tell either way) and *mixed* otherwise (some items decided, the
+  others failed or within noise); ``any`` (for "X is not reliably true", whose items state
+  the exception) agrees when some item holds, disagrees when every item fails, is
+  inconclusive when every item is within noise and mixed otherwise.
 
 So a gap inside seed noise is never called agreement or disagreement: it makes the claim
-*mixed*, and the ``basis`` column says why (items split, or within noise). The other
+*inconclusive* (or *mixed*, beside decided items), and the ``basis`` column says why (items
+split, or within noise). Inconclusive is not "no effect": an effect smaller than the noise
+of three seeds would look the same. The other
 verdicts: *not testable here* (the book has no data for it, or the sentence is an
 interpretation), *pending* (the results the rule needs do not exist yet, e.g. a paper-profile
 grid still running) and *context* (a reference number quoted without a verdict).
@@ -41,6 +45,7 @@ when every way the missing items could turn out gives the same verdict
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -75,9 +80,9 @@ def se_factor(n: int) -> float:
     return SE_FACTOR if SE_FACTOR is not None else t_critical(max(int(n) - 1, 1))
 
 HOLDS, FAILS, WITHIN = "holds", "fails", "within noise"
-AGREES, DISAGREES, MIXED = "agrees", "disagrees", "mixed"
+AGREES, DISAGREES, MIXED, INCONCLUSIVE = "agrees", "disagrees", "mixed", "inconclusive"
 NOT_TESTABLE, PENDING, CONTEXT = "not testable here", "pending", "context"
-VERDICTS = (AGREES, DISAGREES, MIXED, NOT_TESTABLE, PENDING, CONTEXT)
+VERDICTS = (AGREES, DISAGREES, MIXED, INCONCLUSIVE, NOT_TESTABLE, PENDING, CONTEXT)
 
 
 class Missing(LookupError):
@@ -215,10 +220,15 @@ class Item:
 def possible_verdicts(outcomes: Sequence[str], n_missing: int, how: str = "all"
                       ) -> list[str]:
     """The verdicts ``outcomes`` can still reach once ``n_missing`` more items are judged,
-    in :data:`VERDICTS` order. Completing them all alike (all hold, all fail, all within
-    noise) reaches every verdict any completion can: a completion that mixes outcomes
-    gives *mixed*, as all within noise does."""
-    found = {verdict_of(list(outcomes) + [o] * n_missing, how) for o in (HOLDS, FAILS, WITHIN)}
+    in :data:`VERDICTS` order. A verdict depends only on which outcomes occur, so the
+    completions tried are one per set of at most ``n_missing`` outcomes."""
+    kinds = (HOLDS, FAILS, WITHIN)
+    sets = [[o for o, used in zip(kinds, mask) if used] for mask in itertools.product(
+        (False, True), repeat=3)]
+    found = {verdict_of(list(outcomes) + s + [s[0]] * (n_missing - len(s)), how)
+             for s in sets if s and len(s) <= n_missing}
+    if not n_missing:
+        found = {verdict_of(list(outcomes), how)}
     return [v for v in VERDICTS if v in found]
 
 
@@ -226,15 +236,13 @@ def verdict_of(outcomes: Sequence[str], how: str = "all") -> str:
     """Combine item outcomes: ``all`` or ``any`` (see the module docstring)."""
     if not outcomes:
         raise ValueError("no items to judge")
-    if how == "all":
-        if all(o == HOLDS for o in outcomes):
-            return AGREES
-        return DISAGREES if all(o == FAILS for o in outcomes) else MIXED
-    if how == "any":
-        if any(o == HOLDS for o in outcomes):
-            return AGREES
-        return DISAGREES if all(o == FAILS for o in outcomes) else MIXED
-    raise ValueError(f"how={how!r}; accepted: 'all', 'any'")
+    if how not in ("all", "any"):
+        raise ValueError(f"how={how!r}; accepted: 'all', 'any'")
+    if all(o == HOLDS for o in outcomes) or (how == "any" and HOLDS in outcomes):
+        return AGREES
+    if all(o == FAILS for o in outcomes):
+        return DISAGREES
+    return INCONCLUSIVE if all(o == WITHIN for o in outcomes) else MIXED
 
 
 # ----------------------------------------------------------------------------- claims

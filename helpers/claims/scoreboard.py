@@ -19,7 +19,17 @@ from pathlib import Path
 import pandas as pd
 
 from .catalogue import SPECS
-from .judging import AGREES, CONTEXT, DISAGREES, MIXED, NOT_TESTABLE, PENDING, VERDICTS, Claim
+from .judging import (
+    AGREES,
+    CONTEXT,
+    DISAGREES,
+    INCONCLUSIVE,
+    MIXED,
+    NOT_TESTABLE,
+    PENDING,
+    VERDICTS,
+    Claim,
+)
 from .views import Context
 
 CSV_COLUMNS = ["id", "section", "claim", "measure", "ours", "paper", "verdict"]
@@ -112,7 +122,7 @@ def figure_link(figure: str, chapter: int | None, prefix: str = "") -> str:
 
 def scoreboard_html(frame: pd.DataFrame) -> str:
     """The scoreboard as an HTML table: verdict, claim, our number, the paper's, link."""
-    colours = {AGREES: "#d4edda", DISAGREES: "#f8d7da", MIXED: "#fff3cd",
+    colours = {AGREES: "#d4edda", DISAGREES: "#f8d7da", MIXED: "#fff3cd", INCONCLUSIVE: "#fdfdea",
                PENDING: "#e2e3e5", NOT_TESTABLE: "#e2e3e5", CONTEXT: "#d1ecf1"}
     rows = []
     for r in frame.itertuples():
@@ -157,8 +167,8 @@ def status_table_markdown(profile: str, root: str | os.PathLike | None = None,
                        for i in frame["id"]]
     frame["chapter"] = [spec[i].chapter if i in spec else None for i in frame["id"]]
     order = ["Fig 1", "Fig 2", "Fig 3", "Fig 4", "Fig 5", "Fig 6", "Fig 7", "Table 1", "text"]
-    lines = ["| Paper result | Chapter | Claims | agrees | disagrees | mixed | pending | "
-             "not testable / context |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| Paper result | Chapter | Claims | agrees | disagrees | mixed | inconclusive | "
+             "pending | not testable / context |", "|---|---|---|---|---|---|---|---|---|"]
     for fig in sorted(frame["figure"].unique(),
                       key=lambda f: order.index(f) if f in order else len(order)):
         rows = frame[frame["figure"] == fig]
@@ -167,7 +177,8 @@ def status_table_markdown(profile: str, root: str | os.PathLike | None = None,
         where = ", ".join(f"{{doc}}`{ch} <{doc_prefix}{CHAPTERS[ch]}>`" for ch in chapters)
         label = "text (no figure)" if fig == "text" else fig
         lines.append(f"| {label} | {where or '—'} | {len(rows)} | {c.get(AGREES, 0)} | "
-                     f"{c.get(DISAGREES, 0)} | {c.get(MIXED, 0)} | {c.get(PENDING, 0)} | "
+                     f"{c.get(DISAGREES, 0)} | {c.get(MIXED, 0)} | {c.get(INCONCLUSIVE, 0)} | "
+                     f"{c.get(PENDING, 0)} | "
                      f"{c.get(NOT_TESTABLE, 0) + c.get(CONTEXT, 0)} |")
     lines += ["", f"{note} Every claim, its rule and our number: "
               f"{{doc}}`the claims scoreboard <{doc_prefix}{CHAPTERS[7]}>`."]
