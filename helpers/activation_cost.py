@@ -152,6 +152,24 @@ def time_per_epoch(models: dict[str, nn.Module], x: Tensor, y: Tensor, batch_siz
     return table
 
 
+def resolved_steps(table: pd.DataFrame) -> str:
+    """Which networks of :func:`time_per_epoch` differ in step time from the first row by
+    more than the step-to-step spread of both (their IQRs): prose, e.g. ``"none of the 5
+    other networks ..."``. A difference inside that spread is not resolved on this
+    machine."""
+    first = table.index[0]
+    base, base_iqr = table["step median (ms)"].iloc[0], table["step IQR (ms)"].iloc[0]
+    others = table.iloc[1:]
+    diff = others["step median (ms)"] - base
+    resolved = diff.abs() > others["step IQR (ms)"].clip(lower=base_iqr)
+    if not resolved.any():
+        return (f"none of the {len(others)} other networks' steps differs from the {first} "
+                "network's by more than the step-to-step spread (IQR)")
+    names = [f"{m} ({d:+.1f} ms)" for m, d in diff[resolved].items()]
+    return (f"{len(names)} of the {len(others)} other networks' steps differ from the {first} "
+            f"network's by more than the step-to-step spread (IQR): {', '.join(names)}")
+
+
 def time_to_target(results: dict[str, TrainResult], epoch_seconds: dict[str, float],
                    target: float) -> pd.DataFrame:
     """Training time = epochs x time per epoch. For each run: the first epoch whose

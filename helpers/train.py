@@ -159,3 +159,27 @@ def train_mlp(
                        data.n_classes, seed=seed, bias_init=bias_init, device=device)
     desc = train_kwargs.pop("desc", f"{activation} {depth}x{width}{' BN' if batch_norm else ''}")
     return train_model(model, data.to(device), lr=lr, seed=seed, desc=desc, **train_kwargs)
+
+
+def epochs_to(history: pd.DataFrame, target: float, column: str = "train_acc") -> float:
+    """The first epoch of ``history`` whose ``column`` reaches ``target`` (a fraction), NaN
+    if none does (the run was too short to say)."""
+    if not 0 < target <= 1:
+        raise ValueError(f"target={target!r} is invalid; accepted: a fraction in (0, 1]")
+    hit = history.loc[history[column] >= target, "epoch"]
+    return float(hit.iloc[0]) if len(hit) else float("nan")
+
+
+def run_summary(results: dict[str, TrainResult], targets: tuple[float, ...] = (0.97, 0.99)
+                ) -> pd.DataFrame:
+    """One row per run: best epoch, best validation and test accuracy (%), training
+    accuracy at the best epoch, the epochs to reach each training-accuracy ``target``
+    (:func:`epochs_to`) and the wall seconds."""
+    rows = {}
+    for name, r in results.items():
+        row = {"best epoch": r.best_epoch, "best val acc (%)": 100 * r.best_val_acc,
+               "test acc (%)": 100 * r.test_acc,
+               "train acc at best (%)": 100 * r.history.loc[r.best_epoch, "train_acc"]}
+        row |= {f"epochs to {100 * t:g} % train acc": epochs_to(r.history, t) for t in targets}
+        rows[name] = row | {"seconds": r.wall_time}
+    return pd.DataFrame(rows).T

@@ -324,3 +324,15 @@ def test_relative_time_says_when_a_difference_is_within_the_scatter():
         "1.20 times ReLU's time (within the repetitions' scatter)"
     with pytest.raises(ValueError, match="accepted: one of"):
         relative_time(table(1.0, 1.0), "sigmoid", "forward+backward")
+
+
+def test_resolved_steps_by_hand():
+    from helpers.activation_cost import resolved_steps
+
+    t = pd.DataFrame({"step median (ms)": [10.0, 12.0, 30.0], "step IQR (ms)": [3.0, 1.0, 4.0]},
+                     index=pd.Index(["relu", "sigmoid", "elu"], name="model"))
+    # sigmoid: +2 ms inside ReLU's 3 ms spread; elu: +20 ms beyond both spreads
+    assert resolved_steps(t) == ("1 of the 2 other networks' steps differ from the relu "
+                                 "network's by more than the step-to-step spread (IQR): "
+                                 "elu (+20.0 ms)")
+    assert resolved_steps(t.iloc[:2]).startswith("none of the 1 other networks' steps")

@@ -85,3 +85,21 @@ def test_on_epoch_end_adds_columns(mnist_small):
     assert seen == [0, 1, 2]
     assert list(r.history.columns) == HISTORY_COLUMNS + ["first_weight"]
     assert r.history.first_weight.nunique() == 3  # the weights moved each epoch
+
+
+def test_epochs_to_and_run_summary_by_hand():
+    from types import SimpleNamespace
+
+    from helpers.train import epochs_to, run_summary
+
+    h = pd.DataFrame({"epoch": [0, 1, 2, 3], "train_acc": [0.1, 0.96, 0.985, 0.995]})
+    assert (epochs_to(h, 0.97), epochs_to(h, 0.99)) == (2.0, 3.0)
+    assert pd.isna(epochs_to(h, 1.0))
+    with pytest.raises(ValueError, match="target=97"):
+        epochs_to(h, 97)
+    run = SimpleNamespace(history=h.set_index("epoch", drop=False), best_epoch=2,
+                          best_val_acc=0.98, test_acc=0.975, wall_time=12.0)
+    row = run_summary({"relu": run}).loc["relu"]
+    assert row["best epoch"] == 2 and row["train acc at best (%)"] == pytest.approx(98.5)
+    assert row["epochs to 97 % train acc"] == 2 and row["epochs to 99 % train acc"] == 3
+    assert row["test acc (%)"] == pytest.approx(97.5) and row["seconds"] == 12.0
