@@ -4,7 +4,7 @@ chapter figures.
 * At initialisation (chapter 2): :func:`init_gradient_norms`, :func:`gradient_ratio`,
   :func:`activation_scale`, :func:`gain_saturation`.
 * Dead versus sparse (chapters 1 and 3): :func:`dead_vs_sparse`,
-  :func:`sparsity_by_condition`.
+  :func:`sparsity_by_condition`; what dead units cost: :func:`dead_accuracy_correlation`.
 * The chapter 1-3 figures (``plot_*``), drawn from these tables and from those of
   :func:`helpers.training_probes.run_configs`.
 
@@ -156,6 +156,18 @@ def dead_vs_sparse(models: dict[str, nn.Module], x: Tensor) -> tuple[pd.DataFram
                                        "unit": range(len(off)),
                                        "off fraction": off.cpu().numpy()}))
     return pd.DataFrame(layers), pd.concat(units, ignore_index=True)
+
+
+def dead_accuracy_correlation(summary: pd.DataFrame) -> tuple[float, int]:
+    """Spearman rank correlation of the final dead % and final training accuracy over the
+    plain ReLU runs of :func:`~helpers.training_probes.run_configs` summaries (no BN: BN
+    nets have no dead units; leaky ReLU and PReLU units on the negative side are not dead,
+    they pass gradient), and how many runs it rests on (NaN under 3)."""
+    relu = summary[(summary.activation == "relu") & ~summary.batch_norm.astype(bool)]
+    if len(relu) < 3:
+        return math.nan, len(relu)
+    rho = relu[["final dead (%)", "final train acc (%)"]].corr(method="spearman").iloc[0, 1]
+    return float(rho), len(relu)
 
 
 def sparsity_by_condition(conditions: dict[str, tuple[nn.Module, Tensor]]) -> pd.DataFrame:

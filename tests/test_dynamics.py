@@ -1,6 +1,8 @@
 """Init-time measurements, the dead-versus-sparse metrics and the chapter 1-3 figures, on
 hand-made networks where the answer is known and on real MNIST."""
 
+import math
+
 import matplotlib
 import pandas as pd
 import pytest
@@ -111,3 +113,18 @@ def test_figures_build(mnist_small):
     _, units = dead_vs_sparse({"a": hand_model()}, X4)
     plot_off_fractions(units, mnist_small.source)
     matplotlib.pyplot.close("all")
+
+
+def test_dead_accuracy_correlation_uses_plain_relu_runs_only():
+    from helpers.dynamics import dead_accuracy_correlation
+
+    runs = pd.DataFrame({
+        "activation": ["relu"] * 4 + ["leaky_relu", "relu"],
+        "batch_norm": [False] * 4 + [False, True],
+        "final dead (%)": [0.0, 10.0, 50.0, 90.0, 99.0, 0.0],
+        "final train acc (%)": [99.0, 98.0, 99.5, 20.0, 100.0, 10.0]})
+    rho, n = dead_accuracy_correlation(runs)
+    # ReLU ranks: dead 1,2,3,4; accuracy 3,2,4,1 -> d = -2,0,-1,3 -> 1 - 6*14/(4*15) = -0.4
+    assert n == 4 and rho == pytest.approx(-0.4)
+    rho, n = dead_accuracy_correlation(runs.iloc[4:])
+    assert n == 0 and math.isnan(rho)  # leaky ReLU and a BN net: no plain ReLU run
