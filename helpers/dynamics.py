@@ -4,7 +4,8 @@ chapter figures.
 * At initialisation (chapter 2): :func:`init_gradient_norms`, :func:`gradient_ratio`,
   :func:`activation_scale`, :func:`gain_saturation`.
 * Dead versus sparse (chapters 1 and 3): :func:`dead_vs_sparse`,
-  :func:`sparsity_by_condition`; what dead units cost: :func:`dead_accuracy_correlation`.
+  :func:`sparsity_by_condition`; what dead units cost: :func:`dead_accuracy_correlation`;
+  chapter 3's readings of its sweeps: :func:`lr_sweep_text`, :func:`bias_text`.
 * The chapter 1-3 figures (``plot_*``), drawn from these tables and from those of
   :func:`helpers.training_probes.run_configs`.
 
@@ -168,6 +169,50 @@ def dead_accuracy_correlation(summary: pd.DataFrame) -> tuple[float, int]:
         return math.nan, len(relu)
     rho = relu[["final dead (%)", "final train acc (%)"]].corr(method="spearman").iloc[0, 1]
     return float(rho), len(relu)
+
+
+def lr_sweep_text(summary: pd.DataFrame) -> dict[str, str]:
+    """Chapter 3's reading of its learning-rate sweep (:func:`~helpers.training_probes.
+    run_configs` summary with ``relu`` and ``leaky_relu`` runs at several rates, one seed):
+    ``leaky_vs_relu`` (final training accuracies at every rate above the smallest),
+    ``leaky_worse`` (at how many of them leaky ReLU ended below ReLU), ``leaky_lead`` (a
+    sentence opener: did leaky ReLU buy accuracy?) and ``dead_vs_acc`` (at the second rate,
+    does ReLU reach over 90 % training accuracy with over 25 % of its units dead?)."""
+    acc = summary.pivot_table(index="lr", columns="activation", values="final train acc (%)")
+    dead = summary.pivot_table(index="lr", columns="activation", values="final dead (%)")
+    larger = sorted(acc.index)[1:]
+    worse = int((acc.loc[larger, "leaky_relu"] < acc.loc[larger, "relu"]).sum())
+    mid_dead, mid_acc = dead.loc[larger[0], "relu"], acc.loc[larger[0], "relu"]
+    return {
+        "leaky_vs_relu": "; ".join(f"at {lr:g}, ReLU {acc.loc[lr, 'relu']:.1f} % and leaky "
+                                   f"ReLU {acc.loc[lr, 'leaky_relu']:.1f} %" for lr in larger),
+        "leaky_worse": f"{worse} of the {len(larger)}",
+        "leaky_lead": ("That did not buy accuracy here" if worse == len(larger) else
+                       "Here it bought accuracy" if worse == 0 else
+                       "Whether it buys accuracy depends on the rate"),
+        "dead_vs_acc": (
+            f"Nor does the dead count predict accuracy one for one: at {larger[0]:g} ReLU had "
+            f"{mid_dead:.1f} % of its units dead and still reached {mid_acc:.1f} % training "
+            "accuracy. Dead units remove capacity, but a network of this size has capacity to "
+            "spare on MNIST (§3.6 measures what they cost)." if mid_dead > 25 and mid_acc > 90
+            else "§3.6 measures what the dead units cost in accuracy."),
+    }
+
+
+def bias_text(final_acc: float, dead_end: pd.Series) -> str:
+    """Chapter 3's reading of a ReLU network started with a negative bias: it recovered
+    (final training accuracy above 50 %: dead on every probe image was not dead for every
+    training image) or not (no gradient passes a silent layer). ``dead_end``: dead % per
+    layer at the end, layer 1 first."""
+    if final_acc > 50:
+        return (f"yet the network trains to {final_acc:.1f} % training accuracy: dead on every "
+                "probe image is not yet dead for every training image, and the units that "
+                "fire for some of them pass gradient, so the deep layers come back (at the end "
+                f"the last layer has {dead_end.iloc[-1]:.1f} % dead units, layer 1 "
+                f"{dead_end.iloc[0]:.1f} %).")
+    return (f"and the network does not recover ({final_acc:.1f} % training accuracy, the level "
+            "of guessing): with the last layer silent, no gradient reaches the layers below "
+            "it.")
 
 
 def sparsity_by_condition(conditions: dict[str, tuple[nn.Module, Tensor]]) -> pd.DataFrame:

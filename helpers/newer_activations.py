@@ -360,12 +360,14 @@ def selu_saturation(lay: pd.DataFrame, dataset: str, depths: Sequence[int]) -> d
                    "normalisation layer.")
     else:
         worst = max(known, key=known.get)
+        at_fixed_point = 100 * 0.5 * math.erfc(-math.log(0.04) / math.sqrt(2))
         reading = (f"So these trained SELU nets do not keep almost every unit where gradient "
                    f"passes: in the {worst}-layer nets {known[worst]:.1f} % of the (image, "
-                   "unit) pairs sit on the flat part of the negative branch. The fixed point "
-                   "that self-normalisation rests on is derived for normalised weights (zero "
-                   "mean, variance 1/fan-in, as at the LeCun-normal start), and training is "
-                   "free to move them away from it.")
+                   "unit) pairs sit on the flat part of the negative branch, where at the "
+                   "self-normalising fixed point (pre-activations of zero mean and unit "
+                   f"variance) only {at_fixed_point:.2f} % would. That fixed point is derived "
+                   "for normalised weights (zero mean, variance 1/fan-in, as at the "
+                   "LeCun-normal start), and training is free to move them away from it.")
     return dict(selu=text(selu), relu_bn=text(relu_bn), reading=reading)
 
 

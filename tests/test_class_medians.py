@@ -182,13 +182,14 @@ def test_sparsity_claims_verdicts():
         "table1-bn-generalises-mnist", "verdict"] == "disagrees"
     acc["trained test acc (%)"] = [98.0, 97.0, 97.0, 98.0]  # BN worse for seed 0 only
     row = sparsity_claims(records, acc).set_index("id").loc["table1-bn-generalises-mnist"]
-    assert row["verdict"] == "mixed" and "seeds split 1-1" in row["basis"]
+    assert row["verdict"] == "inconclusive" and "seeds split 1-1" in row["basis"]
 
 
 def test_median_claims_runs_on_real_activations(mnist_small):
     table = summarise_nets(_nets(mnist_small, width=8), mnist_small, median_layer_summary)
     claims = median_claims(table).set_index("id")
-    assert set(claims["verdict"]) <= {"agrees", "disagrees", "mixed"} | {"pending"}
+    assert set(claims["verdict"]) <= {"agrees", "disagrees", "mixed", "inconclusive",
+                                      "pending"}
     assert claims.loc["fig7-cifar-medians-look-untrained", "verdict"] == "pending"
     assert claims.loc["fig5-untrained-medians-near-half", "ours"] != ""
 

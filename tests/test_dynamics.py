@@ -128,3 +128,26 @@ def test_dead_accuracy_correlation_uses_plain_relu_runs_only():
     assert n == 4 and rho == pytest.approx(-0.4)
     rho, n = dead_accuracy_correlation(runs.iloc[4:])
     assert n == 0 and math.isnan(rho)  # leaky ReLU and a BN net: no plain ReLU run
+
+
+def test_chapter3_readings_by_hand():
+    from helpers.dynamics import bias_text, lr_sweep_text
+
+    summary = pd.DataFrame({
+        "activation": ["relu", "leaky_relu"] * 3, "lr": [1e-3, 1e-3, 1e-2, 1e-2, 3e-2, 3e-2],
+        "final train acc (%)": [99.0, 99.0, 98.0, 97.0, 60.0, 70.0],
+        "final dead (%)": [1.0, 0.0, 30.0, 2.0, 90.0, 5.0]})
+    t = lr_sweep_text(summary)
+    assert t["leaky_vs_relu"] == ("at 0.01, ReLU 98.0 % and leaky ReLU 97.0 %; at 0.03, ReLU "
+                                  "60.0 % and leaky ReLU 70.0 %")
+    assert t["leaky_worse"] == "1 of the 2"
+    assert t["leaky_lead"] == "Whether it buys accuracy depends on the rate"
+    # at 0.01: 30 % dead (> 25) and 98 % accuracy (> 90): the dead count is not the accuracy
+    assert t["dead_vs_acc"].startswith("Nor does the dead count predict accuracy one for one: "
+                                       "at 0.01 ReLU had 30.0 %")
+    fewer = summary.assign(**{"final dead (%)": 10.0})
+    assert lr_sweep_text(fewer)["dead_vs_acc"].startswith("§3.6 measures")
+    dead_end = pd.Series([36.5, 20.0, 10.0, 6.0], index=[1, 2, 3, 4])
+    assert bias_text(99.8, dead_end).endswith("the last layer has 6.0 % dead units, layer 1 "
+                                              "36.5 %).")
+    assert bias_text(11.3, dead_end).startswith("and the network does not recover (11.3 %")
