@@ -218,6 +218,21 @@ def accuracy_matrix(table: pd.DataFrame) -> pd.DataFrame:
     return m.reindex(index=names, columns=cols).fillna("—")
 
 
+def rate_matrix(runs: pd.DataFrame) -> pd.DataFrame:
+    """The learning rate each configuration's search chose, laid out as
+    :func:`accuracy_matrix` (``g`` format; several rates over seeds are listed)."""
+    if runs.empty or "lr" not in runs:
+        return pd.DataFrame()
+    t = runs.assign(BN=np.where(runs.batch_norm.astype(bool), "BN", "no BN"),
+                    name=runs.activation.map(ACTIVATION_NAMES))
+    m = t.pivot_table(index="name", columns=["dataset", "depth", "BN"], values="lr",
+                      aggfunc=lambda v: ", ".join(f"{r:g}" for r in sorted(set(v))))
+    names = [ACTIVATION_NAMES[a] for a in ORDER if ACTIVATION_NAMES[a] in m.index]
+    cols = sorted(m.columns, key=lambda c: (list(dict.fromkeys(runs.dataset)).index(c[0]),
+                                            c[1], c[2] == "BN"))
+    return m.reindex(index=names, columns=cols).fillna("—")
+
+
 def layer_table(layers: pd.DataFrame) -> pd.DataFrame:
     """Per configuration: sparsity (% outputs <= 0), gradient saturation (%) and node
     perplexity, each averaged over the hidden layers and then over seeds."""

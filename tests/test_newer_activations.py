@@ -268,3 +268,13 @@ def test_status_text_names_the_datasets_still_missing():
     assert t.startswith("MNIST: 66 of 66 extension runs (complete); CIFAR-10: 0 of 66 "
                         "extension runs. No CIFAR-10 run of the newer activations exists yet")
     assert na.status_text(p.iloc[:1], {}) == "mnist: 66 of 66 extension runs (complete)."
+
+
+def test_rate_matrix_shows_the_chosen_rates():
+    runs = _runs([("mnist", 4, bn, a, s, 0.9) for a in ("relu", "elu") for bn in (False, True)
+                  for s in range(3)])
+    runs["lr"] = [1e-3] * 6 + [3e-3] * 5 + [1e-2]
+    m = na.rate_matrix(runs)
+    assert m.loc["ReLU", ("mnist", 4, "no BN")] == "0.001"
+    assert m.loc["ELU", ("mnist", 4, "BN")] == "0.003, 0.01"  # seeds that chose differently
+    assert na.rate_matrix(runs.iloc[:0]).empty
