@@ -362,6 +362,55 @@ def perplexity_numbers(ppl: pd.DataFrame | None, last: int, sources: Sequence[st
     return out
 
 
+ON_RATE_BANDS = (0.0, 10.0, 30.0, 50.0, 70.0, 90.0, 100.01)  # % of test images a node is on
+
+
+def on_rate_matched(selectivity: pd.DataFrame, state: str = "trained",
+                    bands: Sequence[float] = ON_RATE_BANDS) -> pd.DataFrame:
+    """Node perplexity compared at equal on-rate: per data source, band of ``on (%)`` and
+    model, the nodes (of ``state``, all layers and seeds pooled) and their median
+    perplexity. A node on for a share p of a balanced test set spans at least about
+    ``p * n_classes`` classes, so models whose nodes fire at different rates are compared
+    band by band. Nodes never on are left out."""
+    t = selectivity[(selectivity["state"] == state)].dropna(subset=["perplexity"])
+    labels = [f"{lo:g}–{min(hi, 100):g} %" for lo, hi in zip(bands[:-1], bands[1:])]
+    band = pd.cut(t["on (%)"], list(bands), right=False, labels=labels)
+    order = list(dict.fromkeys(t["source"]))  # the sources in the order the nets came
+    out = (t.assign(band=band, source=pd.Categorical(t["source"], categories=order))
+           .groupby(["source", "band", "model"], observed=True, sort=True)["perplexity"]
+           .agg(nodes="count", median="median").reset_index())
+    out["source"] = out["source"].astype(str)
+    return out.rename(columns={"band": "on-rate band", "median": "median perplexity"})
+
+
+def matched_reading(matched: pd.DataFrame, a: str = "sigmoid", b: str = "ReLU",
+                    min_nodes: int = 20) -> dict[str, str]:
+    """From :func:`on_rate_matched`: ``ppl_matched`` — per source, in how many on-rate bands
+    (with at least ``min_nodes`` nodes of both models) model ``a`` has the lower median
+    perplexity than ``b`` — and ``ppl_matched_reading``, whether that holds in most bands
+    overall (the difference is not the on-rate's doing) or not."""
+    counts = {}
+    for src, g in matched.groupby("source", sort=False):
+        wide = g.pivot_table(index="on-rate band", columns="model",
+                             values=["nodes", "median perplexity"], observed=True)
+        if a not in wide["nodes"] or b not in wide["nodes"]:
+            continue
+        ok = (wide["nodes"][a] >= min_nodes) & (wide["nodes"][b] >= min_nodes)
+        lower = (wide["median perplexity"][a] < wide["median perplexity"][b])[ok]
+        if len(lower):
+            counts[src] = (int(lower.sum()), len(lower))
+    if not counts:
+        return {"ppl_matched": PENDING, "ppl_matched_reading": PENDING}
+    k, n = (sum(c[i] for c in counts.values()) for i in (0, 1))
+    return {"ppl_matched": " and ".join(f"{k_} of {n_} on-rate bands on {source_label(s)}"
+                                        for s, (k_, n_) in counts.items()),
+            "ppl_matched_reading": (
+                f"so the {a} nodes' lower perplexity is not a matter of firing less often"
+                if k > n / 2 else
+                f"so at equal on-rate the {a} nodes are not the more selective ones: the "
+                "difference in the medians comes with how often the nodes fire")}
+
+
 def probe_at(probes: pd.DataFrame | None, model: str, state: str, layer: int,
              source: str = "mnist") -> float | None:
     """Mean test accuracy (%) over seeds of one probe of :func:`probe_table`, or None."""

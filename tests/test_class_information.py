@@ -211,3 +211,21 @@ def test_probe_numbers_by_hand():
     none = ci.probe_numbers(None, s, last=2)
     assert none["probe_edges"] == none["probe_summary"] == "pending"
     assert none["probe_max_iter"] == "100"
+
+
+def test_on_rate_matched_by_hand():
+    # MNIST, trained: in the 0-10 % band sigmoid 2.0 (median of 1, 2, 3) against ReLU 4.0;
+    # in the 30-50 % band sigmoid 6.0 against ReLU 5.0; a never-on node is left out
+    rows = [("sigmoid", 5.0, p) for p in (1.0, 2.0, 3.0)] + [("ReLU", 8.0, 4.0)] * 3
+    rows += [("sigmoid", 40.0, 6.0)] * 3 + [("ReLU", 45.0, 5.0)] * 3
+    rows += [("ReLU", 0.0, math.nan)]
+    sel = pd.DataFrame(rows, columns=["model", "on (%)", "perplexity"]).assign(
+        source="mnist", state="trained")
+    m = ci.on_rate_matched(sel)
+    low = m[m["on-rate band"] == "0–10 %"].set_index("model")
+    assert low.loc["sigmoid", "median perplexity"] == 2.0 and low.loc["ReLU", "nodes"] == 3
+    assert set(m["on-rate band"]) == {"0–10 %", "30–50 %"}
+    r = ci.matched_reading(m, min_nodes=3)
+    assert r["ppl_matched"] == "1 of 2 on-rate bands on MNIST"
+    assert r["ppl_matched_reading"].startswith("so at equal on-rate the sigmoid nodes are not")
+    assert ci.matched_reading(m, min_nodes=4)["ppl_matched"] == "pending"  # too few nodes
