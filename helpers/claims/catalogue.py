@@ -175,16 +175,18 @@ def _specs() -> list[ClaimSpec]:
                   Q_CIFAR_SIMILAR + " The sigmoid networks generalize relatively poorly "
                   "with these two configurations compared to the other configurations.",
                   "CIFAR-10 without BN, 6 and 8 layers × narrow: ReLU − sigmoid test "
-                  "accuracy, alone and minus its mean over the other configurations without "
-                  "BN", lambda: f"> {s2.SIMILAR_PTS['cifar10']} points (not similar) and > 0 "
-                  "(worse than elsewhere), in both", cifar_deep_narrow_exception),
+                  "accuracy, alone and minus its mean over the shallower configurations of "
+                  "the same width without BN",
+                  lambda: f"> {s2.SIMILAR_PTS['cifar10']} points (not similar) and > 0 "
+                  "(worse than the shallower ones), in both", cifar_deep_narrow_exception),
         ClaimSpec("cifar-deep-narrow-sigmoid-cannot-fit", "2", "Fig 2(b)", 4,
                   "This poor generalization could be attributed to the vanishing gradient "
                   "problem since these two network architectures struggle to fit the training "
                   "set.", "CIFAR-10 sigmoid, no BN, 6 and 8 layers × narrow: best training "
-                  "accuracy of any epoch, and the same minus the mean of the shallower "
-                  "sigmoid nets of that width",
-                  lambda: f"< {s2.FIT_THRESHOLD} % and < 0 in both",
+                  "accuracy of any epoch minus the mean of the shallower sigmoid nets of "
+                  "that width (no CIFAR-10 net reaches the fit threshold, so an absolute "
+                  "test would hold at every depth)",
+                  "< 0 in both",
                   cifar_deep_narrow_sigmoid_cannot_fit),
         ClaimSpec("cifar-bn-deeper-better", "2", "Fig 2(b)", 4,
                   "In contrast, we see a general increase in evaluation accuracy when "
