@@ -71,8 +71,11 @@ def test_item_reports_why_it_is_within_noise():
     split = C.Item("x", pd.Series([1.0, 1.0, -0.5], index=SEEDS), 0.0, ">")
     assert split.why() == "within noise (seeds split 2-1)"
     assert split.value_text() == "0.50 ± 0.50"
-    tiny = C.Item("x", pd.Series([-0.004, 0.0, -0.005], index=SEEDS), 0.0, ">")
-    assert tiny.value_text().startswith("0.00 ± ")  # not "-0.00"
+    tiny = C.Item("x", pd.Series([-0.014, 0.1, -0.1], index=SEEDS), 0.0, ">")
+    assert tiny.value_text() == "0.00 ± 0.06"  # mean -0.0047: not "-0.00"
+    # a mean that would read 0.00 beside a small SE gets the SE's decimals too
+    small_mean = C.Item("x", pd.Series([-0.004, 0.0, -0.005], index=SEEDS), 0.0, ">")
+    assert small_mean.value_text() == "-0.0030 ± 0.0015"
     # an SE below the decimals gets two more: 0.0029, not 0.00 (and never 3e-03)
     small = C.Item("x", pd.Series([-0.43, -0.435, -0.425], index=SEEDS), 0.0, "<")
     assert small.value_text() == "-0.43 ± 0.0029"

@@ -188,11 +188,14 @@ class Item:
     def value_text(self) -> str:
         """``mean ± se`` at the item's decimals; a standard error too small for them gets
         two more decimals (``-0.43 ± 0.0029``, not ``± 0.00``; float noise such as 4e-15
-        still reads ``± 0.00``)."""
+        still reads ``± 0.00``), and so does a mean that would then read 0 (``0.0030 ±
+        0.0022``, not ``0.00 ± 0.0022``)."""
         d = self.decimals
         se = "" if math.isnan(self.se) else f" ± {self.se:.{d}f}"
         if se and 0.5 * 10 ** -(d + 2) <= self.se < 0.5 * 10 ** -d:
             se = f" ± {self.se:.{d + 2}f}"
+            if abs(self.mean) < 0.5 * 10 ** -d:  # a mean that would read 0.00 beside it
+                d += 2
         mean = f"{self.mean:.{d}f}"
         if float(mean) == 0:  # -0.004 reads 0.00, not -0.00
             mean = f"{0.0:.{d}f}"
