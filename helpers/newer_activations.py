@@ -152,6 +152,34 @@ def activation_runs(paper: GridResults, extension: GridResults, patience: int
     return runs.reset_index(drop=True), layers.reset_index(drop=True)
 
 
+def chapter_runs(profile: str, datasets: Sequence[str]
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+    """Everything chapter 9 reads, per dataset in ``datasets``: the final runs and their
+    per-layer statistics (:func:`activation_runs`: the paper grid's comparators, replayed
+    at its patience, and the extension) concatenated, and each dataset's data source (the
+    extension's, else the paper grid's, else the dataset's code)."""
+    import warnings
+
+    from .learning_curves import grid_results
+
+    patience = get_spec(profile).patience
+    runs, layers, sources = [], [], {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the CIFAR-10 JPEG-copy warning; labels say it
+        for ds in datasets:
+            paper = grid_results(profile, ds, progress=False)
+            ext = extension_results(profile, ds)
+            r, lay = activation_runs(paper, ext, patience)
+            runs.append(r)
+            layers.append(lay)
+            sources[ds] = ext.manifest.get("source") or paper.manifest.get("source") or ds
+
+    def joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
+        full = [f for f in frames if len(f)]
+        return pd.concat(full, ignore_index=True) if full else frames[0]
+    return joined(runs), joined(layers), sources
+
+
 def status_text(progress: pd.DataFrame, labels: dict[str, str]) -> str:
     """One sentence on how complete the extension is per dataset (:func:`progress_table`),
     naming the datasets whose comparisons are all still pending."""

@@ -278,3 +278,20 @@ def test_rate_matrix_shows_the_chosen_rates():
     assert m.loc["ReLU", ("mnist", 4, "no BN")] == "0.001"
     assert m.loc["ELU", ("mnist", 4, "BN")] == "0.003, 0.01"  # seeds that chose differently
     assert na.rate_matrix(runs.iloc[:0]).empty
+
+
+def test_chapter_runs_joins_the_datasets(monkeypatch):
+    import helpers.learning_curves as lc
+
+    def res(ds, grid, source):
+        runs = _runs([(ds, 4, False, "relu", 0, 0.9)]) if grid == "paper" else _runs(
+            [(ds, 4, False, "elu", 0, 0.9)])
+        return GridResults("paper", ds, None, runs, pd.DataFrame(), pd.DataFrame(),
+                           manifest={"source": source} if source else {})
+    monkeypatch.setattr(lc, "grid_results", lambda p, ds, progress: res(ds, "paper", None))
+    monkeypatch.setattr(na, "extension_results",
+                        lambda p, ds: res(ds, "ext", "cifar10-jpeg" if ds == "cifar10" else ""))
+    runs, layers, sources = na.chapter_runs("paper", ["mnist", "cifar10"])
+    assert sorted(runs.activation) == ["elu", "elu", "relu", "relu"]
+    assert sources == {"mnist": "mnist", "cifar10": "cifar10-jpeg"}  # the code without one
+    assert layers.empty
