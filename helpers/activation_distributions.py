@@ -24,7 +24,7 @@ layer 2, ...).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -184,13 +184,15 @@ def plot_activation_distributions(
 
 # ------------------------------------------------------------------------- claim checks
 def distribution_claims(sigmoid: pd.DataFrame, relu: pd.DataFrame,
-                        medians: pd.DataFrame | None = None, eps: float = 0.05
-                        ) -> pd.DataFrame:
+                        medians: pd.DataFrame | None = None, eps: float = 0.05,
+                        grid: Mapping[str, object] | None = None) -> pd.DataFrame:
     """Figs 3-4: the paper's claims judged by :mod:`helpers.claims` on the tables of
     :func:`~helpers.inspected_nets.summarise_nets` with :func:`sigmoid_layer_summary` and
     :func:`relu_layer_summary` (``medians``, with
     :func:`~helpers.class_medians.median_layer_summary`, for the ReLU-vs-sigmoid overlap row;
-    without it that row is pending)."""
+    without it that row is pending). ``grid``: :func:`helpers.claims.grid_layer_inputs`, for
+    the remarks about deeper and wider nets (pending without it)."""
     from .claims import claims_table
 
-    return claims_table(chapter=5, sigmoid=sigmoid, relu=relu, medians=medians, eps=eps)
+    return claims_table(chapter=5, sigmoid=sigmoid, relu=relu, medians=medians, eps=eps,
+                        **(grid or {}))

@@ -284,14 +284,16 @@ def median_claims(medians: pd.DataFrame, labels: Mapping[str, str] | None = None
 
 
 def sparsity_claims(sparsity: pd.DataFrame, accuracy: pd.DataFrame,
-                    labels: Mapping[str, str] | None = None) -> pd.DataFrame:
+                    labels: Mapping[str, str] | None = None,
+                    grid: Mapping[str, object] | None = None) -> pd.DataFrame:
     """Table 1: the paper's claims judged by :mod:`helpers.claims` on
     :func:`~helpers.inspected_nets.summarise_nets` with :func:`sparsity_summary` and
-    :func:`helpers.inspected_nets.accuracy_table` (``labels`` as in :func:`median_claims`)."""
+    :func:`helpers.inspected_nets.accuracy_table` (``labels`` as in :func:`median_claims`;
+    ``grid``: :func:`helpers.claims.grid_layer_inputs`, for the row across the whole grid)."""
     from .claims import claims_table
 
     return claims_table(figures=("Table 1",), sparsity=sparsity, accuracy=accuracy,
-                        labels=labels)
+                        labels=labels, **(grid or {}))
 
 
 # ------------------------------------------------------------------ what the prose quotes

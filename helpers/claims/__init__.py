@@ -34,7 +34,6 @@ from __future__ import annotations
 
 from . import catalogue, inputs, judging, scoreboard, section2_rules, section3_rules, views
 from .catalogue import (
-    NOT_4LAYER,
     Q_BN_GENERALISES,
     Q_BN_SPARSITY,
     Q_CIFAR_RELU,
@@ -49,7 +48,7 @@ from .catalogue import (
     Q_WIDE,
     SPECS,
 )
-from .inputs import gather_inputs, section3_inputs
+from .inputs import gather_inputs, grid_layer_inputs, section3_inputs
 from .judging import (
     AGREES,
     CONTEXT,
@@ -85,6 +84,7 @@ from .scoreboard import (
     evaluate_claims,
     export_csv,
     figure_link,
+    outcome_texts,
     scoreboard_html,
     status_table_markdown,
     summary_line,
@@ -116,8 +116,10 @@ from .section3_rules import (
     MEAN_MEDIAN_TOLERANCE,
     SHARED_SATURATION_MIN,
     TABLE1_TOLERANCE,
+    bn_lowers_sparsity_whole_grid,
     fig3_last_layer_point_masses,
     fig3_layer2_highest_variance,
+    fig3_layer2_in_deeper_nets,
     fig3_layer2_least_saturated,
     fig3_overlap_at_saturation,
     fig3_sigmoid_skewed,
@@ -135,6 +137,7 @@ from .section3_rules import (
     fig6_untrained_relu_medians_to_zero,
     fig6_untrained_relu_overlaps_less,
     fig7_cifar_looks_untrained,
+    section3_trends_elsewhere,
 )
 from .views import DATASET_NAMES, INPUTS, Context, GridView
 
@@ -164,16 +167,18 @@ __all__ = [
     "fig6_relu_mean_equals_median", "fig6_untrained_relu_medians_to_zero",
     "fig6_untrained_relu_overlaps_less", "fig6_trained_relu_early_layers_low",
     "fig6_trained_relu_deep_layers_specialise", "fig7_cifar_looks_untrained",
+    "fig3_layer2_in_deeper_nets", "section3_trends_elsewhere", "bn_lowers_sparsity_whole_grid",
     # catalogue
     "Q_FIG1", "Q_WIDE", "Q_COMPARABLE", "Q_SIGMOID_BN", "Q_SIGMOID_NOBN", "Q_CIFAR_RELU",
     "Q_CIFAR_SIMILAR", "Q_OPTIMAL", "Q_BN_GENERALISES", "Q_TABLE1", "Q_BN_SPARSITY",
-    "Q_FIG6_TRAINED", "NOT_4LAYER", "SPECS",
+    "Q_FIG6_TRAINED", "SPECS",
     # scoreboard
     "CSV_COLUMNS", "CHAPTERS", "FIGURE_ANCHORS", "evaluate_claims", "claims_frame",
-    "claims_table", "verdict_counts", "summary_line", "claims_csv_path", "export_csv",
+    "claims_table", "outcome_texts", "verdict_counts", "summary_line", "claims_csv_path",
+    "export_csv",
     "figure_link", "scoreboard_html", "status_table_markdown",
     # inputs
-    "section3_inputs", "gather_inputs",
+    "section3_inputs", "gather_inputs", "grid_layer_inputs",
     # the submodules
     "catalogue", "inputs", "judging", "scoreboard", "section2_rules", "section3_rules", "views",
 ]

@@ -1,7 +1,7 @@
 """Where the rules' inputs come from: the grid's tables and the Section 3 node tables.
 
 :func:`gather_inputs` collects every input of :func:`~.scoreboard.evaluate_claims` for a
-profile (the grid's runs and histories, the Section 3 nets summarised by
+profile (the grid's runs, histories and per-layer table, the Section 3 nets summarised by
 :func:`section3_inputs`), with a note on where each came from; in the ``quick`` profile it
 computes what is missing, in ``paper`` it only reads committed results, so what is absent
 leaves its claims pending.
@@ -46,6 +46,22 @@ def section3_inputs(nets: Mapping[tuple, object], datasets: Mapping[str, object]
     return out
 
 
+def grid_layer_inputs(profile: str, datasets: Sequence[str] = ("mnist", "cifar10")
+                      ) -> dict[str, object]:
+    """``grid_layers`` (the grid's per-layer tables of ``datasets``, as far as they exist)
+    and ``layout`` (the spec's depths, widths and seeds) for :func:`evaluate_claims`; never
+    trains, and ``{}`` where no run exists yet (the rules that read them are pending)."""
+    from ..grid import get_spec, load_results
+
+    spec = get_spec(profile)
+    tables = [load_results(profile, ds, missing_ok=True).layers for ds in datasets]
+    tables = [t for t in tables if len(t)]
+    if not tables:
+        return {}
+    return {"grid_layers": pd.concat(tables, ignore_index=True),
+            "layout": dict(depths=spec.depths, widths=spec.widths, seeds=spec.seeds)}
+
+
 def gather_inputs(profile: str, seeds: Sequence[int] = (0, 1, 2),
                   datasets: Sequence[str] = ("mnist", "cifar10"), device: str | None = None,
                   eps: float = 0.05, delta: float = 0.5, min_active: float = 0.5,
@@ -80,6 +96,9 @@ def gather_inputs(profile: str, seeds: Sequence[int] = (0, 1, 2),
     if results:
         inputs["runs"] = pd.concat([r.runs for r in results], ignore_index=True)
         inputs["histories"] = pd.concat([r.histories for r in results], ignore_index=True)
+        layers = [r.layers for r in results if len(r.layers)]
+        if layers:
+            inputs["grid_layers"] = pd.concat(layers, ignore_index=True)
     nets, data = {}, {}
     for ds in datasets:
         with warnings.catch_warnings():

@@ -267,12 +267,25 @@ class Claim:
     basis: str = ""
     kind: str = "claim"  # "claim", "context" or "interpretation"
     items: tuple[Item, ...] = ()
+    n_missing: int = 0  # items whose results do not exist yet (a partial claim)
 
     def row(self) -> dict:
         return {"id": self.id, "section": self.section, "figure": self.figure,
                 "claim": self.quote, "measure": self.measure, "rule": self.rule,
                 "ours": self.ours, "paper": self.paper, "verdict": self.verdict,
                 "basis": self.basis, "chapter": self.chapter, "code": self.code}
+
+    def outcome_text(self) -> str:
+        """Its items for prose: ``"2 of 4 hold; within noise: a, b"`` (the labels of the items
+        that did not hold, by outcome; ``"(1 more pending)"`` after the count while some
+        items wait for results); :data:`PENDING` without items."""
+        if not self.items:
+            return PENDING
+        held = sum(i.outcome == HOLDS for i in self.items)
+        more = f" ({self.n_missing} more pending)" if self.n_missing else ""
+        rest = [f"{o}: {', '.join(i.label for i in self.items if i.outcome == o)}"
+                for o in (FAILS, WITHIN) if any(i.outcome == o for i in self.items)]
+        return "; ".join([f"{held} of {len(self.items)} hold{more}"] + rest)
 
 
 @dataclass(frozen=True)
@@ -299,11 +312,13 @@ class ClaimSpec:
         return self.rule() if callable(self.rule) else self.rule
 
     def evaluate(self, ctx: Context) -> Claim:
-        """The claim judged on ``ctx``; dataset names in its measure, value and basis read
-        as the labels of the data used (e.g. ``CIFAR-10 (JPEG copy)``)."""
+        """The claim judged on ``ctx``; dataset names in its measure, value, basis and item
+        labels read as the labels of the data used (e.g. ``CIFAR-10 (JPEG copy)``)."""
         claim = self._evaluate(ctx)
         return replace(claim, measure=ctx.relabel(claim.measure),
-                       ours=ctx.relabel(claim.ours), basis=ctx.relabel(claim.basis))
+                       ours=ctx.relabel(claim.ours), basis=ctx.relabel(claim.basis),
+                       items=tuple(replace(i, label=ctx.relabel(i.label))
+                                   for i in claim.items))
 
     def _evaluate(self, ctx: Context) -> Claim:
         code = "" if self.compute is None else f"helpers.claims.{self.compute.__name__}"
@@ -337,11 +352,11 @@ class ClaimSpec:
                   f"{_basis(items, count=False)}")
         if self.fixed == CONTEXT:
             return Claim(**base, verdict=PENDING, ours=ours, basis=f"{so_far}; missing: "
-                         f"{e.missing[0]}", items=tuple(items))
+                         f"{e.missing[0]}", items=tuple(items), n_missing=n)
         if len(possible) == 1:
             return Claim(**base, verdict=possible[0], ours=ours, basis=f"{so_far}; decided: "
-                         "the missing items cannot change it", items=tuple(items))
-        return Claim(**base, verdict=PENDING, ours=ours, items=tuple(items),
+                         "the missing items cannot change it", items=tuple(items), n_missing=n)
+        return Claim(**base, verdict=PENDING, ours=ours, items=tuple(items), n_missing=n,
                      basis=f"{so_far}; still possible: {' or '.join(possible)}; missing: "
                            f"{e.missing[0]}" + (f" and {n - 1} more item{'s' * (n > 2)}"
                                                 if n > 1 else ""))

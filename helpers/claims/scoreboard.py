@@ -75,6 +75,12 @@ def claims_table(ids: Iterable[str] | None = None, chapter: int | None = None,
     return frame[["id", "claim", "measure", "rule", "ours", "paper", "verdict", "basis"]]
 
 
+def outcome_texts(ids: Iterable[str], **inputs) -> dict[str, str]:
+    """Claim id -> :meth:`~.judging.Claim.outcome_text` on ``inputs``: which items held, for
+    the prose beside a table."""
+    return {c.id: c.outcome_text() for c in evaluate_claims(ids, **inputs)}
+
+
 def verdict_counts(frame: pd.DataFrame) -> pd.Series:
     """How many claims got each verdict (every verdict listed, zeros included)."""
     return frame["verdict"].value_counts().reindex(list(VERDICTS), fill_value=0)

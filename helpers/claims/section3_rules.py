@@ -4,7 +4,10 @@ Each public function here takes a :class:`~.views.Context` and returns the
 :class:`~.judging.Item` list of one claim, read per seed and per layer from the node tables
 of :mod:`helpers.activation_distributions` and :mod:`helpers.class_medians` (``sigmoid``,
 ``relu``, ``medians``, ``sparsity``) and the ``accuracy`` table of :mod:`helpers.inspected_nets`;
-the ``_name(ds)`` factories build one rule per dataset. The tolerances these rules share are
+the ``_name(ds)`` factories build one rule per dataset. The paper's remarks about the nets
+it does not show (deeper and wider than Section 3's 4-layer nets) are read from the grid's
+per-layer table (``grid_layers``: sparsity, saturation and node perplexity of every final
+run), one item per shape. The tolerances these rules share are
 module constants, also printed in each claim's ``rule``.
 """
 
@@ -14,13 +17,14 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from .judging import Item, Missing
-from .views import Context
+from .judging import Item, Missing, each
+from .views import DATASET_NAMES, Context
 
 TABLE1_TOLERANCE = 5.0  # points of sparsity within which ours "matches" Table 1
 MEAN_MEDIAN_TOLERANCE = 0.1  # |mean - median| in class std that counts as "almost identical"
 SHARED_SATURATION_MIN = 50.0  # % of separated sigmoid nodes that must share a saturation point
 HEAVILY_SATURATED = 50.0  # % of a layer's outputs within eps of 0 or 1: "heavily skewed"
+SECTION3_DEPTH = 4  # the depth of the nets Section 3 opens up
 
 
 def _first_last(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -93,6 +97,69 @@ def fig4_deeper_specialised(ctx: Context) -> list[Item]:
     return [Item("classes per node, last − first", cn - c1, 0.0, "<"),
             Item("one-class nodes, last − first", on - o1, 0.0, ">", decimals=1,
                  unit=" pts")]
+
+
+# the Figs 3-4 trends the grid's per-layer table records, by its column
+TRENDS = {"saturation": "sigmoid layer 2", "sparsity": "ReLU sparsity",
+          "perplexity": "ReLU perplexity"}
+
+
+def _shape_name(ds: str, depth: int, width: int) -> str:
+    return f"{DATASET_NAMES[ds]} {depth}×{width}"
+
+
+def _grid_layer2_item(ctx: Context, ds: str, depth: int, width: int,
+                      label: str = "") -> Item:
+    sat = ctx.grid_layers(ds, depth, width, False, "sigmoid", "saturation")
+    return Item(_shape_name(ds, depth, width) + label,
+                sat[2] - sat.drop(columns=2).min(axis=1), 0.0, "<", decimals=1, unit=" pts")
+
+
+def _grid_first_last(ctx: Context, ds: str, depth: int, width: int,
+                     column: str) -> pd.Series:
+    t = ctx.grid_layers(ds, depth, width, False, "relu", column)
+    first, last = _first_last(t)
+    return last - first
+
+
+def _other_shapes(ctx: Context, deeper_only: bool) -> list[tuple[int, int]]:
+    """(depth, width) of the grid's nets deeper (``deeper_only``), or deeper or wider,
+    than Section 3's 4-layer nets of the narrowest width."""
+    depths, widths = ctx.grid_shapes()
+    shapes = [(d, w) for w in widths for d in depths if d > SECTION3_DEPTH
+              or (not deeper_only and d == SECTION3_DEPTH and w > widths[0])]
+    if not shapes:
+        raise Missing("grid nets deeper or wider than Section 3's")
+    return shapes
+
+
+def fig3_layer2_in_deeper_nets(ctx: Context) -> list[Item]:
+    return each(lambda d, w: _grid_layer2_item(ctx, "mnist", d, w),
+                _other_shapes(ctx, deeper_only=True))
+
+
+def section3_trends_elsewhere(ctx: Context) -> list[Item]:
+    def item(trend: str, d: int, w: int) -> Item:
+        label = f" {TRENDS[trend]}"
+        if trend == "saturation":
+            return _grid_layer2_item(ctx, "mnist", d, w, label)
+        more = trend == "sparsity"  # ReLU: the last layer sparser, its nodes less varied
+        return Item(f"{_shape_name('mnist', d, w)}{label}",
+                    _grid_first_last(ctx, "mnist", d, w, trend), 0.0, ">" if more else "<",
+                    decimals=1 if more else 2, unit=" pts" if more else "")
+
+    return each(item, [(t, d, w) for d, w in _other_shapes(ctx, deeper_only=False)
+                       for t in TRENDS])
+
+
+def bn_lowers_sparsity_whole_grid(ctx: Context) -> list[Item]:
+    def item(ds: str, d: int, w: int) -> Item:
+        gap = (ctx.grid_layers(ds, d, w, True, "relu", "sparsity")
+               - ctx.grid_layers(ds, d, w, False, "relu", "sparsity"))
+        return Item(_shape_name(ds, d, w), gap.mean(axis=1), 0.0, "<", decimals=1, unit=" pts")
+
+    depths, widths = ctx.grid_shapes()
+    return each(item, [(ds, d, w) for ds in DATASET_NAMES for w in widths for d in depths])
 
 
 def _training_sparsifies(ds: str) -> Callable[[Context], list[Item]]:

@@ -15,7 +15,10 @@ Inputs (any may be missing; the claims that need it are then *pending*):
   :func:`~helpers.activation_distributions.relu_layer_summary`,
   :func:`~helpers.class_medians.median_layer_summary` and
   :func:`~helpers.class_medians.sparsity_summary`; ``accuracy``:
-  :func:`helpers.inspected_nets.accuracy_table`; ``eps``: the saturation band of ``sigmoid``.
+  :func:`helpers.inspected_nets.accuracy_table`; ``eps``: the saturation band of ``sigmoid``;
+* ``grid_layers``: the grid's per-layer table (``layers`` of :func:`helpers.grid.load_results`:
+  sparsity, saturation, node perplexity, ... of every final run's best state on the test
+  split), both datasets concatenated; it reaches the shapes no checkpoint was kept for.
 """
 
 from __future__ import annotations
@@ -28,14 +31,16 @@ import pandas as pd
 
 from .judging import Missing
 
-INPUTS = ("runs", "histories", "sigmoid", "relu", "medians", "sparsity", "accuracy")
+INPUTS = ("runs", "histories", "sigmoid", "relu", "medians", "sparsity", "accuracy",
+          "grid_layers")
 DATASET_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
 
 
 def dataset_labels(runs: pd.DataFrame | None = None,
                    labels: Mapping[str, str] | None = None) -> dict[str, str]:
     """Dataset code -> the label of its data: ``labels`` where given, else from the
-    ``source`` column of ``runs`` (one source per dataset), else :data:`DATASET_NAMES`."""
+    ``source`` column of ``runs`` (or any grid table; one source per dataset), else
+    :data:`DATASET_NAMES`."""
     from ..data import source_label
 
     out = dict(DATASET_NAMES)
@@ -58,7 +63,9 @@ class Context:
         self.inputs = dict(inputs)
         self.eps = float(inputs.get("eps") or 0.05)
         self._grid: GridView | None = None
-        self.labels = dataset_labels(inputs.get("runs"), inputs.get("labels"))
+        runs = inputs.get("runs")  # the grid's tables carry the data source of each run
+        self.labels = dataset_labels(inputs.get("grid_layers") if runs is None else runs,
+                                     inputs.get("labels"))
 
     def relabel(self, text: str) -> str:
         """``text`` with each dataset's name (:data:`DATASET_NAMES`) replaced by the label
@@ -106,6 +113,31 @@ class Context:
         if t.empty:
             raise Missing(f"{name} rows with {where}")
         return t.groupby("seed")[column].mean()
+
+    def grid_shapes(self) -> tuple[list[int], list[int]]:
+        """The grid's depths and widths: the ``layout``'s, else those in ``grid_layers``."""
+        layout = self.inputs.get("layout") or {}
+        t = self.table("grid_layers")
+        return (sorted(int(d) for d in layout.get("depths") or t["depth"].unique()),
+                sorted(int(w) for w in layout.get("widths") or t["width"].unique()))
+
+    def grid_layers(self, ds: str, depth: int, width: int, bn: bool, act: str,
+                    column: str) -> pd.DataFrame:
+        """Seeds x layers of ``column`` in the grid's per-layer table for one configuration
+        (final runs); :class:`Missing` until every seed (the ``layout``'s, else those in the
+        table) has it."""
+        t = self.table("grid_layers")
+        if column not in t:
+            raise Missing(f"column {column!r} of the grid_layers table")
+        if "phase" in t:
+            t = t[t["phase"] == "final"]
+        seeds = (self.inputs.get("layout") or {}).get("seeds") or sorted(t["seed"].unique())
+        rows = t[(t["dataset"] == ds) & (t["depth"] == depth) & (t["width"] == width)
+                 & (t["batch_norm"] == bn) & (t["activation"] == act)]
+        table = rows.pivot_table(index="seed", columns="layer", values=column, aggfunc="mean")
+        if not set(seeds) <= set(table.index):
+            raise Missing(f"per-layer results of {_config_name(ds, depth, width, bn, act)}")
+        return table.loc[list(seeds)]
 
 
 class GridView:
