@@ -24,7 +24,7 @@ from torch.utils import benchmark
 from .activation_registry import NAMES
 from .activations import spec
 from .runtime import cpu_model
-from .train import TrainResult
+from .train import TrainResult, epochs_to
 
 
 def device_label(device: str | torch.device = "cpu", num_threads: int = 1) -> str:
@@ -178,17 +178,14 @@ def time_to_target(results: dict[str, TrainResult], epoch_seconds: dict[str, flo
     of :func:`time_per_epoch`), their product, and the best validation accuracy with the
     training accuracy at that epoch. A run's activation is its network's; for a run stored
     without its network, the label up to the first comma (``"relu, lr=0.001"``)."""
-    if not 0 < target <= 1:
-        raise ValueError(f"target={target!r} is invalid; accepted: a fraction in (0, 1]")
     rows = []
     for label, r in results.items():
         h = r.history
-        hit = h.loc[h.train_acc >= target, "epoch"]
-        epochs = float(hit.iloc[0]) if len(hit) else float("nan")
+        epochs = epochs_to(h, target)
         activation = (label.split(",")[0] if r.model is None else
                       r.model.config.get("variant", r.model.config["activation"]))
         seconds = epoch_seconds[activation]
-        rows.append({"run": label, f"epochs to {100 * target:g}% train acc": epochs,
+        rows.append({"run": label, f"epochs to {100 * target:g} % train acc": epochs,
                      "s per epoch": seconds, "seconds to target": epochs * seconds,
                      "best val acc (%)": 100 * r.best_val_acc,
                      "train acc at best (%)": 100 * h.loc[r.best_epoch, "train_acc"]})

@@ -176,12 +176,16 @@ def as_text(value: float | None, fmt: str = ".2f") -> str:
         else format(value, fmt)
 
 
-def plus_minus(mean: float, spread: float | None, fmt: str = ".2f") -> str:
+def plus_minus(mean: float, spread: float | None, fmt: str = ".2f", sign: bool = False) -> str:
     """``"mean ± spread"`` for glued prose (the prose says whether the spread is an SE or an
-    sd); ``"mean (one seed)"`` when there is no spread (None or NaN)."""
+    sd; ``sign``: the mean with its sign, ``+0.25 ± 0.10``); ``"mean (one seed)"`` when there
+    is no spread (None or NaN), :data:`PENDING` when there is no mean."""
+    if mean is None or not math.isfinite(mean):
+        return PENDING
+    m = format(mean, ("+" if sign else "") + fmt)
     if spread is None or not math.isfinite(spread):
-        return f"{format(mean, fmt)} (one seed)"
-    return f"{format(mean, fmt)} ± {format(spread, fmt)}"
+        return f"{m} (one seed)"
+    return f"{m} ± {format(spread, fmt)}"
 
 
 def glue_value(name: str, compute, fmt: str = "") -> None:

@@ -358,7 +358,9 @@ def perplexity_numbers(ppl: pd.DataFrame | None, last: int, sources: Sequence[st
         "reading of its figures (\"plenty of overlap\" for sigmoid, \"more specialized towards "
         "single classes\" for ReLU's later layers) might suggest." if lower > layers / 2 else
         "By this measure the ReLU nodes are the more selective ones, as the paper's reading of "
-        "its figures suggests.")
+        "its figures suggests." if lower < layers / 2 else
+        "By this measure neither activation's nodes are the more selective ones: each has the "
+        "lower median in half of the layers.")
     return out
 
 
@@ -387,8 +389,8 @@ def matched_reading(matched: pd.DataFrame, a: str = "sigmoid", b: str = "ReLU",
                     min_nodes: int = 20) -> dict[str, str]:
     """From :func:`on_rate_matched`: ``ppl_matched`` — per source, in how many on-rate bands
     (with at least ``min_nodes`` nodes of both models) model ``a`` has the lower median
-    perplexity than ``b`` — and ``ppl_matched_reading``, whether that holds in most bands
-    overall (the difference is not the on-rate's doing) or not."""
+    perplexity than ``b`` — and ``ppl_matched_reading``: which model's nodes are the more
+    selective at equal on-rate (lower in most bands overall; "neither" on a tie)."""
     counts = {}
     for src, g in matched.groupby("source", sort=False):
         wide = g.pivot_table(index="on-rate band", columns="model",
@@ -405,10 +407,11 @@ def matched_reading(matched: pd.DataFrame, a: str = "sigmoid", b: str = "ReLU",
     return {"ppl_matched": " and ".join(f"{k_} of {n_} on-rate bands on {source_label(s)}"
                                         for s, (k_, n_) in counts.items()),
             "ppl_matched_reading": (
-                f"so the {a} nodes' lower perplexity is not a matter of firing less often"
-                if k > n / 2 else
-                f"so at equal on-rate the {a} nodes are not the more selective ones: the "
-                "difference in the medians comes with how often the nodes fire")}
+                f"so at equal on-rate the {a} nodes are the more selective ones: their lower "
+                "perplexity is not a matter of firing less often" if k > n / 2 else
+                f"so at equal on-rate the {b} nodes are the more selective ones" if k < n / 2
+                else "so at equal on-rate neither activation's nodes are the more selective "
+                "ones")}
 
 
 def probe_at(probes: pd.DataFrame | None, model: str, state: str, layer: int,

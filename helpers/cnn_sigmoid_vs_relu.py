@@ -44,7 +44,6 @@ from functools import partial
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -52,11 +51,13 @@ from torch import Tensor, nn
 
 from .book import plus_minus
 from .chapter_results import result_path, train_or_load
+from .claims.judging import mean_se, se_factor
 from .data import PROJECT_ROOT, Dataset, load_dataset
 from .models import ACTIVATIONS, CNN, make_cnn
 from .plots import ACTIVATION_COLORS, ACTIVATION_NAMES, with_source
 from .profiles import check_profile
 from .runtime import check_training_allowed, device_name, torch_threads
+from .train import epochs_to
 
 RESULT_NAME = "10_cnn_runs"
 CHAPTER_ACTIVATIONS = ("sigmoid", "relu")
@@ -349,9 +350,8 @@ def epochs_to_reach(history: pd.DataFrame, target_val_acc: float) -> int | None:
     if not 0 < target_val_acc <= 1:
         raise ValueError(f"target_val_acc={target_val_acc!r} is invalid; accepted: a "
                          "fraction in (0, 1]")
-    reached = history.sort_values("epoch")
-    reached = reached[reached["val_acc"] >= target_val_acc]
-    return int(reached["epoch"].iloc[0]) if len(reached) else None
+    epoch = epochs_to(history.sort_values("epoch"), target_val_acc, column="val_acc")
+    return None if math.isnan(epoch) else int(epoch)
 
 
 def train_val_gap(history: pd.DataFrame) -> pd.DataFrame:
@@ -371,15 +371,6 @@ def val_loss_turn(history: pd.DataFrame) -> pd.DataFrame:
         rows.append(dict(activation=a, seed=seed, min_epoch=int(lowest["epoch"]),
                          rise=float(h["val_loss"].iloc[-1] - lowest["val_loss"])))
     return pd.DataFrame(rows)
-
-
-def mean_se(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and standard error (sample sd / sqrt(n); NaN for n = 1)."""
-    v = np.asarray(values, dtype=float)
-    if not len(v):
-        raise ValueError("values is empty; accepted: at least one number")
-    se = v.std(ddof=1) / math.sqrt(len(v)) if len(v) > 1 else float("nan")
-    return float(v.mean()), float(se)
 
 
 def per_seed(table: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -520,8 +511,6 @@ def judge(difference: float, se: float, threshold: float = 0.0, *, n: int) -> st
     (:func:`helpers.claims.judging.se_factor`: 4.30 for three); ``not supported`` when it
     falls short of it by more than that; otherwise ``inconclusive`` (within seed noise). A
     NaN ``se`` (one seed) is always inconclusive."""
-    from .claims.judging import se_factor
-
     if math.isnan(se) or math.isnan(difference):
         return "inconclusive"
     k = se_factor(n)
@@ -813,17 +802,24 @@ def verdict_numbers(claims: pd.DataFrame, runs: pd.DataFrame) -> dict[str, str]:
     """:func:`verdicts` for the prose: each claim's verdict (``v_time``, ``v_time_conv``,
     ``v_conv``, ``v_overfit``, ``v_turn``, ``v_better``), the readings of the two claims the
     text discusses, and the test accuracy per activation (%, mean ± sd over seeds)."""
-    v = claims.set_index("claim")["verdict"]
+    t = claims.set_index("claim")
+    v = t["verdict"]
     test = per_seed(runs, "test_acc")
+    ratio, ratio_se = t.loc[TIME_CLAIM, "ours"], t.loc[TIME_CLAIM, "SE over seeds"]
+    same_cost = judge(ratio, ratio_se, 1.0, n=len(test)) == "inconclusive"
     return {
         "v_time": v[TIME_CLAIM], "v_time_conv": v[TIME_TO_CONVERGE_CLAIM],
         "time_conv_reading": {
             "supported": "Read this way the report's doubling holds"
-                         + (", and not because of the exponential: each sigmoid epoch costs "
-                            "about as much as a ReLU epoch, but the sigmoid network needs "
-                            "several times as many." if v[TIME_CLAIM] == "not supported"
-                            else "."),
-            "not supported": "Read this way, too, the report's doubling does not hold here.",
+                         + (", and not because of the exponential: a sigmoid epoch costs "
+                            f"{ratio:.2f} times a ReLU epoch"
+                            + (" (no difference beyond seed noise)" if same_cost else "")
+                            + ", but the sigmoid network needs "
+                            f"{t.loc[CONVERGE_CLAIM, 'ours']:.1f} more epochs on average to "
+                            "reach the target." if v[TIME_CLAIM] != "supported" else "."),
+            "not supported": "Read this way" + (", too," if v[TIME_CLAIM] == "not supported"
+                                                else ",")
+                             + " the report's doubling does not hold here.",
             "inconclusive": "Read this way, the seed noise leaves the doubling undecided."}[
             v[TIME_TO_CONVERGE_CLAIM]],
         "v_conv": v[CONVERGE_CLAIM], "v_overfit": v["ReLU overfits more"],

@@ -48,6 +48,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from .book import plus_minus
 from .chapter_results import train_or_load
+from .claims.judging import se_factor
 from .cnn_sigmoid_vs_relu import (
     activation_shapes,
     images,
@@ -366,9 +367,13 @@ def timing_noise(rounds: int) -> float:
     """How many standard errors over ``rounds`` a difference must exceed to count: Student's
     t critical value (95 %, two-sided; :func:`helpers.claims.judging.se_factor`), the book's
     rule for seeds applied to the profile's rounds (2.36 for 8 rounds)."""
-    from .claims.judging import se_factor
-
     return se_factor(rounds)
+
+
+def rounds_of(result: Mapping, at_step: int) -> int:
+    """How many timing rounds ``result`` holds at profile point ``at_step``."""
+    ops = result["ops"]
+    return int(ops.loc[ops["at_step"] == at_step, "round"].nunique())
 
 
 def profile_numbers(result: Mapping, ps: Mapping, k: float | None = None) -> dict[str, str]:
@@ -379,9 +384,10 @@ def profile_numbers(result: Mapping, ps: Mapping, k: float | None = None) -> dic
     readings: does the convolution differ, and at how many points did the max-pools take
     longer after the sigmoid, by more than ``k`` SE (default :func:`timing_noise`)."""
     ops, per_step = result["ops"], result["batches_per_epoch"]
-    k = timing_noise(ps["rounds"]) if k is None else k
-    beyond = f"by more than {k:.2f} standard errors (the timing noise)"
     last = ps["at_steps"][-1]
+    rounds = rounds_of(result, last)  # as stored, whatever the settings say now
+    k = timing_noise(rounds) if k is None else k
+    beyond = f"by more than {k:.2f} standard errors (the timing noise)"
     table = group_table(ops, last)
     pool_diff = differences(ops).xs("max-pool", level="group")
     pool_slower = int((pool_diff["difference ms"] > k * pool_diff["SE"]).sum())
@@ -392,7 +398,7 @@ def profile_numbers(result: Mapping, ps: Mapping, k: float | None = None) -> dic
     out = {
         "prof_points": _and([str(a) for a in ps["at_steps"]]),
         "prof_points_epochs": _and([f"{a / per_step:.1f}" for a in ps["at_steps"]]),
-        "prof_rounds": str(ps["rounds"]), "prof_steps": str(ps["steps"]),
+        "prof_rounds": str(rounds), "prof_noise": f"{k:.2f}", "prof_steps": str(ps["steps"]),
         "prof_last": str(last),
         "prof_sigmoid": f"{table.loc['total', 'sigmoid ms']:.0f}",
         "prof_relu": f"{table.loc['total', 'relu ms']:.0f}",
@@ -405,8 +411,9 @@ def profile_numbers(result: Mapping, ps: Mapping, k: float | None = None) -> dic
             if abs(conv["difference ms"]) <= k * conv["SE"] else
             f"took {'longer' if conv['difference ms'] > 0 else 'less time'} after the sigmoid"),
         "prof_pool_reading": (
-            f"At all {len(pool_diff)} points the max-pools took longer after the sigmoid, "
-            f"{beyond}" if pool_slower == len(pool_diff) else
+            f"At {'the one point' if len(pool_diff) == 1 else f'all {len(pool_diff)} points'} "
+            f"the max-pools took longer after the sigmoid, {beyond}"
+            if pool_slower == len(pool_diff) else
             f"At {pool_slower} of {len(pool_diff)} points the max-pools took longer after the "
             f"sigmoid, {beyond}; at the others the difference is within the noise"),
     }
@@ -449,13 +456,13 @@ def plot_step_profile(result: Mapping, at_step: int) -> plt.Figure:
     rounds). Right: the difference sigmoid − ReLU per group, with ± :func:`timing_noise`
     standard errors over rounds (a bar clear of 0 is a difference beyond the noise)."""
     table = group_table(result["ops"], at_step)
-    rounds = int(result["ops"].loc[result["ops"]["at_step"] == at_step, "round"].nunique())
+    rounds = rounds_of(result, at_step)
     k = timing_noise(rounds)
     groups = [g for g in GROUP_ORDER if g in table.index]
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
     y = np.arange(len(groups))
-    for k, a in enumerate(("sigmoid", "relu")):
-        ax.barh(y + (0.2 if k else -0.2), table.loc[groups, f"{a} ms"], height=0.4,
+    for i, a in enumerate(("sigmoid", "relu")):
+        ax.barh(y + (0.2 if i else -0.2), table.loc[groups, f"{a} ms"], height=0.4,
                 color=ACTIVATION_COLORS[a], label=ACTIVATION_NAMES[a])
     ax.set_yticks(y, groups)
     ax.invert_yaxis()

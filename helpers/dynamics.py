@@ -171,6 +171,14 @@ def dead_accuracy_correlation(summary: pd.DataFrame) -> tuple[float, int]:
     return float(rho), len(relu)
 
 
+def dead_accuracy_reading(rho: float) -> str:
+    """The sign of :func:`dead_accuracy_correlation` in words, for glued prose."""
+    if math.isnan(rho):
+        return "too few runs to say whether more dead units go with lower accuracy"
+    return ("more dead units go with lower accuracy" if rho < 0 else
+            "more dead units do not go with lower accuracy")
+
+
 def lr_sweep_text(summary: pd.DataFrame) -> dict[str, str]:
     """Chapter 3's reading of its learning-rate sweep (:func:`~helpers.training_probes.
     run_configs` summary with ``relu`` and ``leaky_relu`` runs at several rates, one seed):
@@ -213,6 +221,60 @@ def bias_text(final_acc: float, dead_end: pd.Series) -> str:
     return (f"and the network does not recover ({final_acc:.1f} % training accuracy, the level "
             "of guessing): with the last layer silent, no gradient reaches the layers below "
             "it.")
+
+
+def layer1_text(dead_before: float, dead_after: float) -> str:
+    """Chapter 3's sentence on layer 1 of the ReLU net started with a negative bias: its dead
+    share (%) before training and after the first epoch."""
+    change = f"({dead_after:.1f} % dead after it, {dead_before:.1f} % before)"
+    if dead_after <= dead_before:
+        return f"Layer 1 did not lose units during the first epoch {change}."
+    return (f"Layer 1, meanwhile, lost units during the first epoch {change}. These probes do "
+            "not record why; one candidate is the first updates, taken while the deep layers "
+            "passed little gradient, pushing layer-1 units below zero on every image, from "
+            "where, with the images fixed as its inputs, a layer-1 unit has no way back but "
+            "Adam's momentum (§3.3).")
+
+
+def update_numbers(upd: pd.DataFrame, long: pd.DataFrame, first_last: pd.Series,
+                   sigmoid: str, relu: str) -> dict[str, str]:
+    """Chapter 2's sentences on how far each layer's weights moved, for glued prose. ``upd``:
+    labels x layers, relative weight change in epoch 1; ``long``: the tidy per-epoch metrics
+    (``label``, ``metric``, ``epoch``, ``value``); ``first_last``: the sigmoid network's
+    layer-1 / last-layer gradient ratio after epoch 1; ``sigmoid``, ``relu``: the labels
+    compared. The comparative words follow the numbers (``first_vs_last``: layer 1 against
+    the top layer in epoch 1; ``cmp1``, ``cmp_later``: sigmoid against ReLU in epoch 1 and
+    after it; ``deficit``: whether layer 1's gradient still lags after epoch 1, by more than
+    a factor of 2)."""
+    s, r = upd.loc[sigmoid], upd.loc[relu]
+    first, last = s.index.min(), s.index.max()
+    later = long[(long.metric == "update") & (long.epoch >= 2)].groupby("label")["value"].median()
+    return {
+        "sigmoid_first": f"{s[first]:.3f}", "sigmoid_last": f"{s[last]:.3f}",
+        "first_vs_last": "at least as much as" if s[first] >= s[last] else "less than",
+        "sigmoid_range": f"{s.min():.2f}–{s.max():.2f}",
+        "relu_range": f"{r.min():.2f}–{r.max():.2f}",
+        "cmp1": "more" if s.mean() > r.mean() else "less",
+        "later_sigmoid": f"{later[sigmoid]:.2f}", "later_relu": f"{later[relu]:.2f}",
+        "cmp_later": "more" if later[sigmoid] > later[relu] else "less",
+        "deficit": ("its gradient deficit was gone after it" if first_last >= 0.5 else
+                    f"its gradient was still {first_last:.2g} times the top layer's after it"),
+    }
+
+
+def sparsity_change_text(before: float, after: float, settings: dict, quick: bool,
+                         paper: float = 80.0) -> str:
+    """Chapter 1's sentence on how training changed MNIST sparsity (% of outputs at 0, mean
+    over layers, ``before`` and ``after``) against the paper's trained ReLU nets (about
+    ``paper`` %); ``settings``: the run's ``depth``, ``width`` and ``max_epochs``."""
+    if quick:
+        return ("This run trained small networks for a few epochs (the quick profile), so a "
+                "much smaller change is what to expect")
+    where = ("close to" if abs(after - paper) <= 2 else "short of" if after < paper
+             else "above")
+    return (f"This run's {settings['depth']}×{settings['width']} networks, trained for "
+            f"{settings['max_epochs']} epochs, went from {before:.1f} % to {after:.1f} % on "
+            f"MNIST, {where} the paper's {paper:.0f} % after a longer training")
 
 
 def sparsity_by_condition(conditions: dict[str, tuple[nn.Module, Tensor]]) -> pd.DataFrame:

@@ -36,10 +36,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .book import as_text
-from .claims.judging import Item, possible_verdicts, se_factor
+from .book import as_text, plus_minus
+from .claims.judging import FAILS, HOLDS, Item, mean_se, possible_verdicts, se_factor
 from .grid import get_spec, load_results, replay_patience, run_grid
 from .grid.store import GridResults
+from .metrics import GRAD_SATURATION
 from .models import init_scheme
 from .plots import ACTIVATION_COLORS, ACTIVATION_NAMES, with_source
 
@@ -215,7 +216,7 @@ def progress_table(runs: pd.DataFrame, profile: str, datasets: Sequence[str]) ->
 
 
 def _se(x: pd.Series) -> float:
-    return float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else math.nan
+    return mean_se(x)[1]
 
 
 def accuracy_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -403,7 +404,7 @@ def selu_saturation(lay: pd.DataFrame, dataset: str, depths: Sequence[int]) -> d
                    "normalisation layer.")
     else:
         worst = max(known, key=known.get)
-        at_fixed_point = 100 * 0.5 * math.erfc(-math.log(0.04) / math.sqrt(2))
+        at_fixed_point = 100 * 0.5 * math.erfc(-math.log(GRAD_SATURATION) / math.sqrt(2))
         reading = (f"So these trained SELU nets do not keep almost every unit where gradient "
                    f"passes: in the {worst}-layer nets {known[worst]:.1f} % of the (image, "
                    "unit) pairs sit on the flat part of the negative branch, where at the "
@@ -503,7 +504,8 @@ def headline_numbers(acc: pd.DataFrame, lay: pd.DataFrame, verdicts: pd.DataFram
     there with its unit (a partial mean is marked), the same as ``against`` (the comparators
     other than the best, for "X at a %, against ..."), gradient saturation and node perplexity
     per activation, and each claim's verdict with its item counts. With ``runs``, also
-    ``best_lead``: the best activation's paired lead over ReLU (:func:`lead_over_relu`)."""
+    ``best_lead``: the best activation's paired lead over ReLU (:func:`lead_over_relu`);
+    ``spread``: the highest mean minus the lowest (points)."""
     out: dict[str, str] = {}
     t = acc[(acc.dataset == dataset) & (acc.depth == depth) & ~acc.batch_norm] \
         if len(acc) else acc
@@ -515,6 +517,7 @@ def headline_numbers(acc: pd.DataFrame, lay: pd.DataFrame, verdicts: pd.DataFram
                             if best is not None else "pending")
     out["n_activations"] = str(full.activation.nunique()) if len(full) else "0"
     out["best_acc"] = as_text(best["mean"] if best is not None else None)
+    out["spread"] = as_text(full["mean"].max() - full["mean"].min() if len(full) else None)
     for a in ("relu", "sigmoid", "selu", "elu"):
         row = t[t.activation == a] if len(t) else t
         out[f"acc_{a}"] = as_text(float(row["mean"].iloc[0]) if len(row) else None)
@@ -549,45 +552,48 @@ def headline_numbers(acc: pd.DataFrame, lay: pd.DataFrame, verdicts: pd.DataFram
 
 
 def lead_over_relu(runs: pd.DataFrame, dataset: str, depth: int, activation: str) -> str:
-    """``activation``'s test accuracy minus ReLU's on the ``depth``-layer nets without BN
-    on ``dataset``, paired by seed (points, mean ± SE), and whether it is beyond seed noise
-    by the claims' rule (:class:`helpers.claims.judging.Item`): prose for "the highest mean
-    is X's, ... ReLU's"; ``pending`` without runs."""
+    """A sentence on whether ``activation``'s top place is a finding: its test accuracy minus
+    ReLU's on the ``depth``-layer nets without BN on ``dataset``, paired by seed (points,
+    mean ± SE), judged by the claims' rule (:class:`helpers.claims.judging.Item`)."""
+    name = ACTIVATION_NAMES[activation]
     if activation == "relu":
-        return "ReLU itself"
+        return "That top place is ReLU's own: no other activation beat it here."
     diff = _difference(runs, dataset, depth, activation, False, "relu", False) \
         if len(runs) else None
     if diff is None or len(diff) < 2:
-        return "pending"
-    item = Item(f"{ACTIVATION_NAMES[activation]} − ReLU", diff, 0.0, ">")
-    where = {"holds": "beyond seed noise", "fails": "beyond seed noise, below"}.get(
-        item.outcome, "within seed noise")
-    return (f"{item.mean:+.2f} ± {item.se:.2f} points against ReLU, paired by seed: "
-            f"{where}")
+        return f"Whether {name}'s top place is a finding is pending (paired ReLU runs missing)."
+    item = Item(f"{name} − ReLU", diff, 0.0, ">")
+    lead = f"{item.mean:+.2f} ± {item.se:.2f} points against ReLU, paired by seed"
+    if item.outcome == HOLDS:
+        return f"That top place is a finding: {name}'s lead is {lead}, beyond seed noise."
+    if item.outcome == FAILS:
+        return (f"That top place is not a lead over ReLU: {name} is at {lead}, below it "
+                "beyond seed noise (their seeds differ).")
+    return f"That top place is not a finding: {name}'s lead is {lead}, within seed noise."
 
 
 def selu_against_full_length(runs: pd.DataFrame, dataset: str, depth: int) -> str:
-    """SELU (no BN) minus ReLU + BN on the ``depth``-layer nets of ``dataset``, paired by
-    seed (points, mean ± SE), against the comparators as halted by the replay and as their
-    full runs kept them (``full_test_acc``); empty when the comparators were not replayed
-    (their runs stopped early anyway)."""
+    """A sentence: SELU (no BN) minus ReLU + BN on the ``depth``-layer nets of ``dataset``,
+    paired by seed (points, mean ± SE), against the comparators as halted by the replay and as
+    their full runs kept them (``full_test_acc``), or why that comparison is pending."""
+    pending = "What halting costs the SELU comparison is pending: "
     if not len(runs) or "full_test_acc" not in runs:
-        return ""
+        return pending + "these results hold no full-length runs."
     relu = runs[(runs.dataset == dataset) & (runs.depth == depth) & runs.batch_norm.astype(bool)
                 & (runs.activation == "relu")]
     if not len(relu) or not relu.replayed.astype(bool).all():
-        return ""
+        return pending + "its ReLU + BN comparators were not replayed in this profile."
     selu = _per_seed(runs, dataset, depth, False, "selu")
     halted = 100 * relu.set_index("seed").test_acc
     full = 100 * relu.set_index("seed").full_test_acc
     seeds = selu.index.intersection(halted.index)
     if len(seeds) < 2:
-        return ""
-
-    def pm(d: pd.Series) -> str:
-        return f"{d.mean():+.2f} ± {_se(d):.2f}"
-    return (f"{pm(selu[seeds] - halted[seeds])} points against the halted ReLU + BN nets, "
-            f"{pm(selu[seeds] - full[seeds])} against the same nets trained all their epochs")
+        return pending + f"{len(seeds)} paired seed{'s' * (len(seeds) != 1)} so far."
+    halted_gap, full_gap = (plus_minus(d.mean(), _se(d), sign=True)
+                            for d in (selu[seeds] - halted[seeds], selu[seeds] - full[seeds]))
+    return (f"At {depth} layers SELU scores {halted_gap} points against the halted ReLU + BN "
+            f"nets and {full_gap} against the same nets trained all their epochs, so the "
+            "verdict describes halted nets (chapter 4 measures what halting costs the BN nets).")
 
 
 def judged_items(items: pd.DataFrame) -> dict[str, str]:

@@ -281,10 +281,14 @@ def grid_numbers(table: pd.DataFrame | None, correlations: pd.DataFrame | None,
     for d in datasets:
         c = correlation_at(correlations, d)
         rhos.append(None if c is None else c[0])
-        out[f"rho_{d}"] = PENDING if c is None else as_text(c[0])
-        out[f"rho_{d}_ci"] = PENDING if c is None else f"{c[1]:.2f} to {c[2]:.2f}"
-        out[f"rho_{d}_verdict"] = PENDING if c is None else (
-            "excludes 0" if c[1] > 0 or c[2] < 0 else "includes 0")
+        out[f"rho_{d}"] = as_text(None if c is None else c[0])
+        if c is not None and not np.isfinite(c[1]):  # too few configurations for an interval
+            out[f"rho_{d}_ci"] = "not computable (too few configurations)"
+            out[f"rho_{d}_verdict"] = "leaves the sign open"
+        else:
+            out[f"rho_{d}_ci"] = PENDING if c is None else f"{c[1]:.2f} to {c[2]:.2f}"
+            out[f"rho_{d}_verdict"] = PENDING if c is None else (
+                "excludes 0" if c[1] > 0 or c[2] < 0 else "includes 0")
         out[f"rho_within_{d}"] = _within_bn(correlations, d)
         out[f"depths_{d}"] = _by_depth(depths, d)
         ps = summary[summary["dataset"] == d] if len(summary) else summary

@@ -170,6 +170,12 @@ def epochs_to(history: pd.DataFrame, target: float, column: str = "train_acc") -
     return float(hit.iloc[0]) if len(hit) else float("nan")
 
 
+def reached_text(epochs: float) -> str:
+    """``"epoch 3"`` for the epoch a run reached a target (:func:`epochs_to`), ``"not within
+    the run"`` where it never did (NaN)."""
+    return "not within the run" if pd.isna(epochs) else f"epoch {epochs:.0f}"
+
+
 def run_summary(results: dict[str, TrainResult], targets: tuple[float, ...] = (0.97, 0.99)
                 ) -> pd.DataFrame:
     """One row per run: best epoch, best validation and test accuracy (%), training

@@ -283,7 +283,7 @@ def test_time_to_target_by_hand():
     r = TrainResult(model, history, best_epoch=2, best_val_acc=0.9, test_loss=0.0,
                     test_acc=0.9, diverged=False, wall_time=1.0)
     t = time_to_target({"a": r}, {"relu": 2.0}, target=0.95)
-    assert t.loc["a", "epochs to 95% train acc"] == 2.0
+    assert t.loc["a", "epochs to 95 % train acc"] == 2.0
     assert t.loc["a", "seconds to target"] == 4.0
     assert t.loc["a", "train acc at best (%)"] == 95.0
     assert math.isnan(time_to_target({"a": r}, {"relu": 2.0}, 0.999).iloc[0, 0])

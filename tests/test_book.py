@@ -373,9 +373,13 @@ def test_chapter_head_is_one_setup_call(chapter: Path):
 def test_prose_formatters_by_hand():
     import numpy as np
 
-    from helpers.book import as_text, layer_list, listed, trend
+    from helpers.book import as_text, layer_list, listed, plus_minus, trend
     assert as_text(np.float64(98.456), ".1f") == "98.5" and as_text(3, "") == "3"
     assert as_text(None) == as_text(float("nan")) == as_text(np.inf) == "pending"
+    assert plus_minus(0.254, 0.1) == "0.25 ± 0.10"
+    assert plus_minus(0.254, 0.1, sign=True) == "+0.25 ± 0.10"
+    assert plus_minus(-1.0, float("nan"), ".1f") == "-1.0 (one seed)"
+    assert plus_minus(float("nan"), 0.1) == "pending"
     assert (trend(1, 2), trend(2, 1), trend(1, 1)) == ("rises", "falls", "stays the same")
     assert trend(1, 2, up="grows") == "grows"
     assert listed([1, 2.25, 3]) == "1.0, 2.2 and 3.0" and listed([5], ".0f") == "5"

@@ -168,7 +168,11 @@ def test_perplexity_numbers_by_hand():
     assert t["ppl_untrained_sigmoid_last"] == "pending"
     # the sigmoid's median is lower in layer 1 (2 < 4), not in layer 2 (4 > 3)
     assert t["ppl_sigmoid_vs_relu"] == "1 of 2 layers on MNIST"
-    assert t["ppl_sigmoid_reading"].startswith("By this measure the ReLU nodes")
+    assert t["ppl_sigmoid_reading"].startswith("By this measure neither")  # a tie, 1 of 2
+    relu = ci.perplexity_numbers(ppl.assign(**{"median perplexity": ppl["median perplexity"]
+                                               .where(ppl["model"] != "sigmoid", 9.0)}),
+                                 last=2, sources=["mnist"])
+    assert relu["ppl_sigmoid_reading"].startswith("By this measure the ReLU nodes")  # 0 of 2
     both = ci.perplexity_numbers(ppl, last=2, sources=["mnist", "cifar10"])
     assert both["ppl_sigmoid_vs_relu"] == "1 of 2 layers on MNIST and 2 of 2 layers on CIFAR-10"
     assert both["ppl_sigmoid_reading"].startswith("By this measure the sigmoid nodes")  # 3 of 4
@@ -227,5 +231,12 @@ def test_on_rate_matched_by_hand():
     assert set(m["on-rate band"]) == {"0–10 %", "30–50 %"}
     r = ci.matched_reading(m, min_nodes=3)
     assert r["ppl_matched"] == "1 of 2 on-rate bands on MNIST"
-    assert r["ppl_matched_reading"].startswith("so at equal on-rate the sigmoid nodes are not")
+    assert r["ppl_matched_reading"] == "so at equal on-rate neither activation's nodes are " \
+        "the more selective ones"  # 1 of 2 bands
+    higher = ci.matched_reading(m[m["on-rate band"] == "30–50 %"], min_nodes=3)
+    assert higher["ppl_matched_reading"] == "so at equal on-rate the ReLU nodes are the more " \
+        "selective ones"  # 0 of 1
+    lower = ci.matched_reading(m[m["on-rate band"] == "0–10 %"], min_nodes=3)
+    assert lower["ppl_matched_reading"].startswith("so at equal on-rate the sigmoid nodes are "
+                                                   "the more selective ones: their lower")
     assert ci.matched_reading(m, min_nodes=4)["ppl_matched"] == "pending"  # too few nodes

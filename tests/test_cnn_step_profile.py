@@ -240,7 +240,7 @@ def test_profile_and_pool_numbers_by_hand():
     assert n["prof_activation"] == "4.0 ± 1.0" and n["prof_convolution"] == "0.0 ± 1.0"
     assert n["prof_maxpool"] == f"{1.75:.1f} ± {0.25:.1f}"
     assert n["prof_conv_reading"] == "cost the same for both activations within the noise"
-    assert n["prof_pool_reading"].startswith("At all 1 points the max-pools took longer")
+    assert n["prof_pool_reading"].startswith("At the one point the max-pools took longer")
     # ReLU step: 15 and 13.5 ms; convolution 10, max-pool 3.25 of 14.25 ms
     assert (n["prof_conv_share"], n["prof_pool_share"]) == ("70", "23")
     assert n["prof_pool_s"] == f"{0.175:.1f}"  # 1.75 ms x 100 steps per epoch
@@ -249,6 +249,10 @@ def test_profile_and_pool_numbers_by_hand():
     assert n["prof_pool_reading"].endswith("by more than 2.00 standard errors (the timing "
                                            "noise)")
     strict = sp.profile_numbers({"ops": ops, "batches_per_epoch": 100}, ps)  # t: 12.71 SE
+    assert (strict["prof_rounds"], strict["prof_noise"]) == ("2", "12.71")
+    # the rounds stored in the result count, not the settings' (a result from another run)
+    stale = sp.profile_numbers({"ops": ops, "batches_per_epoch": 100}, {**ps, "rounds": 8})
+    assert (stale["prof_rounds"], stale["prof_noise"]) == ("2", "12.71")
     assert strict["prof_pool_reading"].startswith("At 0 of 1 points")
     assert "12.71 standard errors" in strict["prof_pool_reading"]
     assert sp.timing_noise(8) == pytest.approx(2.365, abs=1e-3)

@@ -25,6 +25,7 @@ from helpers.dynamics import (
     plot_layer_metric,
     plot_off_fractions,
     sparsity_by_condition,
+    update_numbers,
 )
 from helpers.metrics import gradient_norms
 from helpers.model_variants import make_variant
@@ -151,3 +152,47 @@ def test_chapter3_readings_by_hand():
     assert bias_text(99.8, dead_end).endswith("the last layer has 6.0 % dead units, layer 1 "
                                               "36.5 %).")
     assert bias_text(11.3, dead_end).startswith("and the network does not recover (11.3 %")
+
+
+def test_update_numbers_by_hand():
+    upd = pd.DataFrame({1: [0.30, 0.10], 2: [0.20, 0.12], 3: [0.25, 0.08]},
+                       index=["sig", "relu"])
+    long = pd.DataFrame({"label": ["sig"] * 3 + ["relu"] * 3, "metric": "update",
+                         "epoch": [1, 2, 3] * 2, "value": [0.3, 0.02, 0.04, 0.1, 0.05, 0.07]})
+    t = update_numbers(upd, long, 0.8, "sig", "relu")
+    assert (t["sigmoid_first"], t["sigmoid_last"], t["first_vs_last"]) == (
+        "0.300", "0.250", "at least as much as")
+    assert (t["sigmoid_range"], t["relu_range"], t["cmp1"]) == ("0.20–0.30", "0.08–0.12", "more")
+    # from epoch 2 on: medians 0.03 (sigmoid) and 0.06 (ReLU)
+    assert (t["later_sigmoid"], t["later_relu"], t["cmp_later"]) == ("0.03", "0.06", "less")
+    assert t["deficit"] == "its gradient deficit was gone after it"
+    slow = upd.copy()
+    slow[1] = [0.2, 0.1]  # layer 1 now below the top layer's 0.25
+    lagging = update_numbers(slow, long, 0.01, "sig", "relu")
+    assert lagging["first_vs_last"] == "less than"
+    assert lagging["deficit"] == "its gradient was still 0.01 times the top layer's after it"
+
+
+def test_layer1_text_and_dead_accuracy_reading():
+    from helpers.dynamics import dead_accuracy_reading, layer1_text
+
+    assert layer1_text(10.0, 30.0).startswith(
+        "Layer 1, meanwhile, lost units during the first epoch (30.0 % dead after it, 10.0 % "
+        "before). These probes do not record why")
+    assert layer1_text(30.0, 30.0) == ("Layer 1 did not lose units during the first epoch "
+                                       "(30.0 % dead after it, 30.0 % before).")
+    assert dead_accuracy_reading(-0.85) == "more dead units go with lower accuracy"
+    assert dead_accuracy_reading(0.2) == "more dead units do not go with lower accuracy"
+    assert dead_accuracy_reading(math.nan).startswith("too few runs")
+
+
+def test_sparsity_change_text():
+    from helpers.dynamics import sparsity_change_text
+
+    s = dict(depth=4, width=200, max_epochs=30)
+    assert sparsity_change_text(50.0, 70.0, s, quick=False) == (
+        "This run's 4×200 networks, trained for 30 epochs, went from 50.0 % to 70.0 % on MNIST, "
+        "short of the paper's 80 % after a longer training")
+    assert "close to the paper's" in sparsity_change_text(50.0, 79.0, s, quick=False)
+    assert "above the paper's" in sparsity_change_text(50.0, 85.0, s, quick=False)
+    assert sparsity_change_text(50.0, 85.0, s, quick=True).startswith("This run trained small")

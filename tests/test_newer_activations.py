@@ -63,12 +63,30 @@ def test_claims_hold_fail_and_pending_by_hand():
     assert nums["items_elu_deep"].startswith("1 of 2 comparisons hold, 1 fail")
     assert nums["items_elu_deep"].endswith("; by dataset: mnist: mixed")
     assert na.lead_over_relu(_runs(rows), "mnist", 8, "elu") == (
-        "+5.00 ± 0.00 points against ReLU, paired by seed: beyond seed noise")
-    assert na.lead_over_relu(_runs(rows), "mnist", 8, "relu") == "ReLU itself"
-    assert na.lead_over_relu(_runs(rows), "mnist", 4, "elu") == "pending"
+        "That top place is a finding: ELU's lead is +5.00 ± 0.00 points against ReLU, "
+        "paired by seed, beyond seed noise.")
+    assert na.lead_over_relu(_runs(rows), "mnist", 8, "relu").startswith(
+        "That top place is ReLU's own")
+    assert "pending" in na.lead_over_relu(_runs(rows), "mnist", 4, "elu")
     assert na.judged_items(items) == {"n_judged": "2", "by_chance": "0.1",
                                       "detectable": "0.00 to 0.00"}
     assert nums["n_activations"] == "2"
+
+
+def test_selu_against_full_length_by_hand():
+    rows = [("mnist", 8, False, "selu", s, 0.95 + 0.01 * s) for s in range(3)]
+    rows += [("mnist", 8, True, "relu", s, 0.94 + 0.02 * s) for s in range(3)]
+    runs = _runs(rows)
+    assert "no full-length runs" in na.selu_against_full_length(runs, "mnist", 8)
+    runs["full_test_acc"], runs["replayed"] = runs.test_acc + 0.01, False
+    assert "not replayed" in na.selu_against_full_length(runs, "mnist", 8)
+    runs["replayed"] = True
+    # SELU - halted: 1, 0, -1 points (mean 0, SE 0.58); - full: 0, -1, -2 (mean -1)
+    text = na.selu_against_full_length(runs, "mnist", 8)
+    assert text.startswith("At 8 layers SELU scores +0.00 ± 0.58 points against the halted")
+    assert "and -1.00 ± 0.58 against the same nets trained all their epochs" in text
+    one = runs[~((runs.activation == "selu") & (runs.seed > 0))]
+    assert na.selu_against_full_length(one, "mnist", 8).endswith("1 paired seed so far.")
 
 
 def test_headline_ranks_only_complete_configurations():

@@ -168,6 +168,11 @@ def test_grid_numbers_by_hand():
     rule = grid_numbers(table, corr, pairs.drop(index=[1, 3]), {"mnist": "MNIST"})
     assert rule["pairs_reading"].startswith("So the Table 1 comparison is close to a rule")
     assert "none of 3 pairs" in rule["deep_failures"]
+    # a pooled rho without an interval (too few configurations) says so, not "nan to nan"
+    no_ci = corr.assign(**{"CI low": math.nan, "CI high": math.nan})
+    t = grid_numbers(table, no_ci, pairs, {"mnist": "MNIST"})
+    assert (t["rho_mnist_ci"], t["rho_mnist_verdict"]) == (
+        "not computable (too few configurations)", "leaves the sign open")
     none = grid_numbers(None, None, None, {})
     assert set(none.values()) <= {"pending", "pending and pending",
                                   "The paired comparison is pending"}

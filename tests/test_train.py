@@ -90,7 +90,7 @@ def test_on_epoch_end_adds_columns(mnist_small):
 def test_epochs_to_and_run_summary_by_hand():
     from types import SimpleNamespace
 
-    from helpers.train import epochs_to, run_summary
+    from helpers.train import epochs_to, reached_text, run_summary
 
     h = pd.DataFrame({"epoch": [0, 1, 2, 3], "train_acc": [0.1, 0.96, 0.985, 0.995]})
     assert (epochs_to(h, 0.97), epochs_to(h, 0.99)) == (2.0, 3.0)
@@ -103,3 +103,5 @@ def test_epochs_to_and_run_summary_by_hand():
     assert row["best epoch"] == 2 and row["train acc at best (%)"] == pytest.approx(98.5)
     assert row["epochs to 97 % train acc"] == 2 and row["epochs to 99 % train acc"] == 3
     assert row["test acc (%)"] == pytest.approx(97.5) and row["seconds"] == 12.0
+    assert reached_text(2.0) == "epoch 2"
+    assert reached_text(epochs_to(h, 1.0)) == "not within the run"

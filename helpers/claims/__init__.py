@@ -69,6 +69,7 @@ from .judging import (
     Missing,
     each,
     judge,
+    mean_se,
     possible_verdicts,
     se_factor,
     t_critical,
@@ -145,7 +146,8 @@ __all__ = [
     # judging
     "SE_FACTOR", "HOLDS", "FAILS", "WITHIN", "AGREES", "DISAGREES", "MIXED", "INCONCLUSIVE",
     "NOT_TESTABLE", "PENDING", "CONTEXT", "VERDICTS", "Missing", "Incomplete", "each",
-    "possible_verdicts", "judge", "se_factor", "t_critical", "Item", "verdict_of", "Claim",
+    "possible_verdicts", "judge", "mean_se", "se_factor", "t_critical", "Item", "verdict_of",
+    "Claim",
     "ClaimSpec",
     # views
     "INPUTS", "DATASET_NAMES", "Context", "GridView",

@@ -119,6 +119,16 @@ def each(make: Callable[..., Item], keys: Sequence) -> list[Item]:
 
 
 # ----------------------------------------------------------------------------- items
+def mean_se(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and standard error over seeds (sample sd / sqrt(n); NaN for one value), the
+    book's one definition of both."""
+    v = np.asarray(values, dtype=float)
+    if not len(v):
+        raise ValueError("values is empty; accepted: at least one number")
+    se = float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
+    return float(v.mean()), se
+
+
 def judge(values: Sequence[float], target: float, direction: str, tol: float = 0.0,
           factor: float | None = None) -> str:
     """``holds`` / ``fails`` / ``within noise`` for per-seed ``values`` (see module doc).
@@ -132,7 +142,7 @@ def judge(values: Sequence[float], target: float, direction: str, tol: float = 0
         raise ValueError(f"direction={direction!r}; accepted: '>', '<', 'within'")
     if len(v) < 2 or np.isnan(v).any():
         return WITHIN
-    mean, se = float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v)))
+    mean, se = mean_se(v)
     if direction == ">":
         per_seed, margin = v - target, mean - target
     elif direction == "<":
@@ -164,13 +174,11 @@ class Item:
 
     @property
     def mean(self) -> float:
-        return float(np.mean(self.values.to_numpy(float))) if self.n else math.nan
+        return mean_se(self.values)[0] if self.n else math.nan
 
     @property
     def se(self) -> float:
-        if self.n < 2:
-            return math.nan
-        return float(np.std(np.asarray(self.values, float), ddof=1) / math.sqrt(self.n))
+        return mean_se(self.values)[1] if self.n else math.nan
 
     @property
     def outcome(self) -> str:
