@@ -385,13 +385,15 @@ def on_rate_matched(selectivity: pd.DataFrame, state: str = "trained",
     return out.rename(columns={"band": "on-rate band", "median": "median perplexity"})
 
 
-def matched_reading(matched: pd.DataFrame, a: str = "sigmoid", b: str = "ReLU",
+def matched_reading(matched: pd.DataFrame | None, a: str = "sigmoid", b: str = "ReLU",
                     min_nodes: int = 20) -> dict[str, str]:
     """From :func:`on_rate_matched`: ``ppl_matched`` — per source, in how many on-rate bands
     (with at least ``min_nodes`` nodes of both models) model ``a`` has the lower median
     perplexity than ``b`` — and ``ppl_matched_reading``: which model's nodes are the more
     selective at equal on-rate (lower in most bands overall; "neither" on a tie)."""
     counts = {}
+    if matched is None or matched.empty:
+        return {"ppl_matched": PENDING, "ppl_matched_reading": PENDING}
     for src, g in matched.groupby("source", sort=False):
         wide = g.pivot_table(index="on-rate band", columns="model",
                              values=["nodes", "median perplexity"], observed=True)

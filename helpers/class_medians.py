@@ -375,9 +375,12 @@ def less_sparse_text(sparsity: pd.DataFrame, labels: Mapping[str, str], profile:
             "training split.")
 
 
-def furthest_table1_cell(numbers: pd.DataFrame, tolerance: float) -> str:
+def furthest_table1_cell(numbers: pd.DataFrame, tolerance: float | None = None) -> str:
     """The trained cell of :func:`table1` furthest from the paper, and whether it is beyond
-    the claims table's ``tolerance`` (points); empty without trained cells."""
+    ``tolerance`` (points; default the claims table's,
+    :data:`helpers.claims.section3_rules.TABLE1_TOLERANCE`); empty without trained cells."""
+    if tolerance is None:
+        from .claims.section3_rules import TABLE1_TOLERANCE as tolerance
     trained = numbers[(numbers["state"] == "trained") & numbers["paper"].notna()]
     if not len(trained):
         return ""

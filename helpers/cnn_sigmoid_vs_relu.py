@@ -464,9 +464,10 @@ def convergence_sweep(history: pd.DataFrame, targets: Sequence[float]) -> pd.Dat
 
 def activation_share(result: Mapping) -> pd.DataFrame:
     """Per activation: median activation-alone seconds per batch, its estimate per epoch,
-    the measured seconds per epoch and the share (%) of the step time it accounts for."""
+    the measured seconds per epoch (mean over seeds of :func:`epoch_seconds`, as everywhere
+    in the chapter) and the share (%) of the step time it accounts for."""
     timing = result["activation_timing"].groupby("activation")["seconds"].median()
-    epoch_s = result["history"].groupby("activation")["epoch_s"].mean()
+    epoch_s = epoch_seconds(result["history"]).groupby("activation")["epoch_s"].mean()
     out = pd.DataFrame({"activation s/batch": timing,
                         "activation s/epoch": timing * result["batches_per_epoch"],
                         "step s/epoch": epoch_s})

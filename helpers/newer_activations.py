@@ -495,20 +495,24 @@ def shown_depth(acc: pd.DataFrame, dataset: str, deep: int) -> int:
 POSSESSIVE = {"relu": "ReLU's", "sigmoid": "the sigmoid's", "elu": "ELU's", "selu": "SELU's"}
 
 
-def headline_numbers(acc: pd.DataFrame, lay: pd.DataFrame, verdicts: pd.DataFrame,
-                     dataset: str, depth: int, runs: pd.DataFrame | None = None
-                     ) -> dict[str, str]:
-    """The numbers the chapter's prose quotes, as text (``pending`` where runs are
-    missing): the best activation of the ``depth``-layer nets without BN on ``dataset`` (among
-    the configurations with the most seeds), the accuracy of ReLU, the sigmoid, ELU and SELU
-    there with its unit (a partial mean is marked), the same as ``against`` (the comparators
-    other than the best, for "X at a %, against ..."), gradient saturation and node perplexity
-    per activation, and each claim's verdict with its item counts. With ``runs``, also
-    ``best_lead``: the best activation's paired lead over ReLU (:func:`lead_over_relu`);
-    ``spread``: the highest mean minus the lowest (points)."""
+def _no_bn(table: pd.DataFrame, dataset: str, depth: int) -> pd.DataFrame:
+    """The rows of ``table`` for the ``depth``-layer nets without BN on ``dataset``."""
+    if not len(table):
+        return table
+    return table[(table.dataset == dataset) & (table.depth == depth) & ~table.batch_norm]
+
+
+def accuracy_numbers(acc: pd.DataFrame, dataset: str, depth: int,
+                     runs: pd.DataFrame | None = None) -> dict[str, str]:
+    """The accuracies chapter 9's prose quotes, as text (``pending`` where runs are missing),
+    from :func:`accuracy_table` for the ``depth``-layer nets without BN on ``dataset``:
+    ``best`` (among the configurations with the most seeds: a partial mean does not rank),
+    ``best_acc``, ``n_activations``, ``spread`` (the highest mean minus the lowest, points),
+    ``acc_<a>`` for ReLU, the sigmoid, SELU and ELU with the unit (a partial mean marked),
+    ``against`` (those other than the best, for "X at a %, against ...") and, with ``runs``,
+    ``best_lead`` (:func:`lead_over_relu`)."""
     out: dict[str, str] = {}
-    t = acc[(acc.dataset == dataset) & (acc.depth == depth) & ~acc.batch_norm] \
-        if len(acc) else acc
+    t = _no_bn(acc, dataset, depth)
     full = t[t.seeds == t.seeds.max()] if len(t) else t  # a partial mean does not rank
     best = full.loc[full["mean"].idxmax()] if len(full) else None
     out["best"] = ACTIVATION_NAMES[best.activation] if best is not None else "pending"
@@ -529,13 +533,27 @@ def headline_numbers(acc: pd.DataFrame, lay: pd.DataFrame, verdicts: pd.DataFram
     others = [f"{POSSESSIVE[a]} {out[f'acc_{a}']}" for a in POSSESSIVE
               if best is None or a != best.activation]
     out["against"] = ", ".join(others[:-1]) + f" and {others[-1]}"
-    s = lay[(lay.dataset == dataset) & (lay.depth == depth) & ~lay.batch_norm] \
-        if len(lay) else lay
+    return out
+
+
+def layer_numbers(lay: pd.DataFrame, dataset: str, depth: int) -> dict[str, str]:
+    """Gradient saturation (``gradsat_<a>``, %) and node perplexity (``ppl_<a>``) per
+    activation of the ``depth``-layer nets without BN on ``dataset``, from
+    :func:`layer_table`, as text (``pending`` where missing)."""
+    out: dict[str, str] = {}
+    s = _no_bn(lay, dataset, depth)
     for a in ("gelu", "relu", "leaky_relu", "elu", "selu", "tanh"):
         row = s[s.activation == a] if len(s) else s
         out[f"gradsat_{a}"] = as_text(float(row.grad_saturation.iloc[0]) if len(row) else None,
                                    ".1f")
         out[f"ppl_{a}"] = as_text(float(row.perplexity.iloc[0]) if len(row) else None, ".2f")
+    return out
+
+
+def claim_numbers(verdicts: pd.DataFrame) -> dict[str, str]:
+    """Each claim's verdict (``verdict_<id>``) and item counts (``items_<id>``) from
+    :func:`claim_verdicts`, as text."""
+    out: dict[str, str] = {}
     for cid in CLAIMS.id:
         row = verdicts[verdicts.id == cid] if len(verdicts) else verdicts
         if not len(row):
@@ -597,10 +615,10 @@ def selu_against_full_length(runs: pd.DataFrame, dataset: str, depth: int) -> st
 
 
 def judged_items(items: pd.DataFrame) -> dict[str, str]:
-    """How many comparisons were judged (not pending), how many would hold or fail by
-    chance alone at the 5 % level of each if no activation differed from ReLU
-    (``by_chance``), and the range of the smallest margins they could call
-    (``detectable``, points)."""
+    """How many comparisons were judged (not pending), how many at most would hold or fail
+    by chance alone at the 5 % level of each if no activation differed from ReLU
+    (``by_chance``; the every-seed condition keeps the rate at or below 5 %), and the range
+    of the smallest margins they could call (``detectable``, points)."""
     judged = items[~items.outcome.str.startswith("pending")] if len(items) else items
     det = judged["detectable"].dropna() if "detectable" in judged else pd.Series(dtype=float)
     return {"n_judged": str(len(judged)), "by_chance": f"{0.05 * len(judged):.1f}",

@@ -391,7 +391,8 @@ def dynamics_numbers(long: pd.DataFrame | None, fits: pd.DataFrame | None,
                                    "recorded in the paper profile's per-epoch table only.")
 
     def fits_of(model: str) -> pd.DataFrame:
-        return fits[fits["model"] == model] if long is not None else pd.DataFrame()
+        return fits[fits["model"] == model] if fits is not None and len(fits) \
+            else pd.DataFrame()
 
     for m in ("ReLU", "ReLU BN", "sigmoid"):
         f = fits_of(m)

@@ -240,3 +240,4 @@ def test_on_rate_matched_by_hand():
     assert lower["ppl_matched_reading"].startswith("so at equal on-rate the sigmoid nodes are "
                                                    "the more selective ones: their lower")
     assert ci.matched_reading(m, min_nodes=4)["ppl_matched"] == "pending"  # too few nodes
+    assert ci.matched_reading(m.iloc[:0])["ppl_matched_reading"] == "pending"  # no nodes yet

@@ -292,5 +292,6 @@ def test_prose_texts_by_hand():
                           "paper's 80.4 % (-5.4 points); one cell beyond the tolerance")
     assert "within the claims table's tolerance of 6 points" in furthest_table1_cell(numbers, 6)
     assert furthest_table1_cell(numbers[numbers["state"] == "untrained"], 5.0) == ""
+    assert furthest_table1_cell(numbers) == far  # the claims table's tolerance, 5 points
     assert trajectory_text(3, 6)[0].startswith("On this page 3 of 6 ReLU networks")
     assert trajectory_text(0, 6)[0].startswith("None of the 6 ReLU networks")

@@ -55,9 +55,11 @@ def test_claims_hold_fail_and_pending_by_hand():
     assert v.loc["elu_deep", "by dataset"] == "MNIST: mixed"
     assert set(items[items.claim == "silu"].depth) == {8}  # "deeper models" only
     assert v.loc["selu_no_bn", "verdict"] == "pending"  # no SELU runs
-    nums = na.headline_numbers(na.accuracy_table(_runs(rows)), pd.DataFrame(),
-                               na.claim_verdicts(items), "mnist", 8)
+    nums = (na.accuracy_numbers(na.accuracy_table(_runs(rows)), "mnist", 8)
+            | na.layer_numbers(pd.DataFrame(), "mnist", 8)
+            | na.claim_numbers(na.claim_verdicts(items)))
     assert nums["best"] == "ELU" and nums["best_acc"] == "96.00"
+    assert nums["spread"] == "5.00"  # ELU 96, ReLU 91
     assert nums["against"] == "ReLU's 91.00 %, the sigmoid's pending and SELU's pending"
     assert nums["verdict_elu_deep"] == "mixed" and nums["gradsat_relu"] == "pending"
     assert nums["items_elu_deep"].startswith("1 of 2 comparisons hold, 1 fail")
@@ -92,8 +94,7 @@ def test_selu_against_full_length_by_hand():
 def test_headline_ranks_only_complete_configurations():
     rows = [("mnist", 4, False, "relu", s, 0.98) for s in range(3)]
     rows += [("mnist", 4, False, "selu", 0, 0.99)]  # one seed so far, higher mean
-    nums = na.headline_numbers(na.accuracy_table(_runs(rows)), pd.DataFrame(),
-                               pd.DataFrame(), "mnist", 4)
+    nums = na.accuracy_numbers(na.accuracy_table(_runs(rows)), "mnist", 4)
     assert nums["best"] == "ReLU" and nums["n_activations"] == "1"
     assert nums["acc_selu"] == "99.00 % (1 seed so far)" and nums["acc_relu"] == "98.00 %"
     assert nums["acc_elu"] == "pending"

@@ -158,6 +158,8 @@ def test_dynamics_numbers_by_hand():
     assert q["upd_relu_1"] == "-2.60" and "paper profile" in q["fit_others"]
     none = td.dynamics_numbers(None, None, None)
     assert none["upd_relu_1"] == none["fit_relu_n"] == none["last_epochs"] == "pending"
+    fits_only = td.dynamics_numbers(None, td.fit_point(main), None)  # no epoch table
+    assert fits_only["fit_relu_n"] == t["fit_relu_n"] and fits_only["upd_relu_1"] == "pending"
 
 
 def test_gap_numbers_by_hand():

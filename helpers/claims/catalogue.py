@@ -19,6 +19,7 @@ from .section2_rules import (
     _best_is_wide_relu_bn,
     _fig2_wide_more_similar,
     _sigmoid_bn_deeper_better,
+    _sigmoid_bn_gain_grows,
     _sigmoid_nobn_deeper_worse,
     _wide_comparable,
     bn_improves_relu_everywhere,
@@ -144,6 +145,10 @@ def _specs() -> list[ClaimSpec]:
             ClaimSpec(f"fig2-sigmoid-bn-deeper-better-{ds}", "2", "Fig 2", 4, Q_SIGMOID_BN,
                       f"{name}: slope of sigmoid, narrow, BN test accuracy against depth",
                       "> 0", _sigmoid_bn_deeper_better(ds)),
+            ClaimSpec(f"fig2-sigmoid-bn-gain-grows-{ds}", "2", "Fig 2", 4, Q_SIGMOID_BN,
+                      f"{name}: the sentence's second reading, that what BN adds grows with "
+                      "depth: slope of sigmoid, narrow, BN minus no-BN test accuracy against "
+                      "depth", "> 0", _sigmoid_bn_gain_grows(ds)),
             ClaimSpec(f"fig2-sigmoid-nobn-deeper-worse-{ds}", "2", "Fig 2", 4, Q_SIGMOID_NOBN,
                       f"{name}: slope of sigmoid, no BN test accuracy against depth, at each "
                       "width", "< 0 at both widths", _sigmoid_nobn_deeper_worse(ds)),

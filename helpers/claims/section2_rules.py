@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 
 import pandas as pd
 
-from .judging import Item, each
+from .judging import Item, Missing, each
 from .views import DATASET_NAMES, Context, GridView, _config_name
 
 FIT_THRESHOLD = 99.0  # best training accuracy (%) that counts as "fits the training set"
@@ -95,6 +95,17 @@ def _sigmoid_bn_deeper_better(ds: str) -> Callable[[Context], list[Item]]:
     return fig2_sigmoid_bn_deeper_better
 
 
+def _sigmoid_bn_gain_grows(ds: str) -> Callable[[Context], list[Item]]:
+    def fig2_sigmoid_bn_gain_grows(ctx: Context) -> list[Item]:
+        # the slope of (BN - no BN) against depth, per seed: slopes are linear
+        g = ctx.grid
+        gain = (g.slope(ds, g.narrow, True, "sigmoid")
+                - g.slope(ds, g.narrow, False, "sigmoid"))
+        return [Item(f"slope of BN's gain, sigmoid ×{g.narrow}", gain, 0.0, ">",
+                     unit=" pts/layer")]
+    return fig2_sigmoid_bn_gain_grows
+
+
 def _sigmoid_nobn_deeper_worse(ds: str) -> Callable[[Context], list[Item]]:
     def fig2_sigmoid_nobn_deeper_worse(ctx: Context) -> list[Item]:
         g = ctx.grid
@@ -171,10 +182,11 @@ def cifar_deep_narrow_sigmoid_cannot_fit(ctx: Context) -> list[Item]:
     # "struggle to fit" is relative: under early stopping no CIFAR-10 net without BN
     # reaches FIT_THRESHOLD (every-other-net-fits), so an absolute item would hold whatever
     # the depth. The deep pair must fit worse than the shallower sigmoid nets of the same
-    # width (their mean best training accuracy, seed by seed); only a grid without
-    # shallower depths falls back to the absolute threshold.
+    # width (their mean best training accuracy, seed by seed).
     g = ctx.grid
     shallow = [d for d in g.depths if d not in g.deep]
+    if not shallow:
+        raise Missing("grid depths below the deepest two")
 
     def best(d: int) -> pd.Series:
         return g.best_train("cifar10", d, g.narrow, False, "sigmoid")
@@ -184,13 +196,7 @@ def cifar_deep_narrow_sigmoid_cannot_fit(ctx: Context) -> list[Item]:
         return Item(f"{d}×{g.narrow} − {'/'.join(map(str, shallow))}×{g.narrow}",
                     best(d) - ref, 0.0, "<", unit=" pts")
 
-    def item(kind: str, d: int) -> Item:
-        if kind == "relative":
-            return below_shallow(d)
-        return Item(f"{d}×{g.narrow}", best(d), FIT_THRESHOLD, "<", unit=" %")
-
-    kinds = ("relative",) if shallow else ("absolute",)  # a grid of 2 depths: absolute
-    return each(item, [(kind, d) for kind in kinds for d in g.deep])
+    return each(below_shallow, g.deep)
 
 
 def cifar_bn_deeper_better(ctx: Context) -> list[Item]:
