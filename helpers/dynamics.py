@@ -159,16 +159,48 @@ def dead_vs_sparse(models: dict[str, nn.Module], x: Tensor) -> tuple[pd.DataFram
     return pd.DataFrame(layers), pd.concat(units, ignore_index=True)
 
 
+def _plain_relu(summary: pd.DataFrame) -> pd.DataFrame:
+    """The plain ReLU runs of a :func:`~helpers.training_probes.run_configs` summary (no BN:
+    BN nets have no dead units; leaky ReLU and PReLU units on the negative side are not
+    dead, they pass gradient)."""
+    return summary[(summary.activation == "relu") & ~summary.batch_norm.astype(bool)]
+
+
 def dead_accuracy_correlation(summary: pd.DataFrame) -> tuple[float, int]:
     """Spearman rank correlation of the final dead % and final training accuracy over the
-    plain ReLU runs of :func:`~helpers.training_probes.run_configs` summaries (no BN: BN
-    nets have no dead units; leaky ReLU and PReLU units on the negative side are not dead,
-    they pass gradient), and how many runs it rests on (NaN under 3)."""
-    relu = summary[(summary.activation == "relu") & ~summary.batch_norm.astype(bool)]
+    plain ReLU runs of :func:`~helpers.training_probes.run_configs` summaries
+    (:func:`_plain_relu`), and how many runs it rests on (NaN under 3)."""
+    relu = _plain_relu(summary)
     if len(relu) < 3:
         return math.nan, len(relu)
     rho = relu[["final dead (%)", "final train acc (%)"]].corr(method="spearman").iloc[0, 1]
     return float(rho), len(relu)
+
+
+def most_dead_fitting(summary: pd.DataFrame, fits: float = 95.0) -> str:
+    """The plain ReLU run with the most dead units among those that still fitted their
+    training set to ``fits`` % (final training accuracy), for glued prose."""
+    healthy = _plain_relu(summary)
+    healthy = healthy[healthy["final train acc (%)"] >= fits]
+    if healthy.empty:
+        return f"no plain ReLU run reached {fits:g} % training accuracy"
+    worst = healthy.loc[healthy["final dead (%)"].idxmax()]
+    return (f"{worst['final dead (%)']:.1f} % of its units dead and "
+            f"{worst['final train acc (%)']:.1f} % training accuracy")
+
+
+def fit_reading(train_sigmoid: float, val_sigmoid: float, val_relu: float,
+                fitted: float = 99.5) -> str:
+    """Chapter 2's reading of one seed: did the sigmoid network fit its training set (final
+    training accuracy ≥ ``fitted`` %), and did it then validate worse than ReLU?"""
+    if train_sigmoid < fitted:
+        return ("The sigmoid network had not fitted its training set by then, so this run "
+                "cannot separate a slow start from a generalisation gap.")
+    if val_sigmoid < val_relu:
+        return ("The sigmoid network fitted its training set almost entirely, so here a slow "
+                "start cannot explain its lower validation accuracy (one seed).")
+    return ("The sigmoid network fitted its training set and validated at least as well as "
+            "ReLU here.")
 
 
 def dead_accuracy_reading(rho: float) -> str:

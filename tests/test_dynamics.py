@@ -196,3 +196,18 @@ def test_sparsity_change_text():
     assert "close to the paper's" in sparsity_change_text(50.0, 79.0, s, quick=False)
     assert "above the paper's" in sparsity_change_text(50.0, 85.0, s, quick=False)
     assert sparsity_change_text(50.0, 85.0, s, quick=True).startswith("This run trained small")
+
+
+def test_most_dead_fitting_and_fit_reading():
+    from helpers.dynamics import fit_reading, most_dead_fitting
+
+    runs = pd.DataFrame({"activation": ["relu", "relu", "relu", "leaky_relu"],
+                         "batch_norm": [False, False, True, False],
+                         "final dead (%)": [10.0, 60.5, 0.0, 90.0],
+                         "final train acc (%)": [99.0, 98.1, 99.5, 99.9]})
+    # the leaky ReLU and the BN run are not plain ReLU: the 60.5 % run is the answer
+    assert most_dead_fitting(runs) == "60.5 % of its units dead and 98.1 % training accuracy"
+    assert most_dead_fitting(runs, fits=99.9).startswith("no plain ReLU run reached 99.9 %")
+    assert fit_reading(99.0, 97.0, 98.0).startswith("The sigmoid network had not fitted")
+    assert fit_reading(99.8, 97.0, 98.0).endswith("lower validation accuracy (one seed).")
+    assert fit_reading(99.8, 98.5, 98.0).endswith("at least as well as ReLU here.")

@@ -233,13 +233,13 @@ def possible_verdicts(outcomes: Sequence[str], n_missing: int, how: str = "all"
     """The verdicts ``outcomes`` can still reach once ``n_missing`` more items are judged,
     in :data:`VERDICTS` order. A verdict depends only on which outcomes occur, so the
     completions tried are one per set of at most ``n_missing`` outcomes."""
+    if not n_missing:
+        return [verdict_of(list(outcomes), how)]
     kinds = (HOLDS, FAILS, WITHIN)
     sets = [[o for o, used in zip(kinds, mask) if used] for mask in itertools.product(
         (False, True), repeat=3)]
     found = {verdict_of(list(outcomes) + s + [s[0]] * (n_missing - len(s)), how)
              for s in sets if s and len(s) <= n_missing}
-    if not n_missing:
-        found = {verdict_of(list(outcomes), how)}
     return [v for v in VERDICTS if v in found]
 
 
