@@ -205,17 +205,21 @@ def trend(first: float, last: float, up: str = "rises", down: str = "falls") -> 
     return up if last > first else down if last < first else "stays the same"
 
 
+def joined(words: Iterable[str]) -> str:
+    """``"a, b, c and d"`` (``"a"`` for one word): words for glued prose."""
+    words = list(words)
+    return ", ".join(words[:-1]) + f" and {words[-1]}" if len(words) > 1 else words[0]
+
+
 def listed(values: Iterable[float], fmt: str = ".1f") -> str:
     """``"a, b, c and d"``: numbers for glued prose."""
-    words = [format(float(v), fmt) for v in values]
-    return ", ".join(words[:-1]) + f" and {words[-1]}" if len(words) > 1 else words[0]
+    return joined(format(float(v), fmt) for v in values)
 
 
 def layer_list(layers: Iterable[int]) -> str:
     """``"layer 2"`` or ``"layers 2, 3 and 4"``: layer numbers for glued prose."""
     words = [str(n) for n in layers]
-    return f"layer {words[0]}" if len(words) == 1 else (
-        "layers " + ", ".join(words[:-1]) + f" and {words[-1]}")
+    return ("layer " if len(words) == 1 else "layers ") + joined(words)
 
 
 def readable(table: pd.DataFrame, fmt: str | Mapping[str, str] = ".2f", missing: str = ""

@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.profiler import ProfilerActivity, profile
 
-from .book import plus_minus
+from .book import joined, plus_minus
 from .chapter_results import train_or_load
 from .claims.judging import se_factor
 from .cnn_sigmoid_vs_relu import (
@@ -359,10 +359,6 @@ def pool_table(pool: pd.DataFrame) -> pd.DataFrame:
 # --- the numbers the chapter quotes ----------------------------------------------------
 
 
-def _and(words: Sequence[str]) -> str:
-    return ", ".join(words[:-1]) + f" and {words[-1]}" if len(words) > 1 else words[0]
-
-
 def timing_noise(rounds: int) -> float:
     """How many standard errors over ``rounds`` a difference must exceed to count: Student's
     t critical value (95 %, two-sided; :func:`helpers.claims.judging.se_factor`), the book's
@@ -396,8 +392,8 @@ def profile_numbers(result: Mapping, ps: Mapping, k: float | None = None) -> dic
     per_epoch = per_step / 1e3  # ms per step -> s per epoch
     both = table.loc[["activation", "max-pool"], "difference ms"].sum()
     out = {
-        "prof_points": _and([str(a) for a in ps["at_steps"]]),
-        "prof_points_epochs": _and([f"{a / per_step:.1f}" for a in ps["at_steps"]]),
+        "prof_points": joined([str(a) for a in ps["at_steps"]]),
+        "prof_points_epochs": joined([f"{a / per_step:.1f}" for a in ps["at_steps"]]),
         "prof_rounds": str(rounds), "prof_noise": f"{k:.2f}", "prof_steps": str(ps["steps"]),
         "prof_last": str(last),
         "prof_sigmoid": f"{table.loc['total', 'sigmoid ms']:.0f}",

@@ -36,7 +36,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .book import as_text, plus_minus
+from .book import as_text, joined, plus_minus
 from .claims.judging import FAILS, HOLDS, Item, mean_se, possible_verdicts, se_factor
 from .grid import get_spec, load_results, replay_patience, run_grid
 from .grid.store import GridResults
@@ -392,7 +392,7 @@ def selu_saturation(lay: pd.DataFrame, dataset: str, depths: Sequence[int]) -> d
     def text(values: dict[int, float | None]) -> str:
         parts = [as_text(v, ".1f") + (" %" if v is not None and np.isfinite(v) else "")
                  + f" ({d} layers)" for d, v in values.items()]
-        return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+        return joined(parts)
 
     selu, relu_bn = shares("selu", False), shares("relu", True)
     known = {d: v for d, v in selu.items() if v is not None and np.isfinite(v)}
@@ -532,7 +532,7 @@ def accuracy_numbers(acc: pd.DataFrame, dataset: str, depth: int,
             out[f"acc_{a}"] += f" ({n} seed{'s' if n > 1 else ''} so far)"
     others = [f"{POSSESSIVE[a]} {out[f'acc_{a}']}" for a in POSSESSIVE
               if best is None or a != best.activation]
-    out["against"] = ", ".join(others[:-1]) + f" and {others[-1]}"
+    out["against"] = joined(others)
     return out
 
 

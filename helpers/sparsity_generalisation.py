@@ -181,7 +181,7 @@ def bn_pair_summary(pairs: pd.DataFrame, by: Sequence[str] = ("dataset",)) -> pd
         lower, better = g["d sparsity (pp)"] < 0, g["d test acc (pp)"] > 0
         return pd.Series({"pairs": len(g), "BN lower sparsity (%)": 100 * lower.mean(),
                           "BN more accurate (%)": 100 * better.mean(),
-                          "both (%)": 100 * (lower & better).mean(),
+                          "both (%)": 100 * table1_pattern(g).mean(),
                           "median d sparsity (pp)": g["d sparsity (pp)"].median(),
                           "median d test acc (pp)": g["d test acc (pp)"].median()})
     if pairs.empty:
@@ -215,10 +215,10 @@ def pattern_shares(pairs: pd.DataFrame) -> pd.DataFrame:
 
 
 def deep_failures(pairs: pd.DataFrame) -> tuple[int, int, float | None]:
-    """Among the pairs deeper than the grid's shallowest depth: how many had BN lower the
-    sparsity without raising the accuracy, out of how many, and the largest accuracy loss
-    (points; None when none failed)."""
-    deep = pairs[pairs["depth"] > pairs["depth"].min()]
+    """Among the pairs deeper than their dataset's shallowest depth (as in
+    :func:`pattern_shares`): how many had BN lower the sparsity without raising the accuracy,
+    out of how many, and the largest accuracy loss (points; None when none failed)."""
+    deep = pairs[pairs["depth"] > pairs.groupby("dataset")["depth"].transform("min")]
     miss = deep[(deep["d sparsity (pp)"] < 0) & (deep["d test acc (pp)"] <= 0)]
     return len(miss), len(deep), (float(miss["d test acc (pp)"].abs().max()) if len(miss)
                                   else None)

@@ -373,7 +373,8 @@ def test_chapter_head_is_one_setup_call(chapter: Path):
 def test_prose_formatters_by_hand():
     import numpy as np
 
-    from helpers.book import as_text, layer_list, listed, plus_minus, trend
+    from helpers.book import as_text, joined, layer_list, listed, plus_minus, trend
+    assert joined(["a"]) == "a" and joined(["a", "b", "c"]) == "a, b and c"
     assert as_text(np.float64(98.456), ".1f") == "98.5" and as_text(3, "") == "3"
     assert as_text(None) == as_text(float("nan")) == as_text(np.inf) == "pending"
     assert plus_minus(0.254, 0.1) == "0.25 ± 0.10"
