@@ -230,6 +230,19 @@ def accuracy_table(runs: pd.DataFrame) -> pd.DataFrame:
         columns="order").reset_index(drop=True)
 
 
+def _config_matrix(table: pd.DataFrame, values: str, aggfunc) -> pd.DataFrame:
+    """``values`` of ``table`` with activations by row (the book's order) and (dataset,
+    depth, BN) by column (datasets in the order they came), ``—`` where missing."""
+    t = table.assign(BN=np.where(table.batch_norm.astype(bool), "BN", "no BN"),
+                     name=table.activation.map(ACTIVATION_NAMES))
+    m = t.pivot_table(index="name", columns=["dataset", "depth", "BN"], values=values,
+                      aggfunc=aggfunc)
+    names = [ACTIVATION_NAMES[a] for a in ORDER if ACTIVATION_NAMES[a] in m.index]
+    order = list(dict.fromkeys(table.dataset))
+    cols = sorted(m.columns, key=lambda c: (order.index(c[0]), c[1], c[2] == "BN"))
+    return m.reindex(index=names, columns=cols).fillna("—")
+
+
 def accuracy_matrix(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`accuracy_table` as text ``mean ± se`` (seeds), activations by row, (dataset,
     depth, BN) by column."""
@@ -237,14 +250,7 @@ def accuracy_matrix(table: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     cell = [f"{m:.2f} ± {s:.2f} ({n})" if n > 1 else f"{m:.2f} ({n})"
             for m, s, n in zip(table["mean"], table.se, table.seeds)]
-    t = table.assign(cell=cell, BN=np.where(table.batch_norm, "BN", "no BN"),
-                     name=table.activation.map(ACTIVATION_NAMES))
-    m = t.pivot_table(index="name", columns=["dataset", "depth", "BN"], values="cell",
-                      aggfunc="first")
-    names = [ACTIVATION_NAMES[a] for a in ORDER if ACTIVATION_NAMES[a] in m.index]
-    cols = sorted(m.columns, key=lambda c: (list(dict.fromkeys(table.dataset)).index(c[0]),
-                                            c[1], c[2] == "BN"))
-    return m.reindex(index=names, columns=cols).fillna("—")
+    return _config_matrix(table.assign(cell=cell), "cell", "first")
 
 
 def rate_matrix(runs: pd.DataFrame) -> pd.DataFrame:
@@ -252,14 +258,8 @@ def rate_matrix(runs: pd.DataFrame) -> pd.DataFrame:
     :func:`accuracy_matrix` (``g`` format; several rates over seeds are listed)."""
     if runs.empty or "lr" not in runs:
         return pd.DataFrame()
-    t = runs.assign(BN=np.where(runs.batch_norm.astype(bool), "BN", "no BN"),
-                    name=runs.activation.map(ACTIVATION_NAMES))
-    m = t.pivot_table(index="name", columns=["dataset", "depth", "BN"], values="lr",
-                      aggfunc=lambda v: ", ".join(f"{r:g}" for r in sorted(set(v))))
-    names = [ACTIVATION_NAMES[a] for a in ORDER if ACTIVATION_NAMES[a] in m.index]
-    cols = sorted(m.columns, key=lambda c: (list(dict.fromkeys(runs.dataset)).index(c[0]),
-                                            c[1], c[2] == "BN"))
-    return m.reindex(index=names, columns=cols).fillna("—")
+    return _config_matrix(runs, "lr",
+                          lambda v: ", ".join(f"{r:g}" for r in sorted(set(v))))
 
 
 def layer_table(layers: pd.DataFrame) -> pd.DataFrame:
