@@ -125,9 +125,18 @@ def open_page(browser, base_url):
 
 
 def _screenshot(page, source: Path) -> Path:
+    """A full-page screenshot; one retry, since headless Chromium under a loaded machine
+    (the grid beside CI) sometimes fails to capture a tall page once ("Unable to capture
+    screenshot"); a second failure is a real one."""
+    from playwright.sync_api import Error as PlaywrightError
+
     SCREENS.mkdir(parents=True, exist_ok=True)
     path = SCREENS / f"{source.stem}.png"
-    page.screenshot(path=str(path), full_page=True)
+    try:
+        page.screenshot(path=str(path), full_page=True)
+    except PlaywrightError:
+        page.wait_for_timeout(2000)
+        page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 10_000, f"{path} looks blank"
     return path
 
