@@ -354,9 +354,10 @@ def perplexity_numbers(ppl: pd.DataFrame | None, last: int, sources: Sequence[st
         f"{k} of {n} layers on {source_label(s)}" for s, (k, n) in compared.items()) or PENDING
     lower, layers = (sum(c[i] for c in compared.values()) for i in (0, 1))
     out["ppl_sigmoid_reading"] = PENDING if not layers else (
-        "By this measure the sigmoid nodes are the more selective ones, not what the paper's "
-        "reading of its figures (\"plenty of overlap\" for sigmoid, \"more specialized towards "
-        "single classes\" for ReLU's later layers) might suggest." if lower > layers / 2 else
+        "By this on/off measure the sigmoid nodes are the more selective ones. The paper's "
+        "reading is about the activation values (\"plenty of overlap between activation "
+        "distributions\" for sigmoid), which an on/off count does not see, so the two need not "
+        "disagree; they describe different things." if lower > layers / 2 else
         "By this measure the ReLU nodes are the more selective ones, as the paper's reading of "
         "its figures suggests." if lower < layers / 2 else
         "By this measure neither activation's nodes are the more selective ones: each has the "

@@ -241,6 +241,32 @@ def halting_cost(histories: pd.DataFrame, patience: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def halted_runs(runs: pd.DataFrame, histories: pd.DataFrame, patience: int) -> pd.DataFrame:
+    """``runs`` under one stopping rule: each full-length final run (its history holds
+    per-epoch test accuracy) gets the best epoch, best validation accuracy and test
+    accuracy that early stopping with ``patience`` would have kept (:func:`halting_cost`'s
+    replay), so that it compares fairly with the runs that were halted; ``halted_replay``
+    marks the replaced rows. Other runs are unchanged."""
+    cost = halting_cost(histories, patience)
+    out = runs.copy()
+    out["halted_replay"] = False
+    if cost.empty:
+        return out
+    h = final_only(histories).set_index(CONFIG + ["seed", "epoch"])["val_acc"]
+    keys = CONFIG + ["seed"]
+    index = out.set_index(keys).index
+    for r in cost.itertuples(index=False):
+        key = tuple(getattr(r, k) for k in keys)
+        rows = index == key
+        if not rows.any():
+            continue
+        out.loc[rows, "best_epoch"] = r.halt_best_epoch
+        out.loc[rows, "best_val_acc"] = float(h.loc[key + (r.halt_best_epoch,)])
+        out.loc[rows, "test_acc"] = r.halt_test_acc
+        out.loc[rows, "halted_replay"] = True
+    return out
+
+
 def halting_summary(cost: pd.DataFrame) -> pd.DataFrame:
     """Per batch-norm setting: runs, mean and worst test-accuracy loss from halting (points),
     mean epoch of halting and mean best epoch of the full run."""
@@ -512,10 +538,14 @@ def headline_numbers(results: dict, spec, halting: pd.DataFrame) -> dict[str, st
     those whose final runs cover every seed of ``spec`` (a mean over fewer seeds would favour
     a lucky seed), and its mean *test* accuracy is quoted: choosing on the test accuracies
     it then reports would overstate it. Only while no configuration is complete does it
-    come from all of them, and its description then says how many seeds it rests on."""
+    come from all of them, and its description then says how many seeds it rests on.
+    Full-length runs count as early stopping with the grid's patience would have kept them
+    (:func:`halted_runs`), so that every configuration competes under one stopping rule."""
     out: dict[str, str] = {"planned": str(spec.n_final())}
     for ds, res in results.items():
         runs = res.runs
+        if len(runs) and "test_acc" in res.histories:  # one stopping rule for all
+            runs = halted_runs(runs, res.histories, spec.patience)
         out[f"{ds}_final"] = str(len(runs))
         out[f"{ds}_label"] = res.label or source_label(ds)
         if len(runs):

@@ -313,8 +313,7 @@ def grid_numbers(table: pd.DataFrame | None, correlations: pd.DataFrame | None,
     rule = len(shares) and ((shares["deep (%)"] >= 90) & (shares["shallow (%)"] < 50)).all()
     out["pairs_reading"] = (
         "So the Table 1 comparison is close to a rule for the deeper networks and not for the "
-        "shallowest. What goes with the better accuracy is BN, whether it makes a network "
-        f"less sparse (deep) or more (at depth {int(shares['shallow depth'].min())})" if rule
+        "shallowest" if rule
         else "So in this grid the Table 1 comparison is not a rule across configurations")
     sd = table.groupby(list(CONFIG_KEYS))["test acc (%)"].std()
     out["seed_sd"] = "; ".join(f"{labels.get(d, d)} {g.median():.2f}"

@@ -358,7 +358,9 @@ def dynamics_numbers(long: pd.DataFrame | None, fits: pd.DataFrame | None,
         f"{int(epochs.min())}–{int(epochs.max())}"
     relu_upd = last("ReLU", "update")
     out["upd_verdict"] = PENDING if relu_upd is None else (
-        "within half a decade of" if abs(relu_upd + 3) < 0.5 else "more than half a decade from")
+        f"at {relu_upd:.2f}, within half a decade of" if abs(relu_upd + 3) < 0.5 else
+        f"at {relu_upd:.2f}, {abs(relu_upd + 3):.1f} orders of magnitude "
+        f"{'below' if relu_upd < -3 else 'above'}")
 
     rated = long is not None and all_fits is not None and "run_lr" in all_fits
     shared: list[float] = []

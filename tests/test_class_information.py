@@ -175,7 +175,7 @@ def test_perplexity_numbers_by_hand():
     assert relu["ppl_sigmoid_reading"].startswith("By this measure the ReLU nodes")  # 0 of 2
     both = ci.perplexity_numbers(ppl, last=2, sources=["mnist", "cifar10"])
     assert both["ppl_sigmoid_vs_relu"] == "1 of 2 layers on MNIST and 2 of 2 layers on CIFAR-10"
-    assert both["ppl_sigmoid_reading"].startswith("By this measure the sigmoid nodes")  # 3 of 4
+    assert both["ppl_sigmoid_reading"].startswith("By this on/off measure the sigmoid nodes")
     empty = ci.perplexity_numbers(pd.DataFrame(), last=2, sources=["mnist"])
     assert set(empty.values()) == {"pending"}
 

@@ -121,6 +121,7 @@ def test_figures_render():
 class _Results:
     def __init__(self, runs, label="MNIST"):
         self.runs, self.label = runs, label
+        self.histories = pd.DataFrame()  # no full-length runs to replay
 
 
 class _Spec:
@@ -379,6 +380,19 @@ def test_halting_cost_and_summary_by_hand():
     assert s["runs"].tolist() == [1, 1]
     assert s.loc[False, "mean loss (pts)"] == 6.0 and s.loc[True, "worst loss (pts)"] == -1.0
     assert s.loc[True, "halted at (epoch)"] == 4.0 and s.loc[True, "full best epoch"] == 5.0
+    # the same runs read under patience 2: best epoch 2, validation 60 %, test 60 %; the run
+    # without per-epoch test accuracy (seed 1) keeps what it recorded
+    from helpers.learning_curves import halted_runs
+
+    runs = pd.DataFrame([dict(dataset="mnist", depth=2, width=8, batch_norm=bn,
+                              activation="relu", seed=seed, phase="final", best_epoch=5,
+                              best_val_acc=0.7, test_acc=0.66)
+                         for bn in (False, True) for seed in (0, 1)])
+    h = halted_runs(runs, pd.DataFrame(rows), patience=2).set_index(["batch_norm", "seed"])
+    assert h.loc[(False, 0), ["best_epoch", "best_val_acc", "test_acc"]].tolist() == \
+        [2, 0.6, 0.6]
+    assert h.loc[(False, 0), "halted_replay"] and not h.loc[(False, 1), "halted_replay"]
+    assert h.loc[(False, 1), ["best_epoch", "test_acc"]].tolist() == [5, 0.66]
 
 
 def test_search_summary_by_hand():

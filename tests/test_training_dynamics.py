@@ -136,7 +136,7 @@ def test_dynamics_numbers_by_hand():
     assert t["upd_relu_last"] == "-4.10"  # each seed at its own last epoch: (-5 - 3.2) / 2
     assert (t["sparsity_relu_0"], t["sparsity_relu_last"]) == ("51.0", "71.0")
     assert t["last_epochs"] == "1–3" and t["sat_sigmoid_last"] == "pending"
-    assert t["upd_verdict"] == "more than half a decade from"  # |-4.1 + 3| > 0.5
+    assert t["upd_verdict"] == "at -4.10, 1.1 orders of magnitude below"  # |-4.1 + 3| > 0.5
     assert t["main_rates"] == "ReLU 0.001, ReLU BN 0.001, sigmoid 0.003"
     # ReLU seed 0 fits at epoch 2: ratio before (epoch 1) -2.5, after (2-3) -4.5
     assert (t["fit_relu_n"], t["fit_relu_epoch"], t["fit_relu_loss"]) == ("1 of 2", "2", "1e-04")

@@ -80,7 +80,7 @@ def gather_inputs(profile: str, seeds: Sequence[int] = (0, 1, 2),
     live = profile == "quick"
     spec = get_spec(profile)
     inputs: dict = {"eps": eps, "layout": dict(depths=spec.depths, widths=spec.widths,
-                                               seeds=spec.seeds)}
+                                               seeds=spec.seeds, patience=spec.patience)}
     notes, results = [], []
     for ds in datasets:
         try:

@@ -32,7 +32,7 @@ from .judging import (
 )
 from .views import Context
 
-CSV_COLUMNS = ["id", "section", "claim", "measure", "ours", "paper", "verdict"]
+CSV_COLUMNS = ["id", "section", "claim", "measure", "rule", "ours", "paper", "verdict", "basis"]
 CHAPTERS = {4: "04_training_the_networks", 5: "05_activation_distributions",
             6: "06_class_medians_and_sparsity", 7: "07_claims_scoreboard"}
 # where each figure is drawn: (chapter, section anchor of its heading)

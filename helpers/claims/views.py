@@ -9,7 +9,8 @@ Inputs (any may be missing; the claims that need it are then *pending*):
 
 * ``runs``, ``histories``: the grid's tables (:func:`helpers.grid.load_results`), both
   datasets concatenated; ``layout`` optionally fixes the expected depths, widths and seeds
-  (from the grid spec) so that a partial grid makes claims pending instead of smaller;
+  (from the grid spec) so that a partial grid makes claims pending instead of smaller, and
+  the ``patience`` under which full-length runs are read (:class:`GridView`);
 * ``sigmoid``, ``relu``, ``medians``, ``sparsity``: :func:`helpers.inspected_nets.summarise_nets`
   tables with :func:`~helpers.activation_distributions.sigmoid_layer_summary`,
   :func:`~helpers.activation_distributions.relu_layer_summary`,
@@ -141,14 +142,23 @@ class Context:
 
 
 class GridView:
-    """Per-seed lookups in the grid's tables (accuracies in %)."""
+    """Per-seed lookups in the grid's tables (accuracies in %). With ``patience`` (the
+    grid's), full-length runs are read as early stopping would have kept them
+    (:func:`helpers.learning_curves.halted_runs`), so every configuration is judged under
+    the same stopping rule; their histories (Fig 1's curves) stay whole."""
 
     def __init__(self, runs: pd.DataFrame, histories: pd.DataFrame | None = None,
                  depths: Sequence[int] | None = None, widths: Sequence[int] | None = None,
                  seeds: Sequence[int] | None = None,
-                 datasets: Sequence[str] | None = None):
+                 datasets: Sequence[str] | None = None, patience: int | None = None):
         if "phase" in runs:
             runs = runs[runs["phase"] == "final"]
+        full = runs
+        if patience is not None and histories is not None and "test_acc" in histories:
+            # one stopping rule for every comparison: the full-length runs as early stopping
+            # with the grid's patience would have kept them
+            from ..learning_curves import halted_runs
+            runs = halted_runs(runs, histories, patience)
         self.depths = sorted(depths or runs["depth"].unique())
         self.widths = sorted(widths or runs["width"].unique())
         self.seeds = sorted(seeds or runs["seed"].unique())
@@ -159,6 +169,7 @@ class GridView:
         self.deep = [int(d) for d in self.depths[-2:]]
         keys = ["dataset", "depth", "width", "batch_norm", "activation"]
         self._runs = {k: g.set_index("seed") for k, g in runs.groupby(keys)}
+        self._full = {k: g.set_index("seed") for k, g in full.groupby(keys)}
         self._hist: dict = {}
         if histories is not None and len(histories):
             h = histories
@@ -170,10 +181,11 @@ class GridView:
         return (ds, int(depth), int(width), bool(bn), act)
 
     def acc(self, ds: str, depth: int, width: int, bn: bool, act: str,
-            column: str = "test_acc") -> pd.Series:
-        """Per seed: ``column`` (a fraction in the tables) of one configuration, in %."""
+            column: str = "test_acc", full: bool = False) -> pd.Series:
+        """Per seed: ``column`` (a fraction in the tables) of one configuration, in %;
+        ``full``: a full-length run as it ran, not as early stopping would have kept it."""
         key = self._key(ds, depth, width, bn, act)
-        rows = self._runs.get(key)
+        rows = (self._full if full else self._runs).get(key)
         if rows is None or not set(self.seeds) <= set(rows.index):
             raise Missing(f"final runs of {_config_name(*key)}")
         if column not in rows:
@@ -181,10 +193,10 @@ class GridView:
         return rows.loc[self.seeds, column].astype(float) * 100
 
     def gap(self, ds: str, depth: int, width: int, bn: bool,
-            column: str = "test_acc") -> pd.Series:
+            column: str = "test_acc", full: bool = False) -> pd.Series:
         """Per seed: ReLU minus sigmoid (points)."""
-        return (self.acc(ds, depth, width, bn, "relu", column)
-                - self.acc(ds, depth, width, bn, "sigmoid", column))
+        return (self.acc(ds, depth, width, bn, "relu", column, full)
+                - self.acc(ds, depth, width, bn, "sigmoid", column, full))
 
     def configs(self, ds: str | None = None, bn: bool | None = None,
                 width: int | None = None) -> list[tuple[str, int, int, bool]]:
