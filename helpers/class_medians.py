@@ -330,7 +330,7 @@ def fig7_numbers(medians: pd.DataFrame) -> dict[str, float | str]:
     opposite sign in different layers do not cancel); ``near01_last_<dataset>`` — the
     trained sigmoid nets' class medians within eps of 0 or 1 in the last layer (%); and
     ``near01_reading``: do CIFAR-10's stay under half of MNIST's (closer to the untrained
-    picture, as the paper's Fig 7 suggests)? Missing entries are NaN / ``pending``."""
+    picture, as the paper says of its Fig 7)? Missing entries are NaN / ``pending``."""
     sep = medians.pivot_table(index=["dataset", "activation", "seed", "layer"],
                               columns="state", values="median range / layer std")
     sep = (sep["trained"] - sep["untrained"]).abs().groupby(["dataset", "activation"]).mean()
@@ -343,8 +343,9 @@ def fig7_numbers(medians: pd.DataFrame) -> dict[str, float | str]:
     out |= {f"near01_last_{d}": float(sat.get(d, math.nan)) for d in ("mnist", "cifar10")}
     mnist, cifar = out["near01_last_mnist"], out["near01_last_cifar10"]
     out["near01_reading"] = "pending" if math.isnan(mnist) or math.isnan(cifar) else (
-        "on that reading its CIFAR-10 medians stay much closer to the unsaturated, untrained "
-        "picture of Fig. 5, as the paper's Fig. 7 suggests" if cifar < mnist / 2 else
+        "on that reading its last layer's CIFAR-10 medians stay much closer to the "
+        "unsaturated, untrained picture of Fig. 5, as the paper's text says of Fig. 7 (one "
+        "layer: earlier layers can read differently)" if cifar < mnist / 2 else
         "on that reading too, training changed its CIFAR-10 medians about as much")
     return out
 

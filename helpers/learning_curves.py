@@ -160,8 +160,13 @@ def _acc(runs: pd.DataFrame, **where) -> pd.Series:
     return r.groupby(CONFIG)["test_acc"].mean() * 100
 
 
-def relu_minus_sigmoid(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, depth, width, BN): mean test accuracy of ReLU minus sigmoid (points)."""
+def relu_minus_sigmoid(runs: pd.DataFrame, seeds: int | None = None) -> pd.DataFrame:
+    """Per (dataset, depth, width, BN): mean test accuracy of ReLU minus sigmoid (points);
+    with ``seeds``, only where both activations have that many runs (a partial mean would
+    compare different seeds)."""
+    if seeds is not None and len(runs):
+        n = runs.groupby(CONFIG)["test_acc"].transform("count")
+        runs = runs[n >= seeds]
     acc = _acc(runs).unstack("activation")
     if not {"relu", "sigmoid"} <= set(acc.columns):  # nothing to compare (yet)
         return pd.DataFrame(columns=CONFIG[:-1] + ["relu − sigmoid (pts)"])
@@ -332,10 +337,14 @@ def lr_sensitivity(lr_search: pd.DataFrame, histories: pd.DataFrame,
 
 def lr_spread(sensitivity: pd.DataFrame) -> pd.DataFrame:
     """Per configuration, over the coarse rates (extensions left out, so every
-    configuration is measured on the same grid): the best and the worst mean validation
-    accuracy over seeds (%), their difference in points, and the best and worst rates."""
+    configuration is measured on the same grid; configurations whose search has not yet
+    tried every rate are left out): the best and the worst mean validation accuracy over
+    seeds (%), their difference in points, and the best and worst rates."""
     s = sensitivity[~sensitivity.extension.astype(bool)]
     mean = s.groupby(CONFIG + ["lr"])["val acc (%)"].mean().dropna()
+    # a configuration whose search has not tried every coarse rate yet has no spread to show
+    n_rates = mean.groupby(level=CONFIG).transform("size")
+    mean = mean[n_rates == n_rates.max()] if len(mean) else mean
     g = mean.groupby(level=CONFIG)
     return pd.DataFrame({"best (%)": g.max(), "worst (%)": g.min(),
                          "spread (pts)": g.max() - g.min(),

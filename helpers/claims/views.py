@@ -221,6 +221,18 @@ class GridView:
                           f"seed {seed}")
         return h
 
+    def train_at(self, ds: str, depth: int, width: int, bn: bool, act: str,
+                 epoch: int) -> pd.Series:
+        """Per seed: the training accuracy (%) at ``epoch``."""
+        out = {}
+        for s in self.seeds:
+            h = self.history(ds, depth, width, bn, act, s).set_index("epoch")
+            if epoch not in h.index:
+                raise Missing(f"epoch {epoch} of {_config_name(ds, depth, width, bn, act)} "
+                              f"seed {s}")
+            out[s] = 100 * float(h.loc[epoch, "train_acc"])
+        return pd.Series(out)
+
     def best_train(self, ds: str, depth: int, width: int, bn: bool, act: str) -> pd.Series:
         """Per seed: the best training accuracy (%) of any epoch after the first."""
         return pd.Series({s: 100 * float(self.history(ds, depth, width, bn, act, s)
