@@ -264,7 +264,8 @@ def test_prose_texts_by_hand():
     f = fig7_numbers(pd.DataFrame(rows))
     assert f["sep_mnist_relu"] == pytest.approx(0.4) and math.isnan(f["sep_cifar10_relu"])
     assert (f["near01_last_mnist"], f["near01_last_cifar10"]) == (60.0, 20.0)  # layer 2
-    assert f["near01_reading"].startswith("on that reading its last layer's CIFAR-10 medians")  # 20 < 30
+    assert f["near01_reading"].startswith(
+        "on that reading its last layer's CIFAR-10 medians")  # 20 < 30
 
     sp = pd.DataFrame([dict(dataset=d, model="ReLU", state=st, layer=lay, seed=0,
                             **{"sparsity (%)": v})
