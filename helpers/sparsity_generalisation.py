@@ -132,12 +132,18 @@ def bootstrap_ci(x: Sequence[float], y: Sequence[float], n_boot: int = 2000,
 CONFIG_KEYS = ("dataset", "depth", "width", "batch_norm")  # a configuration; its seeds vary
 
 
+# a bootstrap over fewer clusters has too few distinct resamples (4 configurations: 35) for
+# its percentiles to mean a 95 % interval
+MIN_CONFIGS_FOR_CI = 6
+
+
 def rank_correlations(table: pd.DataFrame, by: Sequence[str] = ("dataset",),
                       n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Spearman rho of sparsity vs test accuracy with a 95 % bootstrap CI, per ``by`` group
     (and per group x batch norm). The bootstrap resamples configurations
     (:data:`CONFIG_KEYS`), not nets: the seeds of one configuration are not independent
-    observations. ``configs`` counts them; under 3 there is no interval (NaN)."""
+    observations. ``configs`` counts them; under :data:`MIN_CONFIGS_FOR_CI` there is no
+    interval (NaN)."""
     rows = []
     for keys, g in table.groupby(list(by), sort=False):
         keys = keys if isinstance(keys, tuple) else (keys,)
@@ -148,7 +154,7 @@ def rank_correlations(table: pd.DataFrame, by: Sequence[str] = ("dataset",),
             if len(sub) >= 3:
                 x, y = sub["sparsity (%)"].to_numpy(), sub["test acc (%)"].to_numpy()
                 lo, hi = (bootstrap_ci(x, y, n_boot=n_boot, seed=seed, clusters=config)
-                          if len(set(config)) >= 3 else (math.nan, math.nan))
+                          if len(set(config)) >= MIN_CONFIGS_FOR_CI else (math.nan, math.nan))
                 row |= {"spearman rho": spearman(x, y), "CI low": lo, "CI high": hi}
             rows.append(row)
     return pd.DataFrame(rows)
