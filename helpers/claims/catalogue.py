@@ -148,7 +148,9 @@ def _specs() -> list[ClaimSpec]:
             ClaimSpec(f"fig2-sigmoid-bn-gain-grows-{ds}", "2", "Fig 2", 4, Q_SIGMOID_BN,
                       f"{name}: the sentence's second reading, that what BN adds grows with "
                       "depth: slope of sigmoid, narrow, BN minus no-BN test accuracy against "
-                      "depth", "> 0", _sigmoid_bn_gain_grows(ds)),
+                      "depth (the first reading's slope minus the no-BN slope of "
+                      f"fig2-sigmoid-nobn-deeper-worse-{ds}: not independent of it)", "> 0",
+                      _sigmoid_bn_gain_grows(ds)),
             ClaimSpec(f"fig2-sigmoid-nobn-deeper-worse-{ds}", "2", "Fig 2", 4, Q_SIGMOID_NOBN,
                       f"{name}: slope of sigmoid, no BN test accuracy against depth, at each "
                       "width", "< 0 at both widths", _sigmoid_nobn_deeper_worse(ds)),
@@ -314,9 +316,11 @@ def _specs() -> list[ClaimSpec]:
                   "the Figs 3-4 trends the grid's per-layer table records, in every MNIST net "
                   "deeper or wider than 4×200 (no BN): sigmoid layer 2 the least saturated "
                   "(fig3-layer2-least-saturated); ReLU's last layer sparser than its first "
-                  "(fig4-deeper-nodes-fewer-samples) and its nodes on for fewer classes, "
-                  "node perplexity (fig4-deeper-nodes-specialised). Table 1's trend across "
-                  "the grid: table1-bn-lowers-sparsity-whole-grid",
+                  "(fig4-deeper-nodes-fewer-samples) and its nodes on for fewer classes, by "
+                  "node perplexity, the grid's measure (fig4-deeper-nodes-specialised counts "
+                  "classes per node instead, on the 4×200 nets, and can read differently). "
+                  "Table 1's trend across the grid is its own row, "
+                  "table1-bn-lowers-sparsity-whole-grid",
                   "each trend holds in every net (< 0, > 0, < 0)", section3_trends_elsewhere),
         ClaimSpec("fig5-untrained-medians-near-half", "3", "Fig 5", 6,
                   "For the untrained model, Figure 5 shows that the medians are mostly "
@@ -415,7 +419,8 @@ def _specs() -> list[ClaimSpec]:
     s += [
         ClaimSpec("table1-bn-lowers-sparsity-whole-grid", "3", "Table 1", 6, Q_BN_SPARSITY,
                   "trained ReLU, every shape of the grid and both datasets (the grid's "
-                  "per-layer table): sparsity (%), ReLU BN minus ReLU, mean over layers",
+                  "per-layer table): sparsity (%), ReLU BN minus ReLU, mean over layers (the "
+                  "per-dataset rows above judge each layer of the 4×200 nets)",
                   "< 0 in every net", bn_lowers_sparsity_whole_grid),
         ClaimSpec("interpretation-sparsity-not-whole-story", "3", "Table 1", 6,
                   "This leads us to believe that sparsity, although useful as proven by "
