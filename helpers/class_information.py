@@ -365,6 +365,30 @@ def perplexity_numbers(ppl: pd.DataFrame | None, last: int, sources: Sequence[st
     return out
 
 
+def seed_agreement(selectivity: pd.DataFrame | None, a: str = "sigmoid", b: str = "ReLU",
+                   state: str = "trained") -> str:
+    """Per data source, in how many layers model ``a``'s median node perplexity is lower
+    than ``b``'s in *every* seed (nodes never on left out), in how many ``b``'s is, and in
+    how many the seeds disagree: the pooled medians' comparison, checked seed by seed."""
+    if selectivity is None or not len(selectivity):
+        return PENDING
+    t = selectivity[(selectivity["state"] == state) & selectivity["model"].isin([a, b])]
+    med = t.dropna(subset=["perplexity"]).groupby(
+        ["source", "layer", "seed", "model"], sort=False)["perplexity"].median().unstack("model")
+    if a not in med or b not in med:
+        return PENDING
+    parts = []
+    for src, g in med.dropna().groupby(level="source", sort=False):
+        lower = (g[a] < g[b]).groupby(level="layer")
+        a_low, b_low = int(lower.all().sum()), int((~lower.any()).sum())
+        n = len(lower)
+        parts.append(f"on {source_label(src)} {a}'s median is the lower in every seed in "
+                     f"{a_low} of {n} layers, {b}'s in {b_low}"
+                     + (f", and the seeds disagree in {n - a_low - b_low}"
+                        if n - a_low - b_low else ""))
+    return "; ".join(parts) or PENDING
+
+
 ON_RATE_BANDS = (0.0, 10.0, 30.0, 50.0, 70.0, 90.0, 100.01)  # % of test images a node is on
 
 

@@ -241,3 +241,20 @@ def test_on_rate_matched_by_hand():
                                                    "the more selective ones: their lower")
     assert ci.matched_reading(m, min_nodes=4)["ppl_matched"] == "pending"  # too few nodes
     assert ci.matched_reading(m.iloc[:0])["ppl_matched_reading"] == "pending"  # no nodes yet
+
+
+def test_seed_agreement_by_hand():
+    """Layer 1: the sigmoid lower in both seeds; layer 2: ReLU lower in both; layer 3: the
+    seeds disagree. Never-on nodes (NaN) are left out; untrained rows are ignored."""
+    rows = []
+    for seed in (0, 1):
+        for layer, sig, relu in ((1, 2.0, 4.0), (2, 5.0, 3.0), (3, 2.0 + 4 * seed, 4.0)):
+            rows += [("sigmoid", seed, layer, sig), ("ReLU", seed, layer, relu),
+                     ("ReLU", seed, layer, math.nan)]
+    sel = pd.DataFrame(rows, columns=["model", "seed", "layer", "perplexity"]).assign(
+        source="mnist", state="trained")
+    sel = pd.concat([sel, sel.assign(state="untrained", perplexity=1.0)])
+    assert ci.seed_agreement(sel) == ("on MNIST sigmoid's median is the lower in every seed "
+                                      "in 1 of 3 layers, ReLU's in 1, and the seeds disagree "
+                                      "in 1")
+    assert ci.seed_agreement(None) == "pending"
