@@ -366,24 +366,37 @@ def perplexity_numbers(ppl: pd.DataFrame | None, last: int, sources: Sequence[st
 
 
 def seed_agreement(selectivity: pd.DataFrame | None, a: str = "sigmoid", b: str = "ReLU",
-                   state: str = "trained") -> str:
-    """Per data source, in how many layers model ``a``'s median node perplexity is lower
-    than ``b``'s in *every* seed (nodes never on left out), in how many ``b``'s is, and in
-    how many the seeds disagree: the pooled medians' comparison, checked seed by seed."""
+                   state: str = "trained", by: str = "layer", min_nodes: int = 10) -> str:
+    """Per data source, in how many layers (``by="layer"``) or on-rate bands
+    (``by="band"``, :data:`ON_RATE_BANDS`) model ``a``'s median node perplexity is lower
+    than ``b``'s in *every* seed, in how many ``b``'s is, and in how many the seeds
+    disagree: the pooled medians' comparison, checked seed by seed (nodes never on left out;
+    a band counts where every seed has ``min_nodes`` nodes of both models)."""
+    if by not in ("layer", "band"):
+        raise ValueError(f"by={by!r}; accepted: 'layer', 'band'")
     if selectivity is None or not len(selectivity):
         return PENDING
     t = selectivity[(selectivity["state"] == state) & selectivity["model"].isin([a, b])]
-    med = t.dropna(subset=["perplexity"]).groupby(
-        ["source", "layer", "seed", "model"], sort=False)["perplexity"].median().unstack("model")
+    t = t.dropna(subset=["perplexity"])
+    if by == "band":
+        t = t.assign(band=pd.cut(t["on (%)"], list(ON_RATE_BANDS), right=False))
+    g = t.groupby(["source", by, "seed", "model"], sort=False, observed=True)["perplexity"]
+    med = g.median().unstack("model")
     if a not in med or b not in med:
         return PENDING
+    if by == "band":
+        med = med[(g.size().unstack("model")[[a, b]] >= min_nodes).all(axis=1)]
+    med = med.dropna()
     parts = []
-    for src, g in med.dropna().groupby(level="source", sort=False):
-        lower = (g[a] < g[b]).groupby(level="layer")
-        a_low, b_low = int(lower.all().sum()), int((~lower.any()).sum())
-        n = len(lower)
+    for src, m in med.groupby(level="source", sort=False):
+        seeds = m.index.get_level_values("seed").nunique()
+        lower = (m[a] < m[b]).groupby(level=by, observed=True)
+        full = lower.size() == seeds  # every seed present
+        a_low, b_low = int((lower.all() & full).sum()), int((~lower.any() & full).sum())
+        n = int(full.sum())
+        unit = "layers" if by == "layer" else "on-rate bands"
         parts.append(f"on {source_label(src)} {a}'s median is the lower in every seed in "
-                     f"{a_low} of {n} layers, {b}'s in {b_low}"
+                     f"{a_low} of {n} {unit}, {b}'s in {b_low}"
                      + (f", and the seeds disagree in {n - a_low - b_low}"
                         if n - a_low - b_low else ""))
     return "; ".join(parts) or PENDING

@@ -258,3 +258,21 @@ def test_seed_agreement_by_hand():
                                       "in 1 of 3 layers, ReLU's in 1, and the seeds disagree "
                                       "in 1")
     assert ci.seed_agreement(None) == "pending"
+
+
+def test_seed_agreement_by_band():
+    """Two seeds, two on-rate bands with 10 nodes of each model per seed: in the 0-10 % band
+    the sigmoid's median is lower in both seeds, in the 30-50 % band in one only; a third
+    band with too few nodes per seed is left out."""
+    rows = []
+    for seed in (0, 1):
+        rows += [("sigmoid", seed, 5.0, 2.0)] * 10 + [("ReLU", seed, 5.0, 3.0)] * 10
+        rows += [("sigmoid", seed, 40.0, 4.0 + 2 * seed)] * 10 + [("ReLU", seed, 40.0, 5.0)] * 10
+        rows += [("sigmoid", seed, 95.0, 1.0), ("ReLU", seed, 95.0, 9.0)]
+    sel = pd.DataFrame(rows, columns=["model", "seed", "on (%)", "perplexity"]).assign(
+        source="mnist", state="trained")
+    assert ci.seed_agreement(sel, by="band") == (
+        "on MNIST sigmoid's median is the lower in every seed in 1 of 2 on-rate bands, "
+        "ReLU's in 0, and the seeds disagree in 1")
+    with pytest.raises(ValueError, match="by="):
+        ci.seed_agreement(sel, by="node")
