@@ -103,10 +103,11 @@ def median_layer_summary(hidden: list[Tensor], y: Tensor, n_classes: int, delta:
     """Per layer (Figs 5-7 in numbers): the mean range of class medians per node, that range
     in units of the layer's std (:func:`layer_std`), the overlap metric
     (:func:`overlap_fraction`, in %, over all nodes and over those in the positive domain),
-    the mean distance of class medians from 0.5, the share
-    of class medians within ``eps`` of 0 or 1, the share of class medians <= 0, the mean
-    class median, and how far each class's mean is from its median in units of the class's
-    std (averaged over class distributions with std > 0). The two 0.5 / 0-or-1 columns
+    the mean distance of class medians from 0.5 and the share within 0.25 of it (50 % for
+    medians spread evenly over [0, 1]), the share of class medians within ``eps`` of 0 or 1,
+    the share of class medians <= 0, the mean class median, and how far each class's mean
+    is from its median in units of the class's std (averaged over class distributions with
+    std > 0). The 0.5 and 0-or-1 columns
     describe sigmoid outputs; :func:`~helpers.inspected_nets.summarise_nets` blanks them for
     other activations."""
     stats = class_activation_stats(hidden, y, n_classes)
@@ -125,6 +126,8 @@ def median_layer_summary(hidden: list[Tensor], y: Tensor, n_classes: int, delta:
         "overlap, positive domain (%)": (
             100 * overlap_fraction(medians, scale, delta, positive_only=True)).tolist(),
         "|median - 0.5|": (medians - 0.5).abs().mean(dim=(0, 2)).tolist(),
+        "medians within 0.25 of 0.5 (%)": (
+            100 * ((medians - 0.5).abs() <= 0.25).float().mean(dim=(0, 2))).tolist(),
         "medians near 0 or 1 (%)": (100 * saturation_fraction(per_layer, eps)).tolist(),
         "zero medians (%)": (100 * (medians <= 0).float().mean(dim=(0, 2))).tolist(),
         "mean class median": medians.mean(dim=(0, 2)).tolist(),

@@ -391,7 +391,8 @@ def accuracy_table(nets: dict[tuple[str, bool, int], Section3Net]) -> pd.DataFra
 
 # ------------------------------------------------------------ per-layer tables over nets
 # Summary columns that only mean something for one activation (NaN for other nets).
-ACTIVATION_ONLY_COLUMNS = {"|median - 0.5|": "sigmoid", "medians near 0 or 1 (%)": "sigmoid"}
+ACTIVATION_ONLY_COLUMNS = {"|median - 0.5|": "sigmoid", "medians within 0.25 of 0.5 (%)": "sigmoid",
+                           "medians near 0 or 1 (%)": "sigmoid"}
 
 
 def summarise_nets(nets: Iterable[Section3Net], data: Dataset,

@@ -91,6 +91,7 @@ def test_median_layer_summary_by_hand():
     assert s["overlap, positive domain (%)"] == pytest.approx(100 * 2 / 3)
     # |median - 0.5| over the six class medians: 0, .5, .2, 0, .5, .1
     assert s["|median - 0.5|"] == pytest.approx(1.3 / 6)
+    assert s["medians within 0.25 of 0.5 (%)"] == pytest.approx(100 * 4 / 6)  # not the .5s
     assert s["medians near 0 or 1 (%)"] == pytest.approx(100 * 2 / 6)
     assert s["zero medians (%)"] == pytest.approx(100 / 6)
     assert s["mean class median"] == pytest.approx(2.7 / 6)
