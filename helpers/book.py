@@ -164,6 +164,23 @@ def glue(name: str, value: object) -> None:
     _glue(name, value, display=False)
 
 
+def glue_all(texts: Mapping[str, object], prefix: str) -> None:
+    """:func:`glue` every entry of ``texts`` under ``prefix + key``: the prose numbers a
+    helper computed for a chapter in one call (``glue_all(numbers, "ch8_")`` glues
+    ``numbers["ppl_relu_l1"]`` as ``ch8_ppl_relu_l1``).
+
+    Values must be text or numbers (a table or figure would be glued by mistake); a missing
+    key in the Markdown fails the strict site build.
+    """
+    bad = {k: type(v).__name__ for k, v in texts.items()
+           if not isinstance(v, (str, Number)) and not hasattr(v, "item")}
+    if bad:
+        raise TypeError(f"glue_all(prefix={prefix!r}): values must be text or numbers; "
+                        f"got {bad}")
+    for key, value in texts.items():
+        glue(prefix + key, value)
+
+
 PENDING = "pending"
 
 

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from .activation_registry import COLORS, NAMES
 from .activations import saturation_eps
 from .metrics import (
+    backward_signal,
     dead_units,
     gradient_norms,
     hidden_activations,
@@ -61,20 +62,23 @@ def init_gradient_norms(x: Tensor, y: Tensor, configs: list[dict], depths: list[
     ``init_gain``. Networks are in training mode (batch norm uses batch statistics, as in
     the first training step). Returns one row per (config, depth, seed, layer) with the
     norm averaged over ``n_batches`` batches of ``batch_size`` and ``relative``: the norm
-    divided by that of the last hidden layer; ``network`` is the label without BN and
-    ``book init`` says whether the init is the book's choice for the activation.
+    divided by that of the last hidden layer; ``backward`` and ``backward relative``: the
+    same for :func:`~helpers.metrics.backward_signal`; ``network`` is the label without BN
+    and ``book init`` says whether the init is the book's choice for the activation.
     """
     batches = _batches(x, y, batch_size, n_batches)
     rows = []
     for cfg, depth, seed in itertools.product(configs, depths, seeds):
         model = make_variant(x.shape[1], depth, width, seed=seed, **cfg).to(x.device).train()
         norms = torch.stack([gradient_norms(model, xb, yb) for xb, yb in batches]).mean(0)
-        for layer, value in enumerate(norms.tolist(), start=1):
+        back = torch.stack([backward_signal(model, xb, yb) for xb, yb in batches]).mean(0)
+        for layer, (value, b) in enumerate(zip(norms.tolist(), back.tolist()), start=1):
             rows.append({"config": config_label(**cfg), **_network_columns(cfg),
                          "activation": cfg["activation"],
                          "batch_norm": cfg.get("batch_norm", False), "depth": depth,
                          "seed": seed, "layer": layer, "grad_norm": value,
-                         "relative": value / norms[-1].item()})
+                         "relative": value / norms[-1].item(), "backward": b,
+                         "backward relative": b / back[-1].item()})
     return pd.DataFrame(rows)
 
 
@@ -88,13 +92,18 @@ def _network_columns(cfg: dict) -> dict:
 def gradient_ratio(norms: pd.DataFrame) -> pd.DataFrame:
     """From :func:`init_gradient_norms`: first-layer norm / last-layer norm per config and
     depth (mean over seeds; below 1: gradients shrink on the way down), and the geometric
-    mean factor per layer, ``ratio ** (1 / (depth - 1))``."""
+    mean factor per layer, ``ratio ** (1 / (depth - 1))``; with the ``backward`` columns,
+    the same for the backward signal (``backward: layer 1 / layer L``,
+    ``backward: factor per layer``)."""
     keys = [k for k in ("config", "network", "book init", "batch_norm", "depth")
             if k in norms.columns]
-    first = norms[norms.layer == 1].groupby(keys)["relative"]
-    ratio = first.mean().rename("layer 1 / layer L").reset_index()
+    first = norms[norms.layer == 1].groupby(keys)
+    ratio = first["relative"].mean().rename("layer 1 / layer L").reset_index()
     steps = (ratio.depth - 1).where(ratio.depth > 1)
     ratio["factor per layer"] = ratio["layer 1 / layer L"] ** (1 / steps)
+    if "backward relative" in norms:
+        ratio["backward: layer 1 / layer L"] = first["backward relative"].mean().to_numpy()
+        ratio["backward: factor per layer"] = ratio["backward: layer 1 / layer L"] ** (1 / steps)
     return ratio
 
 
@@ -157,6 +166,17 @@ def dead_vs_sparse(models: dict[str, nn.Module], x: Tensor) -> tuple[pd.DataFram
                                        "unit": range(len(off)),
                                        "off fraction": off.cpu().numpy()}))
     return pd.DataFrame(layers), pd.concat(units, ignore_index=True)
+
+
+def distinct_runs(*summaries: pd.DataFrame) -> pd.DataFrame:
+    """:func:`~helpers.training_probes.run_configs` summaries of one seed as one table, each
+    configuration once: two sweeps that share a configuration (the bias sweep's bias 0 is
+    the learning-rate sweep's lr 1e-3) trained the same network, so it counts once."""
+    from .training_probes import CONFIG_KEYS
+
+    runs = pd.concat(summaries, ignore_index=True)
+    keys = [k for k in CONFIG_KEYS if k in runs]
+    return runs.drop_duplicates(subset=keys, keep="first", ignore_index=True)
 
 
 def _plain_relu(summary: pd.DataFrame) -> pd.DataFrame:
@@ -245,9 +265,11 @@ def bias_text(final_acc: float, dead_end: pd.Series) -> str:
     training image) or not (no gradient passes a silent layer). ``dead_end``: dead % per
     layer at the end, layer 1 first."""
     if final_acc > 50:
-        return (f"yet the network trains to {final_acc:.1f} % training accuracy: dead on every "
-                "probe image is not yet dead for every training image, and the units that "
-                "fire for some of them pass gradient, so the deep layers come back (at the end "
+        return (f"yet the network trains to {final_acc:.1f} % training accuracy, and the deep "
+                "layers come back. The likely reason (the probes cannot show it: they see the "
+                "probe images only): dead on every probe image is not yet dead for every "
+                "training image, and units that fire for some training images pass gradient "
+                "(at the end "
                 f"the last layer has {dead_end.iloc[-1]:.1f} % dead units, layer 1 "
                 f"{dead_end.iloc[0]:.1f} %).")
     return (f"and the network does not recover ({final_acc:.1f} % training accuracy, the level "

@@ -20,6 +20,7 @@ from .grid import adam_kernels
 from .plots import ACTIVATION_COLORS, ACTIVATION_NAMES
 
 CONFIG = ["dataset", "depth", "width", "batch_norm", "activation"]
+LEVELLED_OFF = 1.0  # points of training accuracy gained over fit_numbers' window: a plateau
 PAPER_REFERENCE_ACCURACY = {"mnist": 98.4, "cifar10": 56.84}  # % (paper, Section 2)
 
 
@@ -509,30 +510,42 @@ def manifest_summary(results) -> pd.Series:
 
 
 def fit_numbers(checks: pd.DataFrame, runs: pd.DataFrame, histories: pd.DataFrame, spec,
-                dataset: str = "cifar10") -> dict[str, str]:
+                dataset: str = "cifar10", window: int = 10) -> dict[str, str]:
     """What chapter 4 quotes about the premise "every other network fits its training set":
     the verdict of the ``every-other-net-fits`` row and, on ``dataset``, the lowest and
     highest best training accuracy (%, mean over seeds, any epoch after the first) of the
     configurations that row judges (the paper's exceptions left out,
     :func:`helpers.claims.section2_rules.fit_exempt`, with ``spec``'s narrowest width and
-    two largest depths) and the median number of epochs its final runs trained
-    (``"pending"`` where there are none)."""
+    two largest depths), the median number of epochs its final runs trained, and the lowest
+    and highest training-accuracy gain (points, mean over seeds) over each run's last
+    ``window`` epochs: how far a net was still climbing when early stopping halted it
+    (``"pending"`` where there are none), with the reading (a gain of at most
+    ``LEVELLED_OFF`` points counts as levelled off)."""
     from .claims.section2_rules import fit_exempt
 
     row = checks[checks["id"] == "every-other-net-fits"]
     out = {"verdict": row["verdict"].iloc[0] if len(row) else "pending",
-           "low": "pending", "high": "pending", "epochs": "pending"}
+           "low": "pending", "high": "pending", "epochs": "pending",
+           "gain_low": "pending", "gain_high": "pending", "window": str(window),
+           "climbing": "Whether they had levelled off is pending"}
     h = histories[(histories["dataset"] == dataset) & (histories["epoch"] > 0)]
     if "phase" in h:
         h = h[h["phase"] == "final"]
     narrow, deep = min(spec.widths), sorted(spec.depths)[-2:]
     if len(h):
-        best = h.groupby(CONFIG + ["seed"])["train_acc"].max().groupby(CONFIG).mean()
-        best = best[[not fit_exempt(*cfg, narrow, deep) for cfg in best.index]]
-    else:  # no final runs yet: grouping an empty table gives no MultiIndex to read
-        best = pd.Series(dtype=float)
-    if len(best):
+        h = h[[not fit_exempt(*cfg, narrow, deep) for cfg in h[CONFIG].itertuples(index=False)]]
+    if len(h):
+        acc = h.sort_values("epoch").groupby(CONFIG + ["seed"])["train_acc"]
+        best = acc.max().groupby(CONFIG).mean()
         out["low"], out["high"] = f"{100 * best.min():.1f}", f"{100 * best.max():.1f}"
+        gain = acc.apply(lambda a: a.iloc[-1] - a.iloc[-1 - window] if len(a) > window
+                         else float("nan")).dropna().groupby(CONFIG).mean()
+        if len(gain):
+            low, high = 100 * gain.min(), 100 * gain.max()
+            out["gain_low"], out["gain_high"] = f"{low:+.1f}", f"{high:+.1f}"
+            out["climbing"] = ("None of them had levelled off" if low > LEVELLED_OFF else
+                               "All of them had levelled off" if high <= LEVELLED_OFF else
+                               "Some were still climbing, others had levelled off")
     r = runs[runs["dataset"] == dataset]
     if len(r):
         out["epochs"] = f"{r['epochs'].median():.0f}"

@@ -108,6 +108,25 @@ def gradient_norms(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
     return torch.stack([g.norm() for g in grads]).detach()
 
 
+def backward_signal(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    """Root-mean-square of the cross-entropy gradient w.r.t. each hidden layer's activation
+    input (the pre-activation, after batch norm if any), layer 1 first, for one batch
+    ``(x, y)`` in the model's current mode: backpropagation's backward signal. Every hidden
+    layer has the same width, so the layers compare directly; a weight gradient
+    (:func:`gradient_norms`) is this signal times the layer's *input*, and so also carries
+    the input's size (784 pixels in layer 1, the hidden width above it)."""
+    captured: list[Tensor] = []
+    hooks = [norm.register_forward_hook(lambda _m, _i, out: captured.append(out))
+             for norm in model.norms]
+    try:
+        loss = F.cross_entropy(model(x), y)
+    finally:
+        for h in hooks:
+            h.remove()
+    grads = torch.autograd.grad(loss, captured)
+    return torch.stack([g.pow(2).mean().sqrt() for g in grads]).detach()
+
+
 def check_labels(h: Tensor, y: Tensor, n_classes: int) -> None:
     if h.ndim != 2:
         raise ValueError(f"h has shape {tuple(h.shape)}; accepted: [samples, nodes]")

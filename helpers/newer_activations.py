@@ -38,6 +38,7 @@ import pandas as pd
 
 from .book import as_text, joined, plus_minus
 from .claims.judging import FAILS, HOLDS, Item, mean_se, possible_verdicts, se_factor
+from .data import DATASETS
 from .grid import get_spec, load_results, replay_patience, run_grid
 from .grid.store import GridResults
 from .metrics import GRAD_SATURATION
@@ -225,30 +226,43 @@ def accuracy_table(runs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=KEY + ["seeds", "mean", "se"])
     acc = runs.assign(acc=100 * runs.test_acc)
     out = acc.groupby(KEY).acc.agg(seeds="count", mean="mean", se=_se).reset_index()
-    out["order"] = out.activation.map({a: i for i, a in enumerate(ORDER)})
-    return out.sort_values(["dataset", "depth", "batch_norm", "order"]).drop(
-        columns="order").reset_index(drop=True)
+    return _book_order(out)
+
+
+def _dataset_rank(name: str) -> tuple[int, str]:
+    """The book's dataset order (:data:`helpers.data.DATASETS`: MNIST first), others after."""
+    return (DATASETS.index(name) if name in DATASETS else len(DATASETS), name)
+
+
+def _book_order(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows by dataset (the book's order), depth, BN and activation (:data:`ORDER`)."""
+    rank = table.dataset.map(_dataset_rank).rename("rank")
+    order = table.activation.map({a: i for i, a in enumerate(ORDER)}).rename("order")
+    keys = pd.concat([rank, table[["depth", "batch_norm"]], order], axis=1)
+    return table.loc[keys.sort_values(["rank", "depth", "batch_norm", "order"]).index] \
+        .reset_index(drop=True)
 
 
 def _config_matrix(table: pd.DataFrame, values: str, aggfunc) -> pd.DataFrame:
     """``values`` of ``table`` with activations by row (the book's order) and (dataset,
-    depth, BN) by column (datasets in the order they came), ``—`` where missing."""
+    depth, BN) by column (datasets in the book's order), ``—`` where missing."""
     t = table.assign(BN=np.where(table.batch_norm.astype(bool), "BN", "no BN"),
                      name=table.activation.map(ACTIVATION_NAMES))
     m = t.pivot_table(index="name", columns=["dataset", "depth", "BN"], values=values,
                       aggfunc=aggfunc)
     names = [ACTIVATION_NAMES[a] for a in ORDER if ACTIVATION_NAMES[a] in m.index]
-    order = list(dict.fromkeys(table.dataset))
-    cols = sorted(m.columns, key=lambda c: (order.index(c[0]), c[1], c[2] == "BN"))
+    cols = sorted(m.columns, key=lambda c: (_dataset_rank(c[0]), c[1], c[2] == "BN"))
     return m.reindex(index=names, columns=cols).fillna("—")
 
 
 def accuracy_matrix(table: pd.DataFrame) -> pd.DataFrame:
-    """:func:`accuracy_table` as text ``mean ± se`` (seeds), activations by row, (dataset,
-    depth, BN) by column."""
+    """:func:`accuracy_table` as text ``mean ± se``, activations by row, (dataset, depth,
+    BN) by column; a configuration with fewer seeds than the most any has shows its count,
+    ``(n)``."""
     if table.empty:
         return pd.DataFrame()
-    cell = [f"{m:.2f} ± {s:.2f} ({n})" if n > 1 else f"{m:.2f} ({n})"
+    full = table.seeds.max()
+    cell = [(f"{m:.2f} ± {s:.2f}" if n > 1 else f"{m:.2f}") + (f" ({n})" if n < full else "")
             for m, s, n in zip(table["mean"], table.se, table.seeds)]
     return _config_matrix(table.assign(cell=cell), "cell", "first")
 
@@ -262,17 +276,20 @@ def rate_matrix(runs: pd.DataFrame) -> pd.DataFrame:
                           lambda v: ", ".join(f"{r:g}" for r in sorted(set(v))))
 
 
+# layer_table's columns as the chapter's prose names them
+LAYER_COLUMNS = {"sparsity": "outputs ≤ 0 (%)", "grad_saturation": "gradient-saturated (%)",
+                 "perplexity": "node perplexity"}
+
+
 def layer_table(layers: pd.DataFrame) -> pd.DataFrame:
     """Per configuration: sparsity (% outputs <= 0), gradient saturation (%) and node
-    perplexity, each averaged over the hidden layers and then over seeds."""
+    perplexity, each averaged over the hidden layers and then over seeds (datasets in the
+    book's order; :data:`LAYER_COLUMNS` names the columns for display)."""
     cols = ["sparsity", "grad_saturation", "perplexity"]
     if layers.empty:
         return pd.DataFrame(columns=KEY + cols)
     per_run = layers.groupby(KEY + ["seed"])[cols].mean()
-    out = per_run.groupby(KEY)[cols].mean().reset_index()
-    out["order"] = out.activation.map({a: i for i, a in enumerate(ORDER)})
-    return out.sort_values(["dataset", "depth", "batch_norm", "order"]).drop(
-        columns="order").reset_index(drop=True)
+    return _book_order(per_run.groupby(KEY)[cols].mean().reset_index())
 
 
 def _per_seed(runs: pd.DataFrame, dataset: str, depth: int, bn: bool, act: str) -> pd.Series:

@@ -664,3 +664,16 @@ def test_bn_lowers_sparsity_whole_grid_by_hand():
     claim = C.evaluate_claims(ids=["table1-bn-lowers-sparsity-whole-grid"],
                               grid_layers=flipped)[0]
     assert claim.verdict == C.MIXED and claim.outcome_text() == "1 of 2 hold; fails: MNIST 2×200"
+
+
+def test_noise_reading_names_decided_and_undecided_rows():
+    from helpers.claims import noise_reading
+
+    rows = {"a": "A", "b": "B", "c": "C"}
+    assert noise_reading({"a": "agrees", "b": "disagrees", "c": "agrees"}, rows) == \
+        "the seeds decide every one of these rows (see their standard errors)"
+    assert noise_reading({"a": "agrees", "b": "inconclusive", "c": "mixed"}, rows) == \
+        "the seeds decide the row on A; the row on C is decided only in part; " \
+        "the row on B stays within seed noise"
+    assert noise_reading({"a": "inconclusive", "b": "inconclusive"}, rows) == \
+        "the rows on A and B stay within seed noise; the row on C is pending"

@@ -131,6 +131,16 @@ def test_dead_accuracy_correlation_uses_plain_relu_runs_only():
     assert n == 0 and math.isnan(rho)  # leaky ReLU and a BN net: no plain ReLU run
 
 
+def test_distinct_runs_counts_a_shared_configuration_once():
+    from helpers.dynamics import distinct_runs
+
+    lr = pd.DataFrame({"activation": ["relu", "relu"], "lr": [1e-3, 1e-2],
+                       "bias_init": [0.0, 0.0], "label": ["a", "b"]})
+    bias = pd.DataFrame({"activation": ["relu", "relu"], "lr": [1e-3, 1e-3],
+                         "bias_init": [0.0, -1.0], "label": ["c", "d"]})
+    assert distinct_runs(lr, bias)["label"].tolist() == ["a", "b", "d"]
+
+
 def test_chapter3_readings_by_hand():
     from helpers.dynamics import bias_text, lr_sweep_text
 

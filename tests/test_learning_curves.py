@@ -339,10 +339,21 @@ def test_fit_numbers_leave_out_the_papers_exceptions():
     out = fit_numbers(checks, pd.DataFrame(runs), pd.DataFrame(rows), spec)
     assert (out["verdict"], out["low"], out["high"], out["epochs"]) == \
         ("mixed", "85.0", "100.0", "15")
+    assert (out["gain_low"], out["gain_high"]) == ("pending", "pending"), \
+        "two trained epochs: no gain over the last 10"
+    # over the last epoch: 0.3 -> 0.9/0.8 (mean 55 points) for 2x200 sigmoid no BN, 0.3 -> 1.0
+    # (70) elsewhere; the exempt nets' 0.3 -> 0.5 (20) is left out
+    out = fit_numbers(checks, pd.DataFrame(runs), pd.DataFrame(rows), spec, window=1)
+    assert (out["gain_low"], out["gain_high"], out["climbing"]) == \
+        ("+55.0", "+70.0", "None of them had levelled off")
+    flat = pd.DataFrame(rows).assign(train_acc=0.5)
+    assert fit_numbers(checks, pd.DataFrame(runs), flat, spec, window=1)["climbing"] == \
+        "All of them had levelled off"
     none = fit_numbers(checks.iloc[:0], pd.DataFrame(runs).iloc[:0],
                        pd.DataFrame(rows).iloc[:0], spec)
     assert none == {"verdict": "pending", "low": "pending", "high": "pending",
-                    "epochs": "pending"}
+                    "epochs": "pending", "gain_low": "pending", "gain_high": "pending",
+                    "window": "10", "climbing": "Whether they had levelled off is pending"}
 
 
 def test_chapter4_numbers_before_any_run(tmp_path):
@@ -355,7 +366,9 @@ def test_chapter4_numbers_before_any_run(tmp_path):
     res = load_results("paper", "cifar10", root=tmp_path, missing_ok=True)
     checks = pd.DataFrame({"id": [], "verdict": []})
     assert fit_numbers(checks, res.runs, res.histories, get_spec("paper")) == {
-        "verdict": "pending", "low": "pending", "high": "pending", "epochs": "pending"}
+        "verdict": "pending", "low": "pending", "high": "pending", "epochs": "pending",
+        "gain_low": "pending", "gain_high": "pending", "window": "10",
+        "climbing": "Whether they had levelled off is pending"}
     chosen = chosen_rates(res.lr_search)
     assert chosen.empty and chosen.index.names == ["dataset", "depth", "width", "batch_norm"]
     with pytest.raises(KeyError):

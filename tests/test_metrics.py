@@ -99,6 +99,32 @@ def test_gradient_norms_by_hand():
     assert gradient_norms(model, x, y).tolist() == pytest.approx([0.0, 0.0])
 
 
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_backward_signal_by_hand(batch_norm: bool):
+    """The RMS of d loss / d z per hidden layer, z the activation's input, against the
+    gradients autograd leaves on z computed layer by layer; the last hidden layer's signal
+    by hand: d loss / d h = W_out^T (softmax - onehot) / n, times sigma'(z)."""
+    from helpers.metrics import backward_signal
+
+    torch.manual_seed(0)
+    model = MLP(4, depth=2, width=3, activation="sigmoid", batch_norm=batch_norm).train()
+    x, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 3, 4, 5])
+    got = backward_signal(model, x, y)
+    h, zs = x, []
+    for lin, norm in zip(model.linears, model.norms):
+        z = norm(lin(h))
+        z.retain_grad()
+        zs.append(z)
+        h = torch.sigmoid(z)
+    logits = model.out(h)
+    torch.nn.functional.cross_entropy(logits, y).backward()
+    assert got.tolist() == pytest.approx([z.grad.pow(2).mean().sqrt().item() for z in zs])
+    p = torch.softmax(logits, 1) - torch.nn.functional.one_hot(y, 10).float()
+    s = torch.sigmoid(zs[-1])
+    by_hand = (p @ model.out.weight / len(y) * s * (1 - s)).detach()
+    assert got[-1].item() == pytest.approx(by_hand.pow(2).mean().sqrt().item())
+
+
 def test_bad_hidden_input():
     with pytest.raises(ValueError, match="hidden"):
         layer_sparsity([])

@@ -33,7 +33,12 @@ def test_accuracy_table_by_hand():
     t = na.accuracy_table(runs)
     assert t.loc[0, "seeds"] == 3 and t.loc[0, "mean"] == pytest.approx(98.0)
     assert t.loc[0, "se"] == pytest.approx(1.0 / math.sqrt(3))  # sd 1 point, 3 seeds
-    assert na.accuracy_matrix(t).loc["ReLU", ("mnist", 4, "no BN")] == "98.00 ± 0.58 (3)"
+    assert na.accuracy_matrix(t).loc["ReLU", ("mnist", 4, "no BN")] == "98.00 ± 0.58"
+    # a configuration with fewer seeds shows its count; datasets in the book's order
+    one = _runs([("cifar10", 4, False, "relu", 0, 0.5)])
+    m = na.accuracy_matrix(na.accuracy_table(pd.concat([one, runs])))
+    assert m.loc["ReLU", ("cifar10", 4, "no BN")] == "50.00 (1)"
+    assert [c[0] for c in m.columns] == ["mnist", "cifar10"]
 
 
 def test_claims_hold_fail_and_pending_by_hand():

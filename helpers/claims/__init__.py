@@ -22,7 +22,8 @@ Module map (everything below is importable from ``helpers.claims`` itself):
   ``TABLE1_TOLERANCE``, ``MEAN_MEDIAN_TOLERANCE``, ``SHARED_SATURATION_MIN``).
 * :mod:`~helpers.claims.catalogue` — ``SPECS``: every claim with its quote and rule.
 * :mod:`~helpers.claims.scoreboard` — ``evaluate_claims``, ``claims_table``,
-  ``summary_line``, ``export_csv``, ``scoreboard_html``, ``status_table_markdown``...
+  ``summary_line``, ``noise_reading``, ``export_csv``, ``scoreboard_html``,
+  ``status_table_markdown``...
 * :mod:`~helpers.claims.inputs` — ``gather_inputs``, ``section3_inputs``: the inputs of a
   profile.
 
@@ -85,6 +86,7 @@ from .scoreboard import (
     evaluate_claims,
     export_csv,
     figure_link,
+    noise_reading,
     outcome_texts,
     scoreboard_html,
     status_table_markdown,
@@ -178,7 +180,7 @@ __all__ = [
     "CSV_COLUMNS", "CHAPTERS", "FIGURE_ANCHORS", "evaluate_claims", "claims_frame",
     "claims_table", "outcome_texts", "verdict_counts", "summary_line", "claims_csv_path",
     "export_csv",
-    "figure_link", "scoreboard_html", "status_table_markdown",
+    "figure_link", "noise_reading", "scoreboard_html", "status_table_markdown",
     # inputs
     "section3_inputs", "gather_inputs", "grid_layer_inputs",
     # the submodules

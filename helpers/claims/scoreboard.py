@@ -3,21 +3,22 @@
 :func:`evaluate_claims` judges the claims of :data:`~.catalogue.SPECS` (all, or a chapter's,
 or a figure's) on the inputs described in :mod:`~.views`; :func:`claims_frame` and
 :func:`claims_table` tabulate them for the chapters, :func:`verdict_counts` and
-:func:`summary_line` count verdicts, :func:`export_csv` writes
-``data/results/<profile>/claims.csv``, :func:`scoreboard_html` draws chapter 7's table with
-:func:`figure_link` to where each figure is drawn, and :func:`status_table_markdown` builds the
-intro's reproduction-status table from the CSV.
+:func:`summary_line` count verdicts, :func:`noise_reading` says which rows the seeds decide,
+:func:`export_csv` writes ``data/results/<profile>/claims.csv``, :func:`scoreboard_html`
+draws chapter 7's table with :func:`figure_link` to where each figure is drawn, and
+:func:`status_table_markdown` builds the intro's reproduction-status table from the CSV.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from ..book import joined
 from .catalogue import SPECS
 from .judging import (
     AGREES,
@@ -79,6 +80,35 @@ def outcome_texts(ids: Iterable[str], **inputs) -> dict[str, str]:
     """Claim id -> :meth:`~.judging.Claim.outcome_text` on ``inputs``: which items held, for
     the prose beside a table."""
     return {c.id: c.outcome_text() for c in evaluate_claims(ids, **inputs)}
+
+
+def noise_reading(verdicts: Mapping[str, str], rows: Mapping[str, str]) -> str:
+    """Which of ``rows`` (claim id -> what the row is about) the seeds decide, for prose:
+    ``"the seeds decide the rows on a and b; the one on c stays within seed noise"``.
+    Agrees/disagrees is decided, inconclusive within noise, mixed partly decided; rows
+    still pending are named as such."""
+    groups = {"decide": [], "partly": [], "noise": [], "pending": []}
+    for cid, about in rows.items():
+        v = verdicts.get(cid, PENDING)
+        groups["decide" if v in (AGREES, DISAGREES) else "partly" if v == MIXED
+               else "noise" if v == INCONCLUSIVE else "pending"].append(about)
+
+    def rows_on(names: list[str]) -> str:
+        return f"the row{'s' if len(names) > 1 else ''} on " + joined(names)
+
+    if len(groups["decide"]) == len(rows):
+        return "the seeds decide every one of these rows (see their standard errors)"
+    parts = []
+    if groups["decide"]:
+        parts.append(f"the seeds decide {rows_on(groups['decide'])}")
+    for key, what in (("partly", "{} {} decided only in part"),
+                      ("noise", "{} {} within seed noise"), ("pending", "{} {} pending")):
+        if groups[key]:
+            verb = "are" if len(groups[key]) > 1 else "is"
+            if key == "noise":
+                verb = "stay" if len(groups[key]) > 1 else "stays"
+            parts.append(what.format(rows_on(groups[key]), verb))
+    return "; ".join(parts)
 
 
 def verdict_counts(frame: pd.DataFrame) -> pd.Series:
