@@ -532,7 +532,9 @@ def test_noise_rule_is_students_t_for_the_seeds(monkeypatch):
     assert C.se_factor(3) == 4.303 and C.se_factor(5) == 2.776
     v = pd.Series([0.2, 1.0, 1.8], index=SEEDS)
     assert C.judge(v, 0.0, ">") == C.WITHIN
-    assert C.Item("x", v, 0.0, ">").why() == "within noise (margin +1.00 < 4.3 SE)"
+    # margin 1.00, se 0.8 / sqrt(3) = 0.462: 2.2 standard errors, short of 4.3
+    assert C.Item("x", v, 0.0, ">", unit=" pts").why() == \
+        "within noise (margin +1.00 pts = 2.2 SE < 4.3 SE)"
     assert C.judge(v, 0.0, ">", factor=2.0) == C.HOLDS
     monkeypatch.setattr(judging, "SE_FACTOR", 2.0)  # a number overrides t for every item
     assert C.se_factor(3) == 2.0 and C.judge(v, 0.0, ">") == C.HOLDS

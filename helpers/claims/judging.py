@@ -224,7 +224,8 @@ class Item:
         k = int(side.sum())
         if 0 < k < self.n:
             return f"{WITHIN} (seeds split {k}-{self.n - k})"
-        return (f"{WITHIN} (margin {self.margin:+.{self.decimals}f} < "
+        in_se = f" = {self.margin / self.se:.1f} SE" if self.se > 0 else ""
+        return (f"{WITHIN} (margin {self.margin:+.{self.decimals}f}{self.unit}{in_se} < "
                 f"{se_factor(self.n):.3g} SE)")
 
 
