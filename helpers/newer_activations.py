@@ -368,9 +368,9 @@ def _verdict(outcomes: Sequence[str]) -> str:
 
 def claim_verdicts(items: pd.DataFrame, labels: dict[str, str] | None = None
                    ) -> pd.DataFrame:
-    """Per claim: the verdict over its items (``agrees`` when every item holds,
-    ``disagrees`` when every item fails, ``inconclusive`` when every item is within noise,
-    ``mixed`` otherwise), with the counts behind it, the verdict per dataset (``by
+    """Per claim: the verdict over its items, as on the scoreboard
+    (:func:`helpers.claims.judging.verdict_of`: agrees, partly agrees, mixed, partly
+    disagrees, disagrees or inconclusive), with the counts behind it, the verdict per dataset (``by
     dataset``, named by ``labels``) and the claim's source as a citation. While some items
     lack runs the claim is ``pending``, unless no outcome of those items could change its
     verdict (:func:`helpers.claims.judging.possible_verdicts`, as on the scoreboard)."""

@@ -54,12 +54,14 @@ def test_judge_rejects_bad_direction():
     ([C.HOLDS, C.HOLDS], "all", C.AGREES),
     ([C.FAILS, C.FAILS], "all", C.DISAGREES),
     ([C.HOLDS, C.FAILS], "all", C.MIXED),  # items point different ways
-    ([C.HOLDS, C.WITHIN], "all", C.MIXED),  # one item within noise
+    ([C.HOLDS, C.WITHIN], "all", C.PARTLY_AGREES),  # one item within noise
+    ([C.FAILS, C.WITHIN], "all", C.PARTLY_DISAGREES),
+    ([C.HOLDS, C.FAILS, C.WITHIN], "all", C.MIXED),
     ([C.WITHIN], "all", C.INCONCLUSIVE),  # the seeds cannot tell: not "mixed"
     ([C.WITHIN, C.WITHIN], "any", C.INCONCLUSIVE),
     ([C.HOLDS, C.FAILS], "any", C.AGREES),  # one clear exception is enough
     ([C.FAILS, C.FAILS], "any", C.DISAGREES),
-    ([C.FAILS, C.WITHIN], "any", C.MIXED),
+    ([C.FAILS, C.WITHIN], "any", C.PARTLY_DISAGREES),
 ])
 def test_verdict_of(outcomes, how, expected):
     assert C.verdict_of(outcomes, how) == expected
@@ -366,14 +368,15 @@ def test_partial_grid_makes_claims_pending():
 
 
 @pytest.mark.parametrize("outcomes, n_missing, how, expected", [
-    ([C.HOLDS, C.HOLDS], 1, "all", [C.AGREES, C.MIXED]),
-    ([C.FAILS], 2, "all", [C.DISAGREES, C.MIXED]),
+    ([C.HOLDS, C.HOLDS], 1, "all", [C.AGREES, C.PARTLY_AGREES, C.MIXED]),
+    ([C.FAILS], 2, "all", [C.MIXED, C.PARTLY_DISAGREES, C.DISAGREES]),
     ([C.HOLDS, C.FAILS], 3, "all", [C.MIXED]),  # decided: one held, one failed
-    ([C.WITHIN], 1, "all", [C.MIXED, C.INCONCLUSIVE]),
-    ([], 2, "all", [C.AGREES, C.DISAGREES, C.MIXED, C.INCONCLUSIVE]),  # one holds, one fails
+    ([C.WITHIN], 1, "all", [C.PARTLY_AGREES, C.PARTLY_DISAGREES, C.INCONCLUSIVE]),
+    ([], 2, "all", [C.AGREES, C.PARTLY_AGREES, C.MIXED, C.PARTLY_DISAGREES, C.DISAGREES,
+                    C.INCONCLUSIVE]),  # every pair of outcomes
     ([C.HOLDS], 1, "any", [C.AGREES]),  # decided: one clear exception is enough
-    ([C.FAILS], 1, "any", [C.AGREES, C.DISAGREES, C.MIXED]),
-    ([C.WITHIN], 1, "any", [C.AGREES, C.MIXED, C.INCONCLUSIVE]),
+    ([C.FAILS], 1, "any", [C.AGREES, C.PARTLY_DISAGREES, C.DISAGREES]),
+    ([C.WITHIN], 1, "any", [C.AGREES, C.PARTLY_DISAGREES, C.INCONCLUSIVE]),
     ([C.HOLDS], 0, "all", [C.AGREES]),
 ])
 def test_possible_verdicts(outcomes, n_missing, how, expected):
@@ -398,7 +401,8 @@ def test_a_partial_grid_decides_what_it_can():
     worse = runs.assign(test_acc=runs.test_acc.where(~bad, runs.test_acc - 0.05))
     claim = C.evaluate_claims(ids=["cifar-relu-better-with-bn"], runs=narrow,
                               histories=hist, layout=layout)[0]
-    assert claim.verdict == C.PENDING and "still possible: agrees or mixed" in claim.basis
+    assert claim.verdict == C.PENDING
+    assert "still possible: agrees or partly agrees or mixed" in claim.basis
     assert claim.ours and len(claim.items) == 4
     claim = C.evaluate_claims(ids=["cifar-relu-not-reliably-better-without-bn"],
                               runs=worse[worse.width == 200], histories=hist,
@@ -448,12 +452,12 @@ def test_csv_and_status_table(tmp_path, verdicts):
     fig2 = next(line for line in lines if line.startswith("| Fig 2 |"))
     n_fig2 = sum(s.figure.startswith("Fig 2") for s in C.SPECS)
     assert f"| {n_fig2} |" in fig2
-    counts = [int(x) for x in fig2.split("|")[3:10]]
+    counts = [int(x) for x in fig2.split("|")[3:12]]  # claims, then 8 verdict columns
     assert counts[0] == n_fig2 and sum(counts[1:]) == n_fig2
     assert "{doc}`4 <chapters/04_training_the_networks>`" in fig2
     empty = C.status_table_markdown("paper", root=tmp_path)
     assert "yet" in empty and f"| {len([s for s in C.SPECS if s.figure == 'Fig 3'])} | 0 | 0 " \
-        f"| 0 | 0 | {len(RULED_FIG3)} |" in empty
+        f"| 0 | 0 | 0 | 0 | {len(RULED_FIG3)} |" in empty
     html = C.scoreboard_html(frame)
     assert html.count("<tr>") == len(frame) + 1
     assert 'href="04_training_the_networks.html#fig-2-test-accuracy"' in html

@@ -168,13 +168,15 @@ def test_verdicts_decide_what_the_missing_items_cannot_change():
     def verdict(*outcomes):
         items = pd.DataFrame({"claim": "elu_deep", "outcome": list(outcomes)})
         return na.claim_verdicts(items).set_index("id").loc["elu_deep", "verdict"]
-    assert verdict("within noise (seeds split 2-1)", "pending", "holds") == "mixed"
+    assert verdict("within noise (seeds split 2-1)", "pending", "holds") == "pending"
+    assert verdict("within noise (seeds split 2-1)", "holds") == "partly agrees"
+    assert verdict("within noise", "fails") == "partly disagrees"
     assert verdict("holds", "fails", "pending") == "mixed"
     assert verdict("holds", "pending") == "pending"  # could still agree or be mixed
     assert verdict("pending", "pending") == "pending"
     assert verdict("holds", "holds") == "agrees"
     assert verdict("within noise (seeds split 2-1)", "within noise") == "inconclusive"
-    assert verdict("within noise", "pending") == "pending"  # inconclusive or mixed
+    assert verdict("within noise", "pending") == "pending"  # inconclusive or partly
 
 
 def test_verdicts_cite_sources_readably():

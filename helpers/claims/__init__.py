@@ -59,6 +59,8 @@ from .judging import (
     INCONCLUSIVE,
     MIXED,
     NOT_TESTABLE,
+    PARTLY_AGREES,
+    PARTLY_DISAGREES,
     PENDING,
     SE_FACTOR,
     VERDICTS,
@@ -147,6 +149,7 @@ from .views import DATASET_NAMES, INPUTS, Context, GridView
 __all__ = [
     # judging
     "SE_FACTOR", "HOLDS", "FAILS", "WITHIN", "AGREES", "DISAGREES", "MIXED", "INCONCLUSIVE",
+    "PARTLY_AGREES", "PARTLY_DISAGREES",
     "NOT_TESTABLE", "PENDING", "CONTEXT", "VERDICTS", "Missing", "Incomplete", "each",
     "possible_verdicts", "judge", "mean_se", "se_factor", "t_critical", "Item", "verdict_of",
     "Claim",

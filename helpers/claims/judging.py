@@ -23,15 +23,17 @@ seed) and a statement about it: ``> target``, ``< target`` or ``within tol of ta
   :data:`SE_FACTOR` to a number uses that many standard errors for every item instead.
 * The claim's verdict combines its items: ``all`` (the usual case) *agrees* when every item
   holds, *disagrees* when every item fails, is *inconclusive* when every item is within
-  noise (the seeds cannot tell either way) and *mixed* otherwise (some items decided, the
-  others failed or within noise); ``any`` (for "X is not reliably true", whose items state
-  the exception) agrees when some item holds, disagrees when every item fails, is
-  inconclusive when every item is within noise and mixed otherwise.
+  noise (the seeds cannot tell either way), *mixed* when some items hold and others fail,
+  *partly agrees* when some hold and the rest are within noise, and *partly disagrees* when
+  some fail and the rest are within noise; ``any`` (for "X is not reliably true", whose
+  items state the exception) agrees when some item holds and otherwise reads the items as
+  ``all`` does (all fail: disagrees; all within noise: inconclusive; some fail, the rest
+  within noise: partly disagrees).
 
 So a gap inside seed noise is never called agreement or disagreement: it makes the claim
-*inconclusive* (or *mixed*, beside decided items), and the ``basis`` column says why (items
-split, or within noise). Inconclusive is not "no effect": an effect smaller than the noise
-of three seeds would look the same. The other
+*inconclusive* (or *partly* agree or disagree, beside decided items), and the ``basis``
+column says why (items split, or within noise). Inconclusive is not "no effect": an effect
+smaller than the noise of three seeds would look the same. The other
 verdicts: *not testable here* (the book has no data for it, or the sentence is an
 interpretation), *pending* (the results the rule needs do not exist yet, e.g. a paper-profile
 grid still running) and *context* (a reference number quoted without a verdict).
@@ -81,8 +83,10 @@ def se_factor(n: int) -> float:
 
 HOLDS, FAILS, WITHIN = "holds", "fails", "within noise"
 AGREES, DISAGREES, MIXED, INCONCLUSIVE = "agrees", "disagrees", "mixed", "inconclusive"
+PARTLY_AGREES, PARTLY_DISAGREES = "partly agrees", "partly disagrees"
 NOT_TESTABLE, PENDING, CONTEXT = "not testable here", "pending", "context"
-VERDICTS = (AGREES, DISAGREES, MIXED, INCONCLUSIVE, NOT_TESTABLE, PENDING, CONTEXT)
+VERDICTS = (AGREES, PARTLY_AGREES, MIXED, PARTLY_DISAGREES, DISAGREES, INCONCLUSIVE,
+            NOT_TESTABLE, PENDING, CONTEXT)
 
 
 class Missing(LookupError):
@@ -254,7 +258,10 @@ def verdict_of(outcomes: Sequence[str], how: str = "all") -> str:
         return AGREES
     if all(o == FAILS for o in outcomes):
         return DISAGREES
-    return INCONCLUSIVE if all(o == WITHIN for o in outcomes) else MIXED
+    if all(o == WITHIN for o in outcomes):
+        return INCONCLUSIVE
+    held, failed = HOLDS in outcomes, FAILS in outcomes
+    return MIXED if held and failed else PARTLY_AGREES if held else PARTLY_DISAGREES
 
 
 # ----------------------------------------------------------------------------- claims

@@ -27,6 +27,8 @@ from .judging import (
     INCONCLUSIVE,
     MIXED,
     NOT_TESTABLE,
+    PARTLY_AGREES,
+    PARTLY_DISAGREES,
     PENDING,
     VERDICTS,
     Claim,
@@ -85,12 +87,13 @@ def outcome_texts(ids: Iterable[str], **inputs) -> dict[str, str]:
 def noise_reading(verdicts: Mapping[str, str], rows: Mapping[str, str]) -> str:
     """Which of ``rows`` (claim id -> what the row is about) the seeds decide, for prose:
     ``"the seeds decide the rows on a and b; the one on c stays within seed noise"``.
-    Agrees/disagrees is decided, inconclusive within noise, mixed partly decided; rows
-    still pending are named as such."""
+    Agrees/disagrees is decided, inconclusive within noise, mixed and partly agrees /
+    disagrees decided in part; rows still pending are named as such."""
     groups = {"decide": [], "partly": [], "noise": [], "pending": []}
     for cid, about in rows.items():
         v = verdicts.get(cid, PENDING)
-        groups["decide" if v in (AGREES, DISAGREES) else "partly" if v == MIXED
+        partly = v in (MIXED, PARTLY_AGREES, PARTLY_DISAGREES)
+        groups["decide" if v in (AGREES, DISAGREES) else "partly" if partly
                else "noise" if v == INCONCLUSIVE else "pending"].append(about)
 
     def rows_on(names: list[str]) -> str:
@@ -119,7 +122,8 @@ def verdict_counts(frame: pd.DataFrame) -> pd.Series:
 def summary_line(frame: pd.DataFrame) -> str:
     """``"3 agree, 1 disagrees, 2 mixed, ..."`` for a table of claims."""
     c = verdict_counts(frame)
-    plural = {AGREES: "agree", DISAGREES: "disagree"}
+    plural = {AGREES: "agree", DISAGREES: "disagree", PARTLY_AGREES: "partly agree",
+              PARTLY_DISAGREES: "partly disagree"}
     return ", ".join(f"{k} {plural.get(v, v) if k != 1 else v}" for v, k in c.items() if k)
 
 
@@ -158,7 +162,8 @@ def figure_link(figure: str, chapter: int | None, prefix: str = "") -> str:
 
 def scoreboard_html(frame: pd.DataFrame) -> str:
     """The scoreboard as an HTML table: verdict, claim, our number, the paper's, link."""
-    colours = {AGREES: "#d4edda", DISAGREES: "#f8d7da", MIXED: "#fff3cd", INCONCLUSIVE: "#fdfdea",
+    colours = {AGREES: "#d4edda", PARTLY_AGREES: "#e9f5ec", MIXED: "#fff3cd",
+               PARTLY_DISAGREES: "#fbe9eb", DISAGREES: "#f8d7da", INCONCLUSIVE: "#fdfdea",
                PENDING: "#e2e3e5", NOT_TESTABLE: "#e2e3e5", CONTEXT: "#d1ecf1"}
     rows = []
     for r in frame.itertuples():
@@ -203,8 +208,9 @@ def status_table_markdown(profile: str, root: str | os.PathLike | None = None,
                        for i in frame["id"]]
     frame["chapter"] = [spec[i].chapter if i in spec else None for i in frame["id"]]
     order = ["Fig 1", "Fig 2", "Fig 3", "Fig 4", "Fig 5", "Fig 6", "Fig 7", "Table 1", "text"]
-    lines = ["| Paper result | Chapter | Claims | agrees | disagrees | mixed | inconclusive | "
-             "pending | not testable / context |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| Paper result | Chapter | Claims | agrees | partly agrees | mixed | partly "
+             "disagrees | disagrees | inconclusive | pending | not testable / context |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for fig in sorted(frame["figure"].unique(),
                       key=lambda f: order.index(f) if f in order else len(order)):
         rows = frame[frame["figure"] == fig]
@@ -212,10 +218,11 @@ def status_table_markdown(profile: str, root: str | os.PathLike | None = None,
         chapters = sorted({int(ch) for ch in rows["chapter"] if ch is not None and ch == ch})
         where = ", ".join(f"{{doc}}`{ch} <{doc_prefix}{CHAPTERS[ch]}>`" for ch in chapters)
         label = "text (no figure)" if fig == "text" else fig
-        lines.append(f"| {label} | {where or '—'} | {len(rows)} | {c.get(AGREES, 0)} | "
-                     f"{c.get(DISAGREES, 0)} | {c.get(MIXED, 0)} | {c.get(INCONCLUSIVE, 0)} | "
-                     f"{c.get(PENDING, 0)} | "
-                     f"{c.get(NOT_TESTABLE, 0) + c.get(CONTEXT, 0)} |")
+        counts = [c.get(v, 0) for v in (AGREES, PARTLY_AGREES, MIXED, PARTLY_DISAGREES,
+                                        DISAGREES, INCONCLUSIVE, PENDING)]
+        lines.append(f"| {label} | {where or '—'} | {len(rows)} | "
+                     + " | ".join(map(str, counts))
+                     + f" | {c.get(NOT_TESTABLE, 0) + c.get(CONTEXT, 0)} |")
     lines += ["", f"{note} Every claim, its rule and our number: "
               f"{{doc}}`the claims scoreboard <{doc_prefix}{CHAPTERS[7]}>`."]
     return "\n".join(lines)
