@@ -683,3 +683,57 @@ def test_noise_reading_names_decided_and_undecided_rows():
         "the row on B stays within seed noise"
     assert noise_reading({"a": "inconclusive", "b": "inconclusive"}, rows) == \
         "the rows on A and B stay within seed noise; the row on C is pending"
+
+
+def test_section3_tables_store_and_load(tmp_path):
+    """Stored per dataset; read back only for the copy they were computed on; an unchanged
+    table is not rewritten."""
+    from helpers.claims import inputs as ci
+
+    t = pd.DataFrame({"data": ["CIFAR-10 (JPEG copy)"] * 2 + ["MNIST"],
+                      "dataset": ["cifar10", "cifar10", "mnist"],
+                      "batch_norm": [False, True, False], "layer": [1, 2, 1],
+                      "sparsity (%)": [50.25, 12.5, 60.0]})
+    written = ci.store_section3_tables({"sparsity": t}, "paper", root=tmp_path)
+    assert sorted(p.name for p in written) == ["cifar10_sparsity.csv", "mnist_sparsity.csv"]
+    assert ci.store_section3_tables({"sparsity": t}, "paper", root=tmp_path) == []
+    back = ci.load_section3_tables("paper", "cifar10", "CIFAR-10 (JPEG copy)", root=tmp_path)
+    pd.testing.assert_frame_equal(back["sparsity"], t.iloc[:2])
+    assert ci.load_section3_tables("paper", "cifar10", "CIFAR-10", root=tmp_path) == {}
+    assert ci.load_section3_tables("paper", "cifar10", "x", root=tmp_path / "none") == {}
+
+
+@pytest.mark.parametrize("stored", [False, True])
+def test_a_copy_whose_nets_wait_does_not_relabel_the_grid(monkeypatch, tmp_path, stored):
+    """On a machine with genuine CIFAR-10 the grid's CIFAR-10 nets (trained on the JPEG
+    copy) wait: the committed grid results keep their own label, not the one of the data at
+    hand, and the Section 3 tables stored on the grid's copy, if any, stand in for them."""
+    import types
+
+    from helpers import inspected_nets
+    from helpers.claims import inputs as ci
+    from helpers.data import source_label
+    from helpers.grid import DataSourceMismatch, load_results
+
+    res = load_results("paper", "cifar10", missing_ok=True)
+    if res.runs.empty:
+        pytest.skip("no committed CIFAR-10 grid runs")
+    jpeg = source_label(res.runs["source"].iloc[0])
+    genuine = types.SimpleNamespace(label="CIFAR-10", source="cifar10")
+    monkeypatch.setattr(inspected_nets, "section3_data", lambda *a, **k: genuine)
+
+    def mismatch(*a, **k):
+        raise DataSourceMismatch("trained on another copy")
+
+    monkeypatch.setattr(inspected_nets, "section3_networks", mismatch)
+    monkeypatch.setattr(ci, "section3_tables_dir", lambda *a, **k: tmp_path)
+    table = pd.DataFrame({"data": [jpeg], "dataset": ["cifar10"], "sparsity (%)": [50.0]})
+    if stored:
+        ci.store_section3_tables({"sparsity": table}, "paper")
+    inputs, notes = C.gather_inputs("paper", datasets=("cifar10",))
+    assert C.Context(inputs).labels["cifar10"] == jpeg
+    if stored:
+        pd.testing.assert_frame_equal(inputs["sparsity"], table)
+        assert any("read instead" in n for n in notes)
+    else:
+        assert "sparsity" not in inputs and any("wait here" in n for n in notes)

@@ -5,12 +5,20 @@ profile (the grid's runs, histories and per-layer table, the Section 3 nets summ
 :func:`section3_inputs`), with a note on where each came from; in the ``quick`` profile it
 computes what is missing, in ``paper`` it only reads committed results, so what is absent
 leaves its claims pending.
+
+In ``paper`` the Section 3 tables of each dataset are also stored
+(:func:`store_section3_tables`, ``data/results/paper/section3/``, committed): a machine that
+has another copy of a dataset than the one the grid trained on (genuine CIFAR-10 against the
+committed JPEG-copy grid, on Colab or the site's build machine) cannot inspect those nets,
+and reads their stored tables instead (:func:`load_section3_tables`), labelled with the copy
+they were computed on.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import pandas as pd
 
@@ -44,6 +52,45 @@ def section3_inputs(nets: Mapping[tuple, object], datasets: Mapping[str, object]
                                  for ds, data in datasets.items()], ignore_index=True)
     out["accuracy"] = accuracy_table(dict(nets))
     return out
+
+
+def section3_tables_dir(profile: str, root: str | os.PathLike | None = None) -> Path:
+    """``data/results/<profile>/section3/``: the stored Section 3 tables."""
+    from .scoreboard import claims_csv_path
+
+    return claims_csv_path(profile, root).parent / "section3"
+
+
+def store_section3_tables(tables: Mapping[str, pd.DataFrame], profile: str,
+                          root: str | os.PathLike | None = None) -> list[Path]:
+    """Write each table of :func:`section3_inputs` per dataset, as
+    ``<dataset>_<table>.csv`` (atomically; a file whose content is unchanged is left
+    alone). Returns the files written."""
+    from ..grid.store import atomic_write
+
+    written = []
+    for name, table in tables.items():
+        for ds, part in table.groupby("dataset", sort=False):
+            path = section3_tables_dir(profile, root) / f"{ds}_{name}.csv"
+            text = part.to_csv(index=False)
+            if path.exists() and path.read_text() == text:
+                continue
+            atomic_write(path, lambda tmp, text=text: tmp.write_text(text))
+            written.append(path)
+    return written
+
+
+def load_section3_tables(profile: str, dataset: str, label: str,
+                         root: str | os.PathLike | None = None) -> dict[str, pd.DataFrame]:
+    """The stored tables of ``dataset`` (:func:`store_section3_tables`) computed on the data
+    labelled ``label``; ``{}`` when there are none, or when they came from another copy."""
+    found = {}
+    for path in sorted(section3_tables_dir(profile, root).glob(f"{dataset}_*.csv")):
+        table = pd.read_csv(path)
+        if table.empty or set(table["data"]) != {label}:
+            return {}
+        found[path.stem[len(dataset) + 1:]] = table
+    return found
 
 
 def grid_layer_inputs(profile: str, datasets: Sequence[str] = ("mnist", "cifar10")
@@ -99,12 +146,11 @@ def gather_inputs(profile: str, seeds: Sequence[int] = (0, 1, 2),
         layers = [r.layers for r in results if len(r.layers)]
         if layers:
             inputs["grid_layers"] = pd.concat(layers, ignore_index=True)
-    nets, data = {}, {}
+    nets, data, stored = {}, {}, {}
     for ds in datasets:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the JPEG-copy warning; the label says it
             d = section3_data(ds, profile, root=data_root)
-        inputs.setdefault("labels", {})[ds] = d.label
         try:
             found = {}
             for activations, batch_norms in ((("sigmoid", "relu"), (False,)),
@@ -113,16 +159,36 @@ def gather_inputs(profile: str, seeds: Sequence[int] = (0, 1, 2),
                     d, profile, activations=activations, batch_norms=batch_norms, seeds=seeds,
                     device=device, progress=progress, train=live).items()}
         except DataSourceMismatch:
-            notes.append(f"Section 3 nets, {d.label}: the grid trained them on another copy "
-                         "of this dataset, so they wait here")
+            grid_label = next((r.label for r in results if r.dataset == ds and r.label), None)
+            tables = load_section3_tables(profile, ds, grid_label) if grid_label else {}
+            if tables:  # the tables stored where the grid's copy was at hand
+                stored[ds] = tables
+                inputs.setdefault("labels", {})[ds] = grid_label
+                notes.append(f"Section 3 nets, {d.label}: the grid trained them on "
+                             f"{grid_label}, not on this copy; their tables stored on "
+                             f"{grid_label} are read instead")
+            else:
+                notes.append(f"Section 3 nets, {d.label}: the grid trained them on another "
+                             "copy of this dataset, so they wait here")
             continue
         except FileNotFoundError:
             notes.append(f"Section 3 nets, {d.label}: not all trained yet")
             continue
         nets |= found
         data[ds] = d
+        # only data whose nets are read labels the dataset: where they wait, the grid's own
+        # source (e.g. the JPEG copy its CIFAR-10 runs were trained on) names the results
+        inputs.setdefault("labels", {})[ds] = d.label
         origins = sorted({n.origin for n in found.values()})
         notes.append(f"Section 3 nets, {d.label}: {len(found)} nets ({', '.join(origins)})")
+    tables: dict[str, list[pd.DataFrame]] = {}
     if data:
-        inputs.update(section3_inputs(nets, data, eps=eps, delta=delta, min_active=min_active))
+        computed = section3_inputs(nets, data, eps=eps, delta=delta, min_active=min_active)
+        if not live:
+            store_section3_tables(computed, profile)
+        tables = {name: [t] for name, t in computed.items()}
+    for ds_tables in stored.values():
+        for name, t in ds_tables.items():
+            tables.setdefault(name, []).append(t)
+    inputs.update({name: pd.concat(ts, ignore_index=True) for name, ts in tables.items()})
     return inputs, notes
