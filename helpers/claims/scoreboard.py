@@ -86,7 +86,7 @@ def outcome_texts(ids: Iterable[str], **inputs) -> dict[str, str]:
 
 def noise_reading(verdicts: Mapping[str, str], rows: Mapping[str, str]) -> str:
     """Which of ``rows`` (claim id -> what the row is about) the seeds decide, for prose:
-    ``"the seeds decide the rows on a and b; the one on c stays within seed noise"``.
+    ``"the seeds decide the rows on a and b; the row on c stays within seed noise"``.
     Agrees/disagrees is decided, inconclusive within noise, mixed and partly agrees /
     disagrees decided in part; rows still pending are named as such."""
     groups = {"decide": [], "partly": [], "noise": [], "pending": []}
@@ -95,22 +95,18 @@ def noise_reading(verdicts: Mapping[str, str], rows: Mapping[str, str]) -> str:
         partly = v in (MIXED, PARTLY_AGREES, PARTLY_DISAGREES)
         groups["decide" if v in (AGREES, DISAGREES) else "partly" if partly
                else "noise" if v == INCONCLUSIVE else "pending"].append(about)
-
-    def rows_on(names: list[str]) -> str:
-        return f"the row{'s' if len(names) > 1 else ''} on " + joined(names)
-
     if len(groups["decide"]) == len(rows):
         return "the seeds decide every one of these rows (see their standard errors)"
-    parts = []
-    if groups["decide"]:
-        parts.append(f"the seeds decide {rows_on(groups['decide'])}")
-    for key, what in (("partly", "{} {} decided only in part"),
-                      ("noise", "{} {} within seed noise"), ("pending", "{} {} pending")):
+    parts = [f"the seeds decide the row{'s' * (len(groups['decide']) > 1)} on "
+             f"{joined(groups['decide'])}"] if groups["decide"] else []
+    endings = {"partly": ("is decided only in part", "are decided only in part"),
+               "noise": ("stays within seed noise", "stay within seed noise"),
+               "pending": ("is pending", "are pending")}
+    for key, (one, many) in endings.items():
         if groups[key]:
-            verb = "are" if len(groups[key]) > 1 else "is"
-            if key == "noise":
-                verb = "stay" if len(groups[key]) > 1 else "stays"
-            parts.append(what.format(rows_on(groups[key]), verb))
+            several = len(groups[key]) > 1
+            parts.append(f"the row{'s' * several} on {joined(groups[key])} "
+                         f"{many if several else one}")
     return "; ".join(parts)
 
 
