@@ -134,6 +134,18 @@ def test_setup_cell_is_hidden_and_the_parameters_cell_is_not(chapter):
     assert not hidden, f"the parameters cell stays visible (readers change it): {hidden}"
 
 
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_papermill_reads_every_parameter(chapter):
+    """``papermill --help-notebook`` lists each assignment of the parameters cell (a comment
+    holding ``=`` makes papermill skip its line with a warning)."""
+    from papermill.translators import PythonTranslator
+
+    cell = next(c for c in _read(chapter).cells if "parameters" in c.metadata.get("tags", []))
+    assigned = [line.split("=")[0].strip() for line in cell.source.splitlines()
+                if re.match(r"^\w+\s*=", line)]
+    assert [p.name for p in PythonTranslator.inspect(cell)] == assigned
+
+
 def test_repository_url_is_set_once_in_config_and_stated_in_readme():
     url = book.repository_url()
     assert url == "https://github.com/activation-functions/activation-functions-book"
