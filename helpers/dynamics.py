@@ -395,18 +395,27 @@ def plot_init_gradients(norms: pd.DataFrame, source: str, depth: int) -> plt.Fig
     return grid.figure
 
 
+RATIO_MEASURES = {"layer 1 / layer L": "weight gradient",
+                  "backward: layer 1 / layer L": "backward signal"}
+
+
 def plot_gradient_ratio(ratio: pd.DataFrame, source: str) -> plt.Figure:
-    """Layer-1 / last-layer gradient-norm ratio against depth, without and with BN."""
-    grid = sns.relplot(data=ratio, x="depth", y="layer 1 / layer L", col="batch_norm",
-                       kind="line", marker="o", height=3.4, aspect=1.2,
-                       **_network_styles(ratio))
+    """Layer-1 / last-layer ratio against depth, without and with BN (columns), one row per
+    measure of :func:`gradient_ratio` present (:data:`RATIO_MEASURES`)."""
+    measures = {c: name for c, name in RATIO_MEASURES.items() if c in ratio}
+    long = ratio.melt(id_vars=[c for c in ratio if c not in measures],
+                      value_vars=list(measures), var_name="measure", value_name="ratio")
+    long["measure"] = long["measure"].map(measures)
+    grid = sns.relplot(data=long, x="depth", y="ratio", col="batch_norm", row="measure",
+                       row_order=list(measures.values()), kind="line", marker="o",
+                       height=3.2, aspect=1.25, **_network_styles(ratio))
     grid.set(yscale="log", xticks=sorted(ratio.depth.unique()))
-    for ax, bn in zip(grid.axes.flat, sorted(ratio.batch_norm.unique())):
+    for (measure, bn), ax in grid.axes_dict.items():
         ax.axhline(1, color="black", linewidth=0.8, linestyle=":")
-        ax.set_title("with batch norm" if bn else "without batch norm")
-    grid.set_axis_labels("depth L (hidden layers)", "gradient norm, layer 1 / layer L")
+        ax.set_title(f"{measure}, {'with' if bn else 'without'} batch norm")
+    grid.set_axis_labels("depth L (hidden layers)", "layer 1 / layer L")
     grid.figure.suptitle(with_source("Do gradients shrink towards the input? (before "
-                                     "training)", source), y=1.03)
+                                     "training)", source), y=1.02)
     return grid.figure
 
 
