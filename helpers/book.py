@@ -172,8 +172,8 @@ def glue_all(texts: Mapping[str, object], prefix: str) -> None:
     Values must be text or numbers (a table or figure would be glued by mistake); a missing
     key in the Markdown fails the strict site build.
     """
-    bad = {k: type(v).__name__ for k, v in texts.items()
-           if not isinstance(v, (str, Number)) and not hasattr(v, "item")}
+    bad = {k: type(v).__name__ for k, v in texts.items()  # a NumPy/torch scalar has ndim 0
+           if not isinstance(v, (str, Number)) and getattr(v, "ndim", None) != 0}
     if bad:
         raise TypeError(f"glue_all(prefix={prefix!r}): values must be text or numbers; "
                         f"got {bad}")

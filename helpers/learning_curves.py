@@ -519,14 +519,16 @@ def fit_numbers(checks: pd.DataFrame, runs: pd.DataFrame, histories: pd.DataFram
     two largest depths), the median number of epochs its final runs trained, and the lowest
     and highest training-accuracy gain (points, mean over seeds) over each run's last
     ``window`` epochs: how far a net was still climbing when early stopping halted it
-    (``"pending"`` where there are none), with the reading (a gain of at most
-    ``LEVELLED_OFF`` points counts as levelled off)."""
+    (``"pending"`` where there are none; ``gain_configs``: how many configurations trained
+    that long), with the reading (a change of at most ``LEVELLED_OFF`` points either way
+    counts as levelled off)."""
     from .claims.section2_rules import fit_exempt
 
     row = checks[checks["id"] == "every-other-net-fits"]
     out = {"verdict": row["verdict"].iloc[0] if len(row) else "pending",
            "low": "pending", "high": "pending", "epochs": "pending",
-           "gain_low": "pending", "gain_high": "pending", "window": str(window),
+           "gain_low": "pending", "gain_high": "pending", "gain_configs": "pending",
+           "window": str(window),
            "climbing": "Whether they had levelled off is pending"}
     h = histories[(histories["dataset"] == dataset) & (histories["epoch"] > 0)]
     if "phase" in h:
@@ -543,9 +545,11 @@ def fit_numbers(checks: pd.DataFrame, runs: pd.DataFrame, histories: pd.DataFram
         if len(gain):
             low, high = 100 * gain.min(), 100 * gain.max()
             out["gain_low"], out["gain_high"] = f"{low:+.1f}", f"{high:+.1f}"
+            out["gain_configs"] = f"{len(gain)} of {len(best)}"
+            flat = (100 * gain).abs() <= LEVELLED_OFF
             out["climbing"] = ("None of them had levelled off" if low > LEVELLED_OFF else
-                               "All of them had levelled off" if high <= LEVELLED_OFF else
-                               "Some were still climbing, others had levelled off")
+                               "All of them had levelled off" if flat.all() else
+                               "Not all of them were still climbing")
     r = runs[runs["dataset"] == dataset]
     if len(r):
         out["epochs"] = f"{r['epochs'].median():.0f}"

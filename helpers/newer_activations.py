@@ -632,9 +632,10 @@ def selu_against_full_length(runs: pd.DataFrame, dataset: str, depth: int) -> st
 
 
 def judged_items(items: pd.DataFrame) -> dict[str, str]:
-    """How many comparisons were judged (not pending), how many at most would hold or fail
-    by chance alone at the 5 % level of each if no activation differed from ReLU
-    (``by_chance``; the every-seed condition keeps the rate at or below 5 %), and the range
+    """How many comparisons were judged (not pending), how many would hold or fail by chance
+    alone on average at the 5 % level of each if no activation differed from ReLU
+    (``by_chance``; the every-seed condition keeps the rate at or below 5 %; the comparisons
+    share their ReLU runs, so more is possible), and the range
     of the smallest margins they could call (``detectable``, points)."""
     judged = items[~items.outcome.str.startswith("pending")] if len(items) else items
     det = judged["detectable"].dropna() if "detectable" in judged else pd.Series(dtype=float)

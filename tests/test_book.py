@@ -157,8 +157,9 @@ def test_repository_url_is_set_once_in_config_and_stated_in_readme():
 
 GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`]+)`")
 GLUE_CALL = re.compile(r"""\bglue(?:_value)?\(\s*["']([^"']+)["']""")
-# `glue_all(numbers, "ch8_")`: every key of a helper's dict under a prefix; a key the text
-# uses but the dict lacks fails the strict site build (and the browser check's empty-glue test)
+# `glue_all(numbers, "ch8_")`: every key of a helper's dict under a prefix. This static test
+# cannot see a dict's keys: a key the text uses but no dict has, or one two dicts share, fails
+# the strict (-W) site build of `make test`, and the browser check finds any empty glue
 GLUE_ALL = re.compile(r"""\bglue_all\(\s*[\w.]+\s*,\s*["']([^"']+)["']""")
 # a cell that makes a figure: `fig = ...`, `fig2 = ...`, `fig, ax = ...` (the browser check
 # verifies every rendered image; this catches a missing caption before any build)
@@ -387,6 +388,8 @@ def test_glue_all_glues_every_entry_under_the_prefix(monkeypatch):
     assert glued == {"ch9_acc": "98.4", "ch9_n": 3, "ch9_gap": np.float64(0.5)}
     with pytest.raises(TypeError, match="prefix='ch9_'.*'table': 'DataFrame'"):
         book.glue_all({"ok": "1", "table": pd.DataFrame()}, "ch9_")
+    with pytest.raises(TypeError, match="'column': 'Series'"):  # has .item(), still a table
+        book.glue_all({"column": pd.Series([1.0, 2.0])}, "ch9_")
     assert "ch9_ok" not in glued, "nothing is glued when one value is wrong"
 
 

@@ -683,24 +683,35 @@ def test_noise_reading_names_decided_and_undecided_rows():
         "the row on B stays within seed noise"
     assert noise_reading({"a": "inconclusive", "b": "inconclusive"}, rows) == \
         "the rows on A and B stay within seed noise; the row on C is pending"
+    assert noise_reading({"a": "agrees", "b": "context"}, {"a": "A", "b": "B"}) == \
+        "the seeds decide the row on A; the row on B is not judged here"
+    assert noise_reading({}, {}) == ""
 
 
 def test_section3_tables_store_and_load(tmp_path):
-    """Stored per dataset; read back only for the copy they were computed on; an unchanged
-    table is not rewritten."""
+    """Stored per dataset; read back only for the copy and the settings they were computed
+    with; an unchanged table is not rewritten; files that are no table are ignored."""
     from helpers.claims import inputs as ci
 
     t = pd.DataFrame({"data": ["CIFAR-10 (JPEG copy)"] * 2 + ["MNIST"],
                       "dataset": ["cifar10", "cifar10", "mnist"],
                       "batch_norm": [False, True, False], "layer": [1, 2, 1],
                       "sparsity (%)": [50.25, 12.5, 60.0]})
-    written = ci.store_section3_tables({"sparsity": t}, "paper", root=tmp_path)
-    assert sorted(p.name for p in written) == ["cifar10_sparsity.csv", "mnist_sparsity.csv"]
-    assert ci.store_section3_tables({"sparsity": t}, "paper", root=tmp_path) == []
-    back = ci.load_section3_tables("paper", "cifar10", "CIFAR-10 (JPEG copy)", root=tmp_path)
+    settings = dict(ci.STORED_SETTINGS)
+    written = ci.store_section3_tables({"sparsity": t}, "paper", settings, root=tmp_path)
+    assert sorted(p.name for p in written) == ["cifar10_sparsity.csv", "mnist_sparsity.csv",
+                                               "settings.json"]
+    assert ci.store_section3_tables({"sparsity": t}, "paper", settings, root=tmp_path) == []
+    (ci.section3_tables_dir("paper", tmp_path) / "cifar10_stray.csv").write_text("x\n1\n")
+    jpeg = "CIFAR-10 (JPEG copy)"
+    back = ci.load_section3_tables("paper", "cifar10", jpeg, settings, root=tmp_path)
+    assert list(back) == ["sparsity"]
     pd.testing.assert_frame_equal(back["sparsity"], t.iloc[:2])
-    assert ci.load_section3_tables("paper", "cifar10", "CIFAR-10", root=tmp_path) == {}
-    assert ci.load_section3_tables("paper", "cifar10", "x", root=tmp_path / "none") == {}
+    assert ci.load_section3_tables("paper", "cifar10", "CIFAR-10", settings, root=tmp_path) == {}
+    one_seed = settings | {"seeds": [0]}  # a reader's own seeds: computed, never stored
+    assert ci.load_section3_tables("paper", "cifar10", jpeg, one_seed, root=tmp_path) == {}
+    assert ci.load_section3_tables("paper", "cifar10", jpeg, settings,
+                                   root=tmp_path / "none") == {}
 
 
 @pytest.mark.parametrize("stored", [False, True])
@@ -729,7 +740,7 @@ def test_a_copy_whose_nets_wait_does_not_relabel_the_grid(monkeypatch, tmp_path,
     monkeypatch.setattr(ci, "section3_tables_dir", lambda *a, **k: tmp_path)
     table = pd.DataFrame({"data": [jpeg], "dataset": ["cifar10"], "sparsity (%)": [50.0]})
     if stored:
-        ci.store_section3_tables({"sparsity": table}, "paper")
+        ci.store_section3_tables({"sparsity": table}, "paper", ci.STORED_SETTINGS)
     inputs, notes = C.gather_inputs("paper", datasets=("cifar10",))
     assert C.Context(inputs).labels["cifar10"] == jpeg
     if stored:

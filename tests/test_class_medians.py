@@ -175,7 +175,8 @@ def test_sparsity_claims_verdicts():
         assert v[f"{rule}-mnist"] == "agrees"
         assert v[f"{rule}-cifar10"] == "pending"  # no CIFAR-10 rows given
     # the ReLU cells match Table 1; the BN cells (60 ± 0.2) are 3-9 points from the paper's
-    # 56.67-69.12: two clearly off, two within noise (margins under 12.7 SE) -> mixed
+    # 56.67-69.12: two clearly off, two within noise (margins under 12.7 SE); with the ReLU
+    # cells that hold -> mixed
     assert v["table1-trained-values-mnist"] == "mixed"
     assert v["interpretation-sparsity-not-whole-story"] == "not testable here"
     acc["trained test acc (%)"] = [98.0, 97.0, 98.0, 97.0]  # BN worse for both seeds

@@ -16,6 +16,7 @@ they were computed on.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -54,6 +55,17 @@ def section3_inputs(nets: Mapping[tuple, object], datasets: Mapping[str, object]
     return out
 
 
+# the settings whose tables are stored (a chapter's defaults; a reader's own seeds or
+# thresholds are computed, never stored); CPU only, so the committed floats do not churn
+STORED_SETTINGS = {"seeds": [0, 1, 2], "eps": 0.05, "delta": 0.5, "min_active": 0.5}
+
+
+def _on_cpu(device: str | None) -> bool:
+    from ..models import default_device
+
+    return (device or default_device()) == "cpu"
+
+
 def section3_tables_dir(profile: str, root: str | os.PathLike | None = None) -> Path:
     """``data/results/<profile>/section3/``: the stored Section 3 tables."""
     from .scoreboard import claims_csv_path
@@ -61,35 +73,50 @@ def section3_tables_dir(profile: str, root: str | os.PathLike | None = None) -> 
     return claims_csv_path(profile, root).parent / "section3"
 
 
+SECTION3_TABLES = ("sigmoid", "relu", "medians", "sparsity", "accuracy")
+
+
 def store_section3_tables(tables: Mapping[str, pd.DataFrame], profile: str,
+                          settings: Mapping[str, object],
                           root: str | os.PathLike | None = None) -> list[Path]:
     """Write each table of :func:`section3_inputs` per dataset, as
     ``<dataset>_<table>.csv`` (atomically; a file whose content is unchanged is left
-    alone). Returns the files written."""
+    alone), and ``settings`` (the seeds and thresholds they were computed with) to
+    ``settings.json``. Returns the files written."""
     from ..grid.store import atomic_write
 
+    folder = section3_tables_dir(profile, root)
+    texts = {folder / f"{ds}_{name}.csv": part.to_csv(index=False)
+             for name, table in tables.items() if name in SECTION3_TABLES
+             for ds, part in table.groupby("dataset", sort=False)}
+    texts[folder / "settings.json"] = json.dumps(dict(settings), indent=1, sort_keys=True)
     written = []
-    for name, table in tables.items():
-        for ds, part in table.groupby("dataset", sort=False):
-            path = section3_tables_dir(profile, root) / f"{ds}_{name}.csv"
-            text = part.to_csv(index=False)
-            if path.exists() and path.read_text() == text:
-                continue
+    for path, text in texts.items():
+        if not (path.exists() and path.read_text() == text):
             atomic_write(path, lambda tmp, text=text: tmp.write_text(text))
             written.append(path)
     return written
 
 
 def load_section3_tables(profile: str, dataset: str, label: str,
+                         settings: Mapping[str, object],
                          root: str | os.PathLike | None = None) -> dict[str, pd.DataFrame]:
     """The stored tables of ``dataset`` (:func:`store_section3_tables`) computed on the data
-    labelled ``label``; ``{}`` when there are none, or when they came from another copy."""
+    labelled ``label`` with ``settings``; ``{}`` when there are none, or when they came from
+    another copy or other settings (a reader's own seeds or thresholds are never answered
+    from tables computed with others)."""
+    folder = section3_tables_dir(profile, root)
+    path = folder / "settings.json"
+    if not path.exists() or json.loads(path.read_text()) != json.loads(json.dumps(settings)):
+        return {}
     found = {}
-    for path in sorted(section3_tables_dir(profile, root).glob(f"{dataset}_*.csv")):
-        table = pd.read_csv(path)
-        if table.empty or set(table["data"]) != {label}:
-            return {}
-        found[path.stem[len(dataset) + 1:]] = table
+    for name in SECTION3_TABLES:
+        path = folder / f"{dataset}_{name}.csv"
+        if path.exists():
+            table = pd.read_csv(path)
+            if table.empty or set(table["data"]) != {label}:
+                return {}
+            found[name] = table
     return found
 
 
@@ -147,6 +174,7 @@ def gather_inputs(profile: str, seeds: Sequence[int] = (0, 1, 2),
         if layers:
             inputs["grid_layers"] = pd.concat(layers, ignore_index=True)
     nets, data, stored = {}, {}, {}
+    settings = {"seeds": list(seeds), "eps": eps, "delta": delta, "min_active": min_active}
     for ds in datasets:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the JPEG-copy warning; the label says it
@@ -160,7 +188,8 @@ def gather_inputs(profile: str, seeds: Sequence[int] = (0, 1, 2),
                     device=device, progress=progress, train=live).items()}
         except DataSourceMismatch:
             grid_label = next((r.label for r in results if r.dataset == ds and r.label), None)
-            tables = load_section3_tables(profile, ds, grid_label) if grid_label else {}
+            tables = (load_section3_tables(profile, ds, grid_label, settings) if grid_label
+                      else {})
             if tables:  # the tables stored where the grid's copy was at hand
                 stored[ds] = tables
                 inputs.setdefault("labels", {})[ds] = grid_label
@@ -184,8 +213,8 @@ def gather_inputs(profile: str, seeds: Sequence[int] = (0, 1, 2),
     tables: dict[str, list[pd.DataFrame]] = {}
     if data:
         computed = section3_inputs(nets, data, eps=eps, delta=delta, min_active=min_active)
-        if not live:
-            store_section3_tables(computed, profile)
+        if not live and settings == STORED_SETTINGS and _on_cpu(device):
+            store_section3_tables(computed, profile, settings)
         tables = {name: [t] for name, t in computed.items()}
     for ds_tables in stored.values():
         for name, t in ds_tables.items():

@@ -88,20 +88,21 @@ def noise_reading(verdicts: Mapping[str, str], rows: Mapping[str, str]) -> str:
     """Which of ``rows`` (claim id -> what the row is about) the seeds decide, for prose:
     ``"the seeds decide the rows on a and b; the row on c stays within seed noise"``.
     Agrees/disagrees is decided, inconclusive within noise, mixed and partly agrees /
-    disagrees decided in part; rows still pending are named as such."""
-    groups = {"decide": [], "partly": [], "noise": [], "pending": []}
+    disagrees decided in part; rows pending, not testable or context are named as such."""
+    kind = {AGREES: "decide", DISAGREES: "decide", MIXED: "partly", PARTLY_AGREES: "partly",
+            PARTLY_DISAGREES: "partly", INCONCLUSIVE: "noise", NOT_TESTABLE: "untested",
+            CONTEXT: "untested"}
+    groups = {"decide": [], "partly": [], "noise": [], "pending": [], "untested": []}
     for cid, about in rows.items():
-        v = verdicts.get(cid, PENDING)
-        partly = v in (MIXED, PARTLY_AGREES, PARTLY_DISAGREES)
-        groups["decide" if v in (AGREES, DISAGREES) else "partly" if partly
-               else "noise" if v == INCONCLUSIVE else "pending"].append(about)
-    if len(groups["decide"]) == len(rows):
+        groups[kind.get(verdicts.get(cid, PENDING), "pending")].append(about)
+    if groups["decide"] and len(groups["decide"]) == len(rows):
         return "the seeds decide every one of these rows (see their standard errors)"
     parts = [f"the seeds decide the row{'s' * (len(groups['decide']) > 1)} on "
              f"{joined(groups['decide'])}"] if groups["decide"] else []
     endings = {"partly": ("is decided only in part", "are decided only in part"),
                "noise": ("stays within seed noise", "stay within seed noise"),
-               "pending": ("is pending", "are pending")}
+               "pending": ("is pending", "are pending"),
+               "untested": ("is not judged here", "are not judged here")}
     for key, (one, many) in endings.items():
         if groups[key]:
             several = len(groups[key]) > 1
