@@ -520,16 +520,15 @@ def fit_numbers(checks: pd.DataFrame, runs: pd.DataFrame, histories: pd.DataFram
     and highest training-accuracy gain (points, mean over seeds) over each run's last
     ``window`` epochs: how far a net was still climbing when early stopping halted it
     (``"pending"`` where there are none; ``gain_configs``: how many configurations trained
-    that long), with the reading (a change of at most ``LEVELLED_OFF`` points either way
-    counts as levelled off)."""
+    that long), and ``climbing``, the sentence the prose quotes about them (a change of at
+    most ``LEVELLED_OFF`` points either way counts as levelled off)."""
     from .claims.section2_rules import fit_exempt
 
     row = checks[checks["id"] == "every-other-net-fits"]
     out = {"verdict": row["verdict"].iloc[0] if len(row) else "pending",
            "low": "pending", "high": "pending", "epochs": "pending",
            "gain_low": "pending", "gain_high": "pending", "gain_configs": "pending",
-           "window": str(window),
-           "climbing": "Whether they had levelled off is pending"}
+           "window": str(window), "climbing": "Whether they had levelled off is pending."}
     h = histories[(histories["dataset"] == dataset) & (histories["epoch"] > 0)]
     if "phase" in h:
         h = h[h["phase"] == "final"]
@@ -542,14 +541,21 @@ def fit_numbers(checks: pd.DataFrame, runs: pd.DataFrame, histories: pd.DataFram
         out["low"], out["high"] = f"{100 * best.min():.1f}", f"{100 * best.max():.1f}"
         gain = acc.apply(lambda a: a.iloc[-1] - a.iloc[-1 - window] if len(a) > window
                          else float("nan")).dropna().groupby(CONFIG).mean()
+        out["climbing"] = (f"No run trained more than {window} epochs, so whether they had "
+                           "levelled off is not known.")
         if len(gain):
             low, high = 100 * gain.min(), 100 * gain.max()
             out["gain_low"], out["gain_high"] = f"{low:+.1f}", f"{high:+.1f}"
             out["gain_configs"] = f"{len(gain)} of {len(best)}"
             flat = (100 * gain).abs() <= LEVELLED_OFF
-            out["climbing"] = ("None of them had levelled off" if low > LEVELLED_OFF else
-                               "All of them had levelled off" if flat.all() else
-                               "Not all of them were still climbing")
+            lead = ("None of them had levelled off" if low > LEVELLED_OFF else
+                    "All of them had levelled off" if flat.all() else
+                    "Not all of them were still climbing")
+            out["climbing"] = (
+                f"{lead}: over the last {window} epochs of each run, training accuracy (the "
+                f"running mean over the epoch's batches) changed by {low:+.1f} to {high:+.1f} "
+                f"points (means over seeds; {len(gain)} of {len(best)} configurations trained "
+                "that long).")
     r = runs[runs["dataset"] == dataset]
     if len(r):
         out["epochs"] = f"{r['epochs'].median():.0f}"
