@@ -214,8 +214,11 @@ def grid_estimate(per_flop: list[tuple[float, float]], search_t: dict, final_t: 
     """
     spec = get_spec("paper")
     combos, seeds = len(spec.combos()), len(spec.seeds)
-    search = combos * seeds * (len(spec.coarse_lrs) + len(spec.refine_factors)) \
-        * spec.search_epochs
+    (e1, e2), n_coarse = spec.rungs, len(spec.coarse_lrs)
+    # successive halving (helpers.grid.protocol): every coarse rate to e1, the best `keep`
+    # to e2, one edge extension to e1; the selected rate's e2 epochs start its final runs
+    search = combos * seeds * (n_coarse * e1 + spec.keep * (e2 - e1) - e2
+                               + spec.max_extensions * e1)
     final = combos * seeds * spec.max_epochs
     total, rows = 0.0, []
     for dataset, (features, n_train, n_val) in SHAPES.items():
@@ -236,8 +239,9 @@ def grid_estimate(per_flop: list[tuple[float, float]], search_t: dict, final_t: 
                              model_epochs_final=final, seconds=seconds))
     return dict(total_s=total, total_min=total / 60,
                 assumption=f"worst case: every final run lasts {spec.max_epochs} epochs (no "
-                           "early stopping); LR search: 4 coarse + 2 refined rates x 3 seeds "
-                           f"x {spec.search_epochs} epochs; search stacks timed at K={k}, "
+                           f"early stopping); LR search: {n_coarse} coarse rates to epoch {e1}, "
+                           f"the best {spec.keep} to epoch {e2}, one edge extension, x {seeds} "
+                           f"seeds; search stacks timed at K={k}, "
                            f"final stacks at K={final_k} where measured (else K={k})",
                 configs=rows)
 
