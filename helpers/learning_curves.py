@@ -574,12 +574,14 @@ def headline_numbers(results: dict, spec, halting: pd.DataFrame) -> dict[str, st
     Full-length runs count as early stopping with the grid's patience would have kept them
     (:func:`halted_runs`), so that every configuration competes under one stopping rule."""
     out: dict[str, str] = {"planned": str(spec.n_final())}
+    counts = []
     for ds, res in results.items():
         runs = res.runs
         if len(runs) and "test_acc" in res.histories:  # one stopping rule for all
             runs = halted_runs(runs, res.histories, spec.patience)
         out[f"{ds}_final"] = str(len(runs))
         out[f"{ds}_label"] = res.label or source_label(ds)
+        counts.append((len(runs), out[f"{ds}_label"]))
         if len(runs):
             acc = runs.groupby(CONFIG[1:])["test_acc"].agg(["mean", "sem", "count"])
             acc["val"] = runs.groupby(CONFIG[1:])["best_val_acc"].mean()
@@ -603,7 +605,67 @@ def headline_numbers(results: dict, spec, halting: pd.DataFrame) -> dict[str, st
         else:
             out[f"halt_{name}_mean"] = out[f"halt_{name}_worst"] = "pending"
             out[f"halt_{name}_runs"] = "0"
+    out["status"] = _status_sentence(counts, spec.n_final())
+    cost = halting["mean loss (pts)"] if len(halting) else pd.Series(dtype=float)
+    if not {True, False} <= set(cost.index):
+        out["halt_compare"] = "pending"
+    elif abs(cost[True] - cost[False]) < 0.05:  # points
+        out["halt_compare"] = "about the same with and without it (within 0.05 points)"
+    else:
+        out["halt_compare"] = (f"{'larger' if cost[True] > cost[False] else 'smaller'} with "
+                               "it than without")
     return out
+
+
+def _status_sentence(counts: list[tuple[int, str]], planned: int) -> str:
+    """How much of the grid exists: ``counts`` = (final runs, dataset label) per dataset."""
+    if counts and all(n >= planned for n, _ in counts):
+        names = " and ".join(label for _, label in counts)
+        return (f"All {planned} final runs of each dataset ({names}) exist in this profile, "
+                "and every figure and table below is drawn from them.")
+    have = " and ".join(f"{n} of the {planned} final {label} runs" for n, label in counts)
+    return (f"So far {have} exist in this profile. Every figure and table below is drawn from "
+            "those runs only; a configuration that has no runs yet is simply absent, and the "
+            "claim checks call it pending.")
+
+
+def bn_lead_reading(runs: pd.DataFrame, spec, dataset: str = "cifar10") -> str:
+    """Whether ReLU's lead over sigmoid (test accuracy, points) is larger without batch
+    normalisation or with it, per shape of ``dataset`` with every seed of both activations
+    under both settings: one sentence for Fig 2(b)'s reading that ReLU is only reliably
+    better *with* BN."""
+    gap = relu_minus_sigmoid(runs, seeds=len(spec.seeds))
+    gap = gap[gap["dataset"] == dataset] if len(gap) else gap
+    if not len(gap):
+        return "Which lead is the larger is pending."
+    lead = gap.pivot_table(index=["depth", "width"], columns="batch_norm",
+                           values="relu − sigmoid (pts)")
+    lead = lead.reindex(columns=[False, True]).dropna()
+    n, total = len(lead), len(spec.depths) * len(spec.widths)
+    if not n:
+        return "Which lead is the larger is pending."
+    k = int((lead[False] > lead[True]).sum())
+    of = f"{n} shapes" if n == total else f"{n} of the {total} shapes run so far"
+    verdict = ("the reverse of the sentence" if 2 * k > n else
+               "as the sentence leads one to expect" if 2 * k < n else "neither way")
+    return (f"Across the {of}, ReLU's lead is larger without BN than with it in {k} (mean "
+            f"{lead[False].mean():.2f} points without BN, {lead[True].mean():.2f} with it): "
+            f"{verdict}.")
+
+
+def rates_by_depth_text(chosen: pd.DataFrame, spec, dataset: str = "cifar10") -> str:
+    """The rates the search chose for ``dataset``'s narrowest sigmoid nets with BN, by depth
+    (a depth slope in Fig 2 mixes depth with these); "" where none was chosen yet."""
+    narrow = min(spec.widths)
+    try:
+        rates = chosen.xs((dataset, narrow, True), level=["dataset", "width", "batch_norm"])
+    except KeyError:
+        return ""
+    if "sigmoid" not in rates:
+        return ""
+    text = ", ".join(f"{d} layers {lr:g}" for d, lr in rates["sigmoid"].dropna().items())
+    return (f"For the {narrow}-wide {source_label(dataset)} sigmoid networks with BN, for "
+            f"example, it chose {text}." if text else "")
 
 
 # ------------------------------------------------------------------------ exercises

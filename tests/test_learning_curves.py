@@ -8,6 +8,7 @@ import pytest
 
 from helpers.grid import get_spec
 from helpers.learning_curves import (
+    bn_lead_reading,
     choices_table,
     claim_checks,
     config_table,
@@ -20,6 +21,7 @@ from helpers.learning_curves import (
     plot_fig1,
     plot_fig2,
     plot_lr_sensitivity,
+    rates_by_depth_text,
     relu_minus_sigmoid,
 )
 
@@ -163,6 +165,73 @@ def test_headline_best_configuration_needs_all_its_seeds():
     assert nums["mnist_best_config"] == ("sigmoid 2×8, 1 seed; no configuration has all its "
                                          "seeds yet")
     assert nums["halt_bn_mean"] == "pending"
+    assert nums["halt_compare"] == "pending"
+    assert nums["status"] == ("So far 16 of the 64 final MNIST runs exist in this profile. Every "
+                              "figure and table below is drawn from those runs only; a "
+                              "configuration that has no runs yet is simply absent, and the "
+                              "claim checks call it pending.")
+
+
+def test_headline_status_and_halting_comparison_when_complete():
+    """Every planned run there: the status says so; halting costs compared across BN."""
+    runs = _runs(lambda d, w, bn, a, s: 0.9)
+
+    class Spec(_Spec):
+        @staticmethod
+        def n_final():
+            return 32  # as many as _runs makes
+
+    halting = pd.DataFrame({"mean loss (pts)": [0.10, 0.30], "worst loss (pts)": [0.2, 0.5],
+                            "runs": [4, 4]}, index=pd.Index([False, True], name="batch_norm"))
+    nums = headline_numbers({"mnist": _Results(runs), "cifar10": _Results(
+        runs.assign(dataset="cifar10"), "CIFAR-10 (JPEG copy)")}, Spec, halting)
+    assert nums["status"] == ("All 32 final runs of each dataset (MNIST and CIFAR-10 (JPEG "
+                              "copy)) exist in this profile, and every figure and table below "
+                              "is drawn from them.")
+    assert nums["halt_compare"] == "larger with it than without"
+    close = halting.assign(**{"mean loss (pts)": [0.10, 0.14]})
+    assert headline_numbers({"mnist": _Results(runs)}, Spec, close)["halt_compare"] == \
+        "about the same with and without it (within 0.05 points)"
+
+
+def test_bn_lead_reading_by_hand():
+    """ReLU leads sigmoid by 3 points without BN and 1 with it in three shapes, the other
+    way round (1 and 2) in the fourth: larger without BN in 3 of 4, means 2.5 and 1.25."""
+    def acc(d, w, bn, a, s):
+        if a == "sigmoid":
+            return 0.5
+        lead = (1, 2) if (d, w) == (4, 16) else (3, 1)
+        return 0.5 + lead[bn] / 100
+
+    class Spec(_Spec):
+        depths, widths = (2, 4), (8, 16)
+
+    runs = _runs(acc).assign(dataset="cifar10")
+    assert bn_lead_reading(runs, Spec) == (
+        "Across the 4 shapes, ReLU's lead is larger without BN than with it in 3 (mean 2.50 "
+        "points without BN, 1.25 with it): the reverse of the sentence.")
+    # a shape missing a seed drops out, and the count says of how many
+    part = runs.drop(index=runs[(runs.depth == 2) & (runs.width == 8) & (runs.seed == 1)].index)
+    assert bn_lead_reading(part, Spec).startswith(
+        "Across the 3 of the 4 shapes run so far, ReLU's lead is larger without BN than with it "
+        "in 2 (mean 2.33")
+    assert bn_lead_reading(runs, Spec, dataset="mnist") == "Which lead is the larger is pending."
+    assert bn_lead_reading(runs.iloc[:0], Spec) == "Which lead is the larger is pending."
+
+
+def test_rates_by_depth_text_by_hand():
+    idx = pd.MultiIndex.from_tuples(
+        [("cifar10", 4, 8, True), ("cifar10", 2, 8, True), ("cifar10", 2, 16, True)],
+        names=["dataset", "depth", "width", "batch_norm"])
+    chosen = pd.DataFrame({"relu": [1e-3, 1e-3, 1e-3], "sigmoid": [3e-3, 1e-4, 1e-2]}, idx)
+
+    class Spec(_Spec):
+        widths = (8, 16)
+
+    assert rates_by_depth_text(chosen.sort_index(), Spec) == (
+        "For the 8-wide CIFAR-10 sigmoid networks with BN, for example, it chose 2 layers "
+        "0.0001, 4 layers 0.003.")
+    assert rates_by_depth_text(chosen, Spec, dataset="mnist") == ""
 
 
 def test_choices_table_gives_every_datasets_split():
