@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
 
 from .data import source_label
 from .grid import adam_kernels
@@ -144,12 +145,15 @@ def plot_fig2(runs: pd.DataFrame) -> plt.Figure:
     handles = {}  # one legend for every panel: a width only one dataset has is named too
     for ax in axes[0]:
         for h, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label, h)
+            line = h.lines[0] if hasattr(h, "lines") else h  # an errorbar's data line
+            handles.setdefault(label, Line2D(  # without error bars, so the dashes show
+                [], [], color=line.get_color(), linestyle=line.get_linestyle(),
+                marker=line.get_marker(), markersize=line.get_markersize()))
     fig.suptitle("Fig 2 — test accuracy of the best-on-validation model, mean ± SE over seeds"
                  " (points dodged horizontally)")
-    fig.tight_layout(rect=(0, 0.14, 1, 1))
-    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=4, fontsize=7,
-               frameon=False)
+    fig.tight_layout(rect=(0, 0.15, 1, 1))
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=4, fontsize=8,
+               handlelength=4, frameon=False)
     return fig
 
 
