@@ -33,7 +33,7 @@ import seaborn as sns
 import torch
 from torch import Tensor
 
-from .data import Dataset, source_label
+from .data import SOURCE_LABELS, Dataset, source_label
 from .inspected_nets import STATES, Section3Net
 from .metrics import (
     class_activation_stats,
@@ -205,6 +205,36 @@ def net_medians(net: Section3Net, data: Dataset, state: str = "trained") -> Tens
     hidden outputs on the test split (the y-values of Figs 5-7)."""
     hidden = hidden_activations(net.model(state), data.test.x.cpu())
     return class_medians(hidden, data.test.y.cpu(), data.n_classes)
+
+
+def fig7_panels(nets: Mapping[tuple, Section3Net], data: Dataset,
+                node_medians: pd.DataFrame | None, seed: int, depth: int, width: int
+                ) -> tuple[dict[str, Tensor], str | None]:
+    """Fig 7's panels (title -> ``[classes, nodes]`` class medians of the trained sigmoid and
+    ReLU nets without BN of ``seed``) on ``data`` (CIFAR-10), and the data source they were
+    computed on: from the nets where they are read here (``nets`` keyed ``(dataset,
+    activation, batch_norm, seed)``), else from the stored node table
+    (:func:`helpers.claims.inputs.node_medians_table`, computed where the grid's copy of the
+    dataset was at hand); ``({}, None)`` where neither has them."""
+    from .claims.inputs import node_medians_of
+
+    panels, sources = {}, set()
+    for act, name in (("sigmoid", "sigmoid"), ("relu", "ReLU")):
+        net = nets.get((data.name, act, False, seed))
+        if net is not None:
+            med, source = net_medians(net, data), data.source
+        elif node_medians is not None and len(node_medians):
+            med = node_medians_of(node_medians, data.name, act, seed)
+            rows = node_medians[node_medians["dataset"] == data.name]
+            source = next((s for s, label in SOURCE_LABELS.items()
+                           if len(rows) and label == rows["data"].iloc[0]), None)
+        else:
+            med, source = None, None
+        if med is None or source is None:
+            return {}, None
+        panels[f"{name} {depth}×{width}, trained"] = med
+        sources.add(source)
+    return panels, sources.pop() if len(sources) == 1 else None
 
 
 def plot_class_medians(panels: dict[str, Tensor], width: int, classes: Sequence[str],

@@ -298,3 +298,40 @@ def test_prose_texts_by_hand():
     assert furthest_table1_cell(numbers) == far  # the claims table's tolerance, 5 points
     assert trajectory_text(3, 6)[0].startswith("On this page 3 of 6 ReLU networks")
     assert trajectory_text(0, 6)[0].startswith("None of the 6 ReLU networks")
+
+
+def test_fig7_node_medians_stored_and_drawn_from_either_source(mnist_small, monkeypatch,
+                                                                tmp_path):
+    """Fig 7's points: from the nets where they are read, else from the stored node table
+    (4 decimals), which round-trips through the compressed store unchanged; a seed that was
+    not stored, or no table at all, leaves the figure pending."""
+    from helpers.claims import inputs as ci
+    from helpers.class_medians import fig7_panels, net_medians
+
+    monkeypatch.setattr(ci, "NODE_MEDIAN_DATASETS", ("mnist",))
+    nets = {(n.dataset, n.activation, n.batch_norm, n.seed): n for n in _nets(mnist_small)}
+    table = ci.node_medians_table(nets, {"mnist": mnist_small})
+    assert len(table) == 2 * 10 * 4 * 6  # sigmoid and ReLU of seed 0, classes x nodes
+    assert set(table["seed"]) == {0} and set(table["data"]) == {"MNIST"}
+    relu = net_medians(nets[("mnist", "relu", False, 0)], mnist_small)
+    back = ci.node_medians_of(table, "mnist", "relu", 0)
+    assert back.shape == relu.shape and torch.allclose(back, relu, atol=5e-5)
+    assert ci.node_medians_of(table, "mnist", "relu", 1) is None
+    beside_none = pd.concat([ci.node_medians_table({}, {}), table])  # object columns
+    assert torch.equal(ci.node_medians_of(beside_none, "mnist", "relu", 0), back)
+
+    read, source = fig7_panels(nets, mnist_small, None, 0, 4, 6)
+    assert source == "mnist" and list(read) == ["sigmoid 4×6, trained", "ReLU 4×6, trained"]
+    assert torch.equal(read["ReLU 4×6, trained"], relu)
+    stored, source = fig7_panels({}, mnist_small, table, 0, 4, 6)
+    assert source == "mnist" and torch.equal(stored["ReLU 4×6, trained"], back)
+    assert fig7_panels({}, mnist_small, table, 1, 4, 6) == ({}, None)
+    assert fig7_panels({}, mnist_small, None, 0, 4, 6) == ({}, None)
+
+    settings = dict(ci.STORED_SETTINGS)
+    written = ci.store_section3_tables({"node_medians": table}, "paper", settings, root=tmp_path)
+    assert sorted(p.name for p in written) == ["mnist_node_medians.csv.gz", "settings.json"]
+    assert ci.store_section3_tables({"node_medians": table}, "paper", settings,
+                                    root=tmp_path) == []  # the same bytes: no timestamp
+    loaded = ci.load_section3_tables("paper", "mnist", "MNIST", settings, root=tmp_path)
+    pd.testing.assert_frame_equal(loaded["node_medians"], table, check_dtype=False)

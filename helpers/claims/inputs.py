@@ -16,9 +16,11 @@ they were computed on.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -52,7 +54,49 @@ def section3_inputs(nets: Mapping[tuple, object], datasets: Mapping[str, object]
     out["sparsity"] = pd.concat([summarise_nets(pick(ds, "relu"), data, sparsity_summary)
                                  for ds, data in datasets.items()], ignore_index=True)
     out["accuracy"] = accuracy_table(dict(nets))
+    out["node_medians"] = node_medians_table(nets, datasets)
     return out
+
+
+# the dataset that exists here in two copies (genuine CIFAR-10 and its JPEG copy): Fig 7's
+# node-by-node medians are stored for it, so that a machine with the other copy can draw it
+NODE_MEDIAN_DATASETS = ("cifar10",)
+
+
+def node_medians_table(nets: Mapping[tuple, object], datasets: Mapping[str, object]
+                       ) -> pd.DataFrame:
+    """Fig 7's y-values as a long table (dataset, data, activation, seed, class, node,
+    median to 4 decimals): the class medians at every node of the trained sigmoid and ReLU
+    nets without BN of the first seed, for the datasets of :data:`NODE_MEDIAN_DATASETS`."""
+    from ..class_medians import net_medians
+
+    frames = []
+    for (ds, act, bn, seed), net in sorted(nets.items(), key=lambda kv: kv[0][3]):
+        if ds not in NODE_MEDIAN_DATASETS or ds not in datasets or bn or seed != min(
+                k[3] for k in nets if k[0] == ds):
+            continue
+        med = net_medians(net, datasets[ds]).numpy()
+        n_classes, n_nodes = med.shape
+        frames.append(pd.DataFrame({
+            "dataset": ds, "data": datasets[ds].label, "activation": act, "seed": seed,
+            "class": [c for c in range(n_classes) for _ in range(n_nodes)],
+            "node": list(range(1, n_nodes + 1)) * n_classes,
+            "median": med.reshape(-1).round(4)}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["dataset", "data", "activation", "seed", "class", "node", "median"])
+
+
+def node_medians_of(table: pd.DataFrame, dataset: str, activation: str, seed: int):
+    """``[classes, nodes]`` tensor of :func:`node_medians_table`'s rows for one net (what
+    :func:`helpers.class_medians.net_medians` returns); ``None`` where it has none."""
+    import torch
+
+    rows = table[(table["dataset"] == dataset) & (table["activation"] == activation)
+                 & (table["seed"] == seed)]
+    if rows.empty:
+        return None
+    wide = rows.pivot(index="class", columns="node", values="median").sort_index()
+    return torch.tensor(wide.sort_index(axis=1).to_numpy(dtype="float32"))
 
 
 # the settings whose tables are stored (a chapter's defaults; a reader's own seeds or
@@ -73,7 +117,8 @@ def section3_tables_dir(profile: str, root: str | os.PathLike | None = None) -> 
     return claims_csv_path(profile, root).parent / "section3"
 
 
-SECTION3_TABLES = ("sigmoid", "relu", "medians", "sparsity", "accuracy")
+SECTION3_TABLES = ("sigmoid", "relu", "medians", "sparsity", "accuracy", "node_medians")
+COMPRESSED_TABLES = ("node_medians",)  # 16 000 rows a dataset (gzip without a timestamp)
 
 
 def store_section3_tables(tables: Mapping[str, pd.DataFrame], profile: str,
@@ -86,16 +131,26 @@ def store_section3_tables(tables: Mapping[str, pd.DataFrame], profile: str,
     from ..grid.store import atomic_write
 
     folder = section3_tables_dir(profile, root)
-    texts = {folder / f"{ds}_{name}.csv": part.to_csv(index=False)
+    blobs = {folder / _table_file(ds, name): _table_bytes(name, part)
              for name, table in tables.items() if name in SECTION3_TABLES
              for ds, part in table.groupby("dataset", sort=False)}
-    texts[folder / "settings.json"] = json.dumps(dict(settings), indent=1, sort_keys=True)
+    blobs[folder / "settings.json"] = json.dumps(dict(settings), indent=1,
+                                                 sort_keys=True).encode()
     written = []
-    for path, text in texts.items():
-        if not (path.exists() and path.read_text() == text):
-            atomic_write(path, lambda tmp, text=text: tmp.write_text(text))
+    for path, blob in blobs.items():
+        if not (path.exists() and path.read_bytes() == blob):
+            atomic_write(path, lambda tmp, blob=blob: tmp.write_bytes(blob))
             written.append(path)
     return written
+
+
+def _table_file(dataset: str, name: str) -> str:
+    return f"{dataset}_{name}.csv" + (".gz" if name in COMPRESSED_TABLES else "")
+
+
+def _table_bytes(name: str, table: pd.DataFrame) -> bytes:
+    text = table.to_csv(index=False).encode()
+    return gzip.compress(text, mtime=0) if name in COMPRESSED_TABLES else text
 
 
 def load_section3_tables(profile: str, dataset: str, label: str,
@@ -111,7 +166,7 @@ def load_section3_tables(profile: str, dataset: str, label: str,
         return {}
     found = {}
     for name in SECTION3_TABLES:
-        path = folder / f"{dataset}_{name}.csv"
+        path = folder / _table_file(dataset, name)
         if path.exists():
             table = pd.read_csv(path)
             if table.empty or set(table["data"]) != {label}:
@@ -147,8 +202,8 @@ def gather_inputs(profile: str, seeds: Sequence[int] = (0, 1, 2),
     or missing Section-3 checkpoints leave their claims pending."""
     import warnings
 
-    from ..grid import DataSourceMismatch, get_spec, load_results
-    from ..inspected_nets import section3_data, section3_networks
+    from ..grid import get_spec, load_results
+    from ..inspected_nets import section3_data
     from ..learning_curves import grid_results
 
     live = profile == "quick"
@@ -173,51 +228,96 @@ def gather_inputs(profile: str, seeds: Sequence[int] = (0, 1, 2),
         layers = [r.layers for r in results if len(r.layers)]
         if layers:
             inputs["grid_layers"] = pd.concat(layers, ignore_index=True)
-    nets, data, stored = {}, {}, {}
     settings = {"seeds": list(seeds), "eps": eps, "delta": delta, "min_active": min_active}
-    for ds in datasets:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the JPEG-copy warning; the label says it
-            d = section3_data(ds, profile, root=data_root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the JPEG-copy warning; the label says it
+        data = {ds: section3_data(ds, profile, root=data_root) for ds in datasets}
+    sources = section3_sources(data, profile, settings, device=device, progress=progress)
+    notes += sources.notes
+    if sources.labels:
+        inputs["labels"] = dict(sources.labels)
+    tables = section3_tables(sources, profile, settings, device=device)
+    tables.pop("node_medians", None)  # Fig 7's points: drawn, not judged
+    inputs.update(tables)
+    return inputs, notes
+
+
+@dataclass
+class Section3Sources:
+    """Where each dataset's Section 3 tables come from: ``nets`` (keyed ``(dataset,
+    activation, batch_norm, seed)``) read on ``data``, or ``stored`` tables (per dataset,
+    per table) where the nets were trained on another copy of the dataset; ``labels`` names
+    each dataset after the copy its numbers were computed on; ``notes``, one line each."""
+
+    nets: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
+    stored: dict = field(default_factory=dict)
+    labels: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+
+
+def section3_sources(datasets: Mapping[str, object], profile: str,
+                     settings: Mapping[str, object], device: str | None = None,
+                     progress: bool = False) -> Section3Sources:
+    """The 4-layer nets of each dataset in ``datasets`` (name -> the data at hand): the
+    sigmoid and ReLU nets without BN and the ReLU nets with BN, for ``settings["seeds"]``.
+    ``quick`` trains what is missing; ``paper`` reads the grid's checkpoints only, and
+    where the grid trained them on another copy of the dataset (the JPEG copy of CIFAR-10,
+    on a machine with the genuine one) reads their stored tables instead
+    (:func:`load_section3_tables`, for the same settings only); otherwise they wait."""
+    from ..grid import DataSourceMismatch, load_results
+    from ..inspected_nets import section3_networks
+
+    out, live = Section3Sources(), profile == "quick"
+    for ds, d in datasets.items():
         try:
             found = {}
             for activations, batch_norms in ((("sigmoid", "relu"), (False,)),
                                              (("relu",), (True,))):
                 found |= {(ds, *k): n for k, n in section3_networks(
-                    d, profile, activations=activations, batch_norms=batch_norms, seeds=seeds,
-                    device=device, progress=progress, train=live).items()}
+                    d, profile, activations=activations, batch_norms=batch_norms,
+                    seeds=settings["seeds"], device=device, progress=progress,
+                    train=live).items()}
         except DataSourceMismatch:
-            grid_label = next((r.label for r in results if r.dataset == ds and r.label), None)
+            grid_label = load_results(profile, ds, missing_ok=True).label
             tables = (load_section3_tables(profile, ds, grid_label, settings) if grid_label
                       else {})
             if tables:  # the tables stored where the grid's copy was at hand
-                stored[ds] = tables
-                inputs.setdefault("labels", {})[ds] = grid_label
-                notes.append(f"Section 3 nets, {d.label}: the grid trained them on "
-                             f"{grid_label}, not on this copy; their tables stored on "
-                             f"{grid_label} are read instead")
+                out.stored[ds] = tables
+                out.labels[ds] = grid_label
+                out.notes.append(f"Section 3 nets, {d.label}: the grid trained them on "
+                                 f"{grid_label}, not on this copy; their tables stored on "
+                                 f"{grid_label} are read instead")
             else:
-                notes.append(f"Section 3 nets, {d.label}: the grid trained them on another "
-                             "copy of this dataset, so they wait here")
+                out.notes.append(f"Section 3 nets, {d.label}: the grid trained them on "
+                                 "another copy of this dataset, so they wait here")
             continue
         except FileNotFoundError:
-            notes.append(f"Section 3 nets, {d.label}: not all trained yet")
+            out.notes.append(f"Section 3 nets, {d.label}: not all trained yet")
             continue
-        nets |= found
-        data[ds] = d
+        out.nets |= found
+        out.data[ds] = d
         # only data whose nets are read labels the dataset: where they wait, the grid's own
         # source (e.g. the JPEG copy its CIFAR-10 runs were trained on) names the results
-        inputs.setdefault("labels", {})[ds] = d.label
+        out.labels[ds] = d.label
         origins = sorted({n.origin for n in found.values()})
-        notes.append(f"Section 3 nets, {d.label}: {len(found)} nets ({', '.join(origins)})")
+        out.notes.append(f"Section 3 nets, {d.label}: {len(found)} nets ({', '.join(origins)})")
+    return out
+
+
+def section3_tables(sources: Section3Sources, profile: str, settings: Mapping[str, object],
+                    device: str | None = None) -> dict[str, pd.DataFrame]:
+    """:func:`section3_inputs` of the nets ``sources`` reads, beside the tables it found
+    stored, one table per name over all datasets. In ``paper``, with the chapters' default
+    settings on the CPU, the computed ones are stored too (:func:`store_section3_tables`)."""
     tables: dict[str, list[pd.DataFrame]] = {}
-    if data:
-        computed = section3_inputs(nets, data, eps=eps, delta=delta, min_active=min_active)
-        if not live and settings == STORED_SETTINGS and _on_cpu(device):
+    if sources.data:
+        computed = section3_inputs(sources.nets, sources.data, eps=settings["eps"],
+                                   delta=settings["delta"], min_active=settings["min_active"])
+        if profile != "quick" and dict(settings) == STORED_SETTINGS and _on_cpu(device):
             store_section3_tables(computed, profile, settings)
         tables = {name: [t] for name, t in computed.items()}
-    for ds_tables in stored.values():
+    for ds_tables in sources.stored.values():
         for name, t in ds_tables.items():
             tables.setdefault(name, []).append(t)
-    inputs.update({name: pd.concat(ts, ignore_index=True) for name, ts in tables.items()})
-    return inputs, notes
+    return {name: pd.concat(ts, ignore_index=True) for name, ts in tables.items()}
