@@ -35,6 +35,7 @@ them:
 * :mod:`helpers.sparsity_generalisation` — ch. 8: sparsity versus test accuracy across the grid.
 * :mod:`helpers.stack_run` — the engine's loop: live stack, best states, results, snapshots.
 * :mod:`helpers.stacked_mlp` — the engine's math: K MLPs in one matrix, forward, Adam.
+* :mod:`helpers.stored_tables` — ch. 6-8: tables kept for a machine with another data copy.
 * :mod:`helpers.train` — one model the paper's way (``train_model``, ``train_mlp``).
 * :mod:`helpers.training_dynamics` — ch. 8: per-epoch tables, the Table 1 gap (CLI ``dynamics``).
 * :mod:`helpers.training_probes` — ch. 2-3: per-layer probes after every epoch (``EpochProbe``).

@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -178,7 +179,7 @@ def grid_nets(profile: str, data: Dataset, configs: Sequence[tuple[str, bool]] =
             nets[key] = ProbedNet(data.name, data.source, activation, batch_norm, seed,
                                   untrained.eval(), trained.eval(), acc, "grid checkpoint")
     if mismatch is not None:
-        print(f"{data.label}: pending: {mismatch}")
+        print(f"{data.label}: not read here: {mismatch}")
     return nets, missing
 
 
@@ -290,6 +291,110 @@ def chapter_nets(profile: str, dataset: str, seeds: Sequence[int] = (0, 1, 2),
     nets = {(a, b, seed): train_probed(data, a, b, seed, s, progress=progress)
             for a, b, seed in keys}
     return data, nets, []
+
+
+# --- tables stored for a machine with another copy of the data ----------------------
+# CIFAR-10 exists here in two copies (genuine and the JPEG copy the grid trained on): where
+# the grid's copy is at hand, the paper profile stores what the chapter computes from its
+# CIFAR-10 nets, and a machine with the other copy reads it (helpers.stored_tables)
+STORED_DATASETS = ("cifar10",)
+STORED_TABLES = ("accuracy", "selectivity", "probes")
+COMPRESSED = ("selectivity",)  # one row per node, net and state
+
+
+def stored_dir(profile: str, root=None) -> Path:
+    """``data/results/<profile>/class_information/nets/``: the stored tables."""
+    from .grid.store import RESULTS_ROOT
+
+    return Path(root or RESULTS_ROOT) / profile / "class_information" / "nets"
+
+
+def stored_settings(seeds: Sequence[int], threshold: float, s: dict) -> dict:
+    """What the stored tables depend on besides the nets: seeds, the on-threshold and the
+    probes' settings."""
+    return {"seeds": list(seeds), "threshold": threshold,
+            **{k: (list(s[k]) if k == "probe_l2" else s[k])
+               for k in ("probe_n_train", "probe_max_iter", "probe_l2")}}
+
+
+DEFAULT_STORED = stored_settings((0, 1, 2), 0.5, SETTINGS["paper"])  # the chapter's defaults
+
+
+def keep_tables(tables: dict[str, pd.DataFrame | None], profile: str, key: dict,
+                root=None) -> list[Path]:
+    """Store the rows of :data:`STORED_DATASETS` of ``tables`` (``paper`` and the chapter's
+    default settings only: a reader's own settings are computed, never stored)."""
+    from .stored_tables import store_tables
+
+    if profile != "paper" or key != DEFAULT_STORED:
+        return []
+    keep = {name: t[t["dataset"].isin(STORED_DATASETS)] for name, t in tables.items()
+            if name in STORED_TABLES and t is not None and len(t) and "dataset" in t}
+    keep = {name: t for name, t in keep.items() if len(t)}
+    return store_tables(stored_dir(profile, root), keep, key, COMPRESSED) if keep else []
+
+
+def stored_tables(profile: str, dataset: str, key: dict, root=None) -> dict[str, pd.DataFrame]:
+    """The stored tables of ``dataset`` computed with ``key`` on the copy the committed grid
+    trained on (``{}``: none, or another copy, or other settings)."""
+    from .grid import load_results
+    from .stored_tables import load_tables
+
+    if dataset not in STORED_DATASETS:
+        return {}
+    sources = set(load_results(profile, dataset, missing_ok=True).runs.get("source", []))
+    if len(sources) != 1:
+        return {}
+    found = load_tables(stored_dir(profile, root), dataset, STORED_TABLES, key, "source",
+                        sources.pop(), COMPRESSED)
+    return found if set(found) == set(STORED_TABLES) else {}
+
+
+def accuracy_table(loaded: dict[str, tuple[Dataset, dict]],
+                   stored: dict[str, dict[str, pd.DataFrame]] | None = None) -> pd.DataFrame:
+    """Test accuracy (%) of every net read (``loaded``: name -> (data, nets)), and of those
+    whose stored tables stand in for them."""
+    read = pd.DataFrame([{"dataset": n.dataset, "source": n.source,
+                          "data": source_label(n.source), "model": n.model_name,
+                          "seed": n.seed, "test acc (%)": 100 * n.test_acc}
+                         for _, nets in loaded.values() for n in nets.values()])
+    return pd.concat([read, *[t["accuracy"] for t in (stored or {}).values()]],
+                     ignore_index=True)
+
+
+def net_status(name: str, nets: dict, missing: list, stored: dict[str, pd.DataFrame]) -> dict:
+    """One row of the chapter's status table: nets found (or stood in for by stored tables),
+    where from, and what is pending."""
+    if stored:
+        acc = stored["accuracy"]
+        return {"dataset": name, "nets found": len(acc), "nets expected": len(acc),
+                "origin": f"tables stored from {source_label(acc['source'].iloc[0])}",
+                "pending": "none"}
+    return {"dataset": name, "nets found": len(nets), "nets expected": len(nets) + len(missing),
+            "origin": ", ".join(sorted({n.origin for n in nets.values()})) or "-",
+            "pending": ", ".join(f"{model_name(a, b)} seed {s}" for a, b, s in missing)
+                       or "none"}
+
+
+def selectivity_tables(loaded: dict[str, tuple[Dataset, dict]],
+                       stored: dict[str, dict[str, pd.DataFrame]], threshold: float
+                       ) -> pd.DataFrame | None:
+    """:func:`selectivity_table` of every net read, beside the stored ones (perplexities to
+    5 decimals, as stored); None where there is neither."""
+    tables = [selectivity_table(nets.values(), data, threshold).round({"perplexity": 5})
+              for data, nets in loaded.values()]
+    tables += [t["selectivity"] for t in stored.values()]
+    return pd.concat(tables, ignore_index=True) if tables else None
+
+
+def probe_tables(loaded: dict[str, tuple[Dataset, dict]],
+                 stored: dict[str, dict[str, pd.DataFrame]], s: dict, profile: str
+                 ) -> pd.DataFrame | None:
+    """:func:`probe_table` of every net read, beside the stored ones; None where neither."""
+    tables = [probe_table(nets.values(), data, s, profile=profile)
+              for data, nets in loaded.values()]
+    tables += [t["probes"] for t in stored.values()]
+    return pd.concat(tables, ignore_index=True) if tables else None
 
 
 # --- figures -------------------------------------------------------------------------

@@ -276,3 +276,49 @@ def test_seed_agreement_by_band():
         "ReLU's in 0, and the seeds disagree in 1")
     with pytest.raises(ValueError, match="by="):
         ci.seed_agreement(sel, by="node")
+
+
+def test_stored_tables_stand_in_for_nets_on_another_copy(monkeypatch, tmp_path):
+    """paper, default settings: CIFAR-10's tables are kept (MNIST's not: it has one copy)
+    and read back only for the copy the committed grid trained on and the same settings;
+    a status row says where they came from; quick and other settings never store."""
+    import types
+
+    import helpers.grid as grid
+
+    jpeg = "cifar10-jpeg"
+    monkeypatch.setattr(grid, "load_results", lambda *a, **k: types.SimpleNamespace(
+        runs=pd.DataFrame({"source": [jpeg, jpeg]})))
+    key = ci.DEFAULT_STORED
+    assert key == ci.stored_settings((0, 1, 2), 0.5, ci.settings("paper"))
+
+    def rows(ds, source, **cols):
+        return pd.DataFrame({"dataset": [ds] * 2, "source": [source] * 2, **cols})
+
+    tables = {
+        "accuracy": pd.concat([rows("mnist", "mnist", model=["ReLU", "sigmoid"]),
+                               rows("cifar10", jpeg, model=["ReLU", "sigmoid"])]),
+        "selectivity": rows("cifar10", jpeg, perplexity=[1.5, float("nan")]),
+        "probes": rows("cifar10", jpeg, layer=[0, 1])}
+    assert ci.keep_tables(tables, "quick", key, root=tmp_path) == []
+    assert ci.keep_tables(tables, "paper", ci.stored_settings((0,), 0.5, ci.settings("paper")),
+                          root=tmp_path) == []
+    written = ci.keep_tables(tables, "paper", key, root=tmp_path)
+    assert sorted(p.name for p in written) == ["cifar10_accuracy.csv", "cifar10_probes.csv",
+                                               "cifar10_selectivity.csv.gz", "settings.json"]
+    back = ci.stored_tables("paper", "cifar10", key, root=tmp_path)
+    assert set(back) == {"accuracy", "selectivity", "probes"}
+    pd.testing.assert_frame_equal(back["selectivity"], tables["selectivity"])
+    assert ci.stored_tables("paper", "mnist", key, root=tmp_path) == {}
+    assert ci.stored_tables("paper", "cifar10", {**key, "threshold": 0.9}, root=tmp_path) == {}
+    monkeypatch.setattr(grid, "load_results", lambda *a, **k: types.SimpleNamespace(
+        runs=pd.DataFrame({"source": ["cifar10"]})))  # the grid retrained on genuine data
+    assert ci.stored_tables("paper", "cifar10", key, root=tmp_path) == {}
+
+    status = ci.net_status("cifar10", {}, [("relu", False, 0)], back)
+    assert status == {"dataset": "cifar10", "nets found": 2, "nets expected": 2,
+                      "origin": "tables stored from CIFAR-10 (JPEG copy)", "pending": "none"}
+    acc = ci.accuracy_table({}, {"cifar10": back})
+    assert list(acc["model"]) == ["ReLU", "sigmoid"]
+    assert ci.selectivity_tables({}, {}, 0.5) is None
+    assert len(ci.selectivity_tables({}, {"cifar10": back}, 0.5)) == 2

@@ -16,8 +16,6 @@ they were computed on.
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..stored_tables import load_tables, store_tables
 from .views import DATASET_NAMES
 
 
@@ -128,29 +127,9 @@ def store_section3_tables(tables: Mapping[str, pd.DataFrame], profile: str,
     ``<dataset>_<table>.csv`` (atomically; a file whose content is unchanged is left
     alone), and ``settings`` (the seeds and thresholds they were computed with) to
     ``settings.json``. Returns the files written."""
-    from ..grid.store import atomic_write
-
-    folder = section3_tables_dir(profile, root)
-    blobs = {folder / _table_file(ds, name): _table_bytes(name, part)
-             for name, table in tables.items() if name in SECTION3_TABLES
-             for ds, part in table.groupby("dataset", sort=False)}
-    blobs[folder / "settings.json"] = json.dumps(dict(settings), indent=1,
-                                                 sort_keys=True).encode()
-    written = []
-    for path, blob in blobs.items():
-        if not (path.exists() and path.read_bytes() == blob):
-            atomic_write(path, lambda tmp, blob=blob: tmp.write_bytes(blob))
-            written.append(path)
-    return written
-
-
-def _table_file(dataset: str, name: str) -> str:
-    return f"{dataset}_{name}.csv" + (".gz" if name in COMPRESSED_TABLES else "")
-
-
-def _table_bytes(name: str, table: pd.DataFrame) -> bytes:
-    text = table.to_csv(index=False).encode()
-    return gzip.compress(text, mtime=0) if name in COMPRESSED_TABLES else text
+    return store_tables(section3_tables_dir(profile, root),
+                        {n: t for n, t in tables.items() if n in SECTION3_TABLES}, settings,
+                        COMPRESSED_TABLES)
 
 
 def load_section3_tables(profile: str, dataset: str, label: str,
@@ -160,19 +139,8 @@ def load_section3_tables(profile: str, dataset: str, label: str,
     labelled ``label`` with ``settings``; ``{}`` when there are none, or when they came from
     another copy or other settings (a reader's own seeds or thresholds are never answered
     from tables computed with others)."""
-    folder = section3_tables_dir(profile, root)
-    path = folder / "settings.json"
-    if not path.exists() or json.loads(path.read_text()) != json.loads(json.dumps(settings)):
-        return {}
-    found = {}
-    for name in SECTION3_TABLES:
-        path = folder / _table_file(dataset, name)
-        if path.exists():
-            table = pd.read_csv(path)
-            if table.empty or set(table["data"]) != {label}:
-                return {}
-            found[name] = table
-    return found
+    return load_tables(section3_tables_dir(profile, root), dataset, SECTION3_TABLES, settings,
+                       "data", label, COMPRESSED_TABLES)
 
 
 def grid_layer_inputs(profile: str, datasets: Sequence[str] = ("mnist", "cifar10")
