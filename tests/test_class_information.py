@@ -148,7 +148,7 @@ def test_grid_nets_leave_out_nets_trained_on_another_data_copy(monkeypatch, mnis
     assert list(nets) == [("relu", False, 0)] and missing == [("relu", True, 0)]
     assert set(asked) == {mnist_small.source}
     assert capsys.readouterr().out.strip() == \
-        f"{mnist_small.label}: pending: the grid's mnist nets were trained on MNIST-C"
+        f"{mnist_small.label}: not read here: the grid's mnist nets were trained on MNIST-C"
 
 
 def test_perplexity_numbers_by_hand():
