@@ -428,13 +428,18 @@ def reproduction_status(profile: str, root: Path = ROOT) -> str:
     from .grid import get_spec, load_results
 
     planned = get_spec(profile).n_final()
-    counts = []
+    counts, complete = [], True
     for ds in ("mnist", "cifar10"):
         res = load_results(profile, ds, root=Path(root) / "data" / "results", missing_ok=True)
         counts.append(f"{res.label or ds}: {len(res.runs)} of {planned}")
-    grid = (f"Final runs of the `{profile}` grid committed so far — " + "; ".join(counts)
-            + ". Claims whose runs are missing are counted as pending." + grid_forecast(
-                Path(root) / "data" / "results" / profile / "manifest.json"))
+        complete &= len(res.runs) >= planned
+    if complete:
+        grid = (f"The `{profile}` grid is complete; its final runs — " + "; ".join(counts)
+                + ".")
+    else:
+        grid = (f"Final runs of the `{profile}` grid committed so far — " + "; ".join(counts)
+                + ". Claims whose runs are missing are counted as pending." + grid_forecast(
+                    Path(root) / "data" / "results" / profile / "manifest.json"))
     return grid + "\n\n" + status_table_markdown(profile, root=Path(root) / "data" / "results")
 
 

@@ -457,3 +457,32 @@ def test_grid_forecast_reads_the_last_plan(tmp_path):
         grid_forecast(path)
     path.write_text(json.dumps({"plan": {"remaining_hours": 0.0}}))
     assert grid_forecast(path) == ""  # complete
+
+
+def test_reproduction_status_says_when_the_grid_is_complete(monkeypatch, tmp_path):
+    """A complete grid is called complete (no forecast, no pending sentence, whatever an old
+    plan says); an incomplete one says 'so far', what is pending and the forecast."""
+    import json
+    import types
+
+    import pandas as pd
+
+    import helpers.claims
+    import helpers.grid
+    from helpers.book import reproduction_status
+
+    counts = {"mnist": 96, "cifar10": 96}
+    monkeypatch.setattr(helpers.grid, "load_results", lambda profile, ds, **k: (
+        types.SimpleNamespace(runs=pd.DataFrame({"x": range(counts[ds])}), label=ds.upper())))
+    monkeypatch.setattr(helpers.claims, "status_table_markdown", lambda *a, **k: "TABLE")
+    manifest = tmp_path / "data" / "results" / "paper" / "manifest.json"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text(json.dumps({"plan": {"remaining_hours": 9.7, "calibrated": "D"}}))
+    assert reproduction_status("paper", root=tmp_path) == (
+        "The `paper` grid is complete; its final runs — MNIST: 96 of 96; CIFAR10: 96 of 96."
+        "\n\nTABLE")
+    counts["cifar10"] = 66
+    text = reproduction_status("paper", root=tmp_path)
+    assert text.startswith("Final runs of the `paper` grid committed so far — MNIST: 96 of 96; "
+                           "CIFAR10: 66 of 96. Claims whose runs are missing are counted as "
+                           "pending. `make grid` is computing the rest: about 10 hours")
