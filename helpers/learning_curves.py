@@ -496,7 +496,10 @@ def _adam_kernel_text(manifest: dict) -> str:
 
 
 def manifest_summary(results) -> pd.Series:
-    """The provenance of a results folder: source, device, torch, commit, wall time."""
+    """The provenance of a results folder: source, devices, torch, commit, and its cost:
+    ``compute (h)``, the recorded runs' own training time (losing search rates included),
+    and ``sessions (h)``, the wall time of the grid sessions that wrote it (workers ran in
+    parallel, beside other work)."""
     m = results.manifest
     sessions = m.get("sessions", [])
     devices = sorted({s.get("device", "?") for s in sessions}) or [m.get("device", "—")]
@@ -509,7 +512,8 @@ def manifest_summary(results) -> pd.Series:
         "devices": "; ".join(devices),
         "torch": m.get("torch_version", "—"),
         "git commit": str(m.get("git_commit", ""))[:12] or "—",
-        "compute (h)": round(float(m.get("wall_time_s", 0.0)) / 3600, 2),
+        "compute (h)": round(float(m.get("compute_s", 0.0)) / 3600, 2),
+        "sessions (h)": round(float(m.get("wall_time_s", 0.0)) / 3600, 2),
     }, name=f"{results.profile} / {results.dataset}")
 
 

@@ -516,3 +516,18 @@ def test_search_summary_by_hand():
                                                                   "chosen at an edge"] == "1 of 2"
     assert (s["search extra model-epochs"], s["final model-epochs"]) == (16, 80)
     assert s["search / final"] == 0.2
+
+
+def test_manifest_summary_reads_compute_and_session_time():
+    import types
+
+    from helpers.learning_curves import manifest_summary
+
+    m = {"source_label": "MNIST", "n_final_runs": 2, "n_final_planned": 4, "n_diverged": 0,
+         "n_search_runs": 6, "complete": False, "torch_version": "2.x", "git_commit": "a" * 40,
+         "compute_s": 7200.0, "wall_time_s": 5400.0,
+         "sessions": [{"device": "cpu: X"}, {"device": "cuda: Y"}, {"device": "cpu: X"}]}
+    row = manifest_summary(types.SimpleNamespace(manifest=m, profile="paper", dataset="mnist"))
+    assert row["compute (h)"] == 2.0 and row["sessions (h)"] == 1.5
+    assert row["devices"] == "cpu: X; cuda: Y" and row["git commit"] == "a" * 12
+    assert row["final runs"] == "2 of 4 (diverged: 0)" and row.name == "paper / mnist"
