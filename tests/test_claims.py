@@ -748,3 +748,11 @@ def test_a_copy_whose_nets_wait_does_not_relabel_the_grid(monkeypatch, tmp_path,
         assert any("read instead" in n for n in notes)
     else:
         assert "sparsity" not in inputs and any("wait here" in n for n in notes)
+
+
+def test_departures_lists_the_rows_against_the_paper_worst_first():
+    frame = pd.DataFrame({"id": list("abcdefg"),
+                          "verdict": [C.MIXED, C.AGREES, C.DISAGREES, C.PARTLY_DISAGREES,
+                                      C.INCONCLUSIVE, C.MIXED, C.DISAGREES]})
+    assert list(C.departures(frame)["id"]) == ["c", "g", "d", "a", "f"]
+    assert C.departures(frame[frame["verdict"] == C.AGREES]).empty

@@ -85,6 +85,7 @@ from .scoreboard import (
     claims_csv_path,
     claims_frame,
     claims_table,
+    departures,
     evaluate_claims,
     export_csv,
     figure_link,
@@ -180,7 +181,7 @@ __all__ = [
     "Q_CIFAR_SIMILAR", "Q_OPTIMAL", "Q_BN_GENERALISES", "Q_TABLE1", "Q_BN_SPARSITY",
     "Q_FIG6_TRAINED", "SPECS",
     # scoreboard
-    "CSV_COLUMNS", "CHAPTERS", "FIGURE_ANCHORS", "evaluate_claims", "claims_frame",
+    "CSV_COLUMNS", "CHAPTERS", "FIGURE_ANCHORS", "evaluate_claims", "claims_frame", "departures",
     "claims_table", "outcome_texts", "verdict_counts", "summary_line", "claims_csv_path",
     "export_csv",
     "figure_link", "noise_reading", "scoreboard_html", "status_table_markdown",

@@ -124,6 +124,18 @@ def summary_line(frame: pd.DataFrame) -> str:
     return ", ".join(f"{k} {plural.get(v, v) if k != 1 else v}" for v, k in c.items() if k)
 
 
+DEPARTING = (DISAGREES, PARTLY_DISAGREES, MIXED)  # our numbers count against the paper
+
+
+def departures(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows where our numbers count against the paper (some or all of a claim's items
+    fail: *disagrees*, *partly disagrees*, *mixed*), in that order, each verdict's rows in
+    the table's order."""
+    rank = {v: i for i, v in enumerate(DEPARTING)}
+    rows = frame[frame["verdict"].isin(DEPARTING)]
+    return rows.iloc[sorted(range(len(rows)), key=lambda i: rank[rows["verdict"].iloc[i]])]
+
+
 # ---------------------------------------------------------------------- export, pages
 def claims_csv_path(profile: str, root: str | os.PathLike | None = None) -> Path:
     """``data/results/<profile>/claims.csv``."""
