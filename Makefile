@@ -1,8 +1,9 @@
 # The book's two commands: `make book` and `make test`.
 #   make book                 execute every chapter (paper profile) and build _build/html
 #   make book PROFILE=quick   the same with small subsets (what CI builds)
-#   make test                 unit tests + nbval over every chapter (quick) + chapters 4- in the
-#                             paper profile without training + quick site + browser check
+#   make test                 unit tests + nbval over every chapter (quick) + every chapter in
+#                             the paper profile without training, built into a strict site
+#                             (_build/paper) + quick site + browser check
 #   make grid                 compute the paper grid and its activations extension
 #                             (background, resumable; see below)
 #   make results              compute the chapters' own paper experiments once (chapters 0-3,
@@ -104,11 +105,12 @@ notebooks: $(STAMP) cachedirs
 # training disabled (any attempt to train raises; see helpers.runtime.check_training_allowed).
 # Chapters 0-3 load their `make results` experiments, 4-8 the grid's tables and 4x200
 # checkpoints (a dataset whose nets are still missing renders as pending; chapter 8 probes a
-# net live when `make results` has not stored its probes yet).
+# net live when `make results` has not stored its probes yet). Executed as `make book` does,
+# into _build/paper/, and built into a strict site there (_build/paper/_build/html): what
+# the published site's build would do, so a paper-profile page that would break it fails here.
 paper-view: $(STAMP) cachedirs
-	chapters=$$($(PY) -m helpers.book list) && \
-		ACTFN_PROFILE=paper ACTFN_NO_TRAIN=1 $(PY) -m pytest --nbval-lax --nbval-current-env \
-		-p no:cacheprovider $$chapters
+	ACTFN_NO_TRAIN=1 $(PY) -m helpers.book execute --profile paper --build-dir _build/paper
+	$(PY) -m helpers.book build --build-dir _build/paper
 
 browser: $(STAMP) chromium
 	@$(MAKE) --no-print-directory book PROFILE=quick

@@ -120,9 +120,9 @@ def chapters(root: Path = ROOT) -> list[Path]:
     return [p for p in toc_files(root) if p.suffix == ".ipynb"]
 
 
-def executed_path(chapter: str | Path, root: Path = ROOT) -> Path:
-    """Where ``execute`` writes the executed copy of ``chapter``."""
-    return Path(root) / EXECUTED_DIR / chapter
+def executed_path(chapter: str | Path, root: Path = ROOT, build_dir: str = BUILD_DIR) -> Path:
+    """Where ``execute`` writes the executed copy of ``chapter`` (``<build_dir>/executed``)."""
+    return Path(root) / build_dir / "executed" / chapter
 
 
 def page_path(page: str | Path, root: Path = ROOT) -> Path:
@@ -293,11 +293,11 @@ def _failure_message(chapter: Path, source_nb, err: Exception, out: Path) -> str
 
 
 def execute(profile: str, only: Sequence[str | Path] | None = None, root: Path = ROOT,
-            progress: bool = True) -> list[Path]:
+            progress: bool = True, build_dir: str = BUILD_DIR) -> list[Path]:
     """Run the toc's chapters (or ``only`` those) through papermill in ``profile``.
 
-    Writes ``_build/executed/<chapter>``; returns those paths. Raises
-    :class:`ChapterFailed` at the first failing chapter.
+    Writes ``<build_dir>/executed/<chapter>`` (``_build/executed/`` by default); returns
+    those paths. Raises :class:`ChapterFailed` at the first failing chapter.
     """
     import nbformat
     import papermill
@@ -328,7 +328,7 @@ def execute(profile: str, only: Sequence[str | Path] | None = None, root: Path =
     try:
         for chapter in bar:
             bar.set_postfix_str(chapter.name)
-            src, out = root / chapter, executed_path(chapter, root)
+            src, out = root / chapter, executed_path(chapter, root, build_dir)
             start = time.perf_counter()
             out.parent.mkdir(parents=True, exist_ok=True)
             nb = nbformat.read(src, as_version=4)
@@ -348,7 +348,7 @@ def execute(profile: str, only: Sequence[str | Path] | None = None, root: Path =
     finally:
         bar.close()
         if seconds:
-            _record_timings(root, profile, seconds)
+            _record_timings(root, profile, seconds, build_dir)
         if old_env is None:
             os.environ.pop("ACTFN_PROFILE", None)
         else:
@@ -356,24 +356,25 @@ def execute(profile: str, only: Sequence[str | Path] | None = None, root: Path =
     return written
 
 
-def _record_timings(root: Path, profile: str, seconds: dict[str, float]) -> None:
-    """Print each chapter's execution time and merge it into ``_build/timings.json``."""
+def _record_timings(root: Path, profile: str, seconds: dict[str, float],
+                    build_dir: str = BUILD_DIR) -> None:
+    """Print each chapter's execution time and merge it into ``<build_dir>/timings.json``."""
     for chapter, s in seconds.items():
         print(f"{s:7.1f} s  {chapter} ({profile})")
-    path = Path(root) / BUILD_DIR / "timings.json"
+    path = Path(root) / build_dir / "timings.json"
     table = json.loads(path.read_text()) if path.exists() else {}
     table.setdefault(profile, {}).update(seconds)
     path.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
 
 
-def check_executed(root: Path = ROOT) -> set[str]:
+def check_executed(root: Path = ROOT, build_dir: str = BUILD_DIR) -> set[str]:
     """The profiles of the executed copies; ValueError if any is missing or stale."""
     import nbformat
 
     root = Path(root)
     problems, profiles = [], set()
     for chapter in chapters(root):
-        out = executed_path(chapter, root)
+        out = executed_path(chapter, root, build_dir)
         if not out.exists():
             problems.append(f"{chapter}: no executed copy at {out}")
             continue
@@ -396,13 +397,13 @@ def _copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def stage(root: Path = ROOT, banner: str | None = None) -> Path:
+def stage(root: Path = ROOT, banner: str | None = None, build_dir: str = BUILD_DIR) -> Path:
     """Copy every non-notebook book source next to the executed copies; return that folder.
 
     ``banner`` (HTML) becomes the site's announcement bar.
     """
     root = Path(root)
-    stage_dir = root / EXECUTED_DIR
+    stage_dir = root / build_dir / "executed"
     config = load_config(root)
     extra = [Path(p) for p in config.get("bibtex_bibfiles", [])]
     extra += [Path(d) for d in STATIC_DIRS if (root / d).is_dir()]
@@ -460,29 +461,34 @@ def grid_forecast(summary_manifest: Path) -> str:
             f"{how} (`make plan`, {plan.get('calibrated', 'date unknown')}).")
 
 
-def build(root: Path = ROOT, strict: bool = True) -> Path:
+def build(root: Path = ROOT, strict: bool = True, build_dir: str = BUILD_DIR) -> Path:
     """Build ``_build/html`` from the executed copies (execution off). Returns the HTML folder.
 
+    With another ``build_dir`` (e.g. ``_build/paper``, where ``make test`` builds the paper
+    site beside the quick one) it reads ``<build_dir>/executed`` and writes
+    ``<build_dir>/_build/html`` (Jupyter Book's layout under an output path).
     The staged ``intro.md`` gets its reproduction-status table (:func:`reproduction_status`)
     in place of the marker line ``<!-- reproduction-status -->``.
     """
     root = Path(root)
-    profiles = check_executed(root)
-    stage_dir = stage(root, banner=QUICK_BANNER if "quick" in profiles else None)
+    profiles = check_executed(root, build_dir)
+    stage_dir = stage(root, banner=QUICK_BANNER if "quick" in profiles else None,
+                      build_dir=build_dir)
     intro = stage_dir / "intro.md"
     if intro.exists() and STATUS_MARKER in intro.read_text():
         profile = "quick" if "quick" in profiles else "paper"
         intro.write_text(intro.read_text().replace(STATUS_MARKER,
                                                    reproduction_status(profile, root)))
+    output = root if build_dir == BUILD_DIR else root / build_dir  # JB adds _build/html
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe if exe.exists() else shutil.which("jupyter-book") or "jupyter-book"),
-           "build", str(stage_dir), "--path-output", str(root), "--builder", "html",
+           "build", str(stage_dir), "--path-output", str(output), "--builder", "html",
            "--all", "--quiet"]
     if strict:
         cmd += ["-W", "-n", "--keep-going"]
     print(f"building the site from {stage_dir} (profile: {', '.join(sorted(profiles))})")
     subprocess.run(cmd, check=True, cwd=root)
-    return root / HTML_DIR
+    return output / "_build" / "html"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -493,18 +499,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     ex.add_argument("--profile", choices=PROFILES, required=True)
     ex.add_argument("--chapter", action="append", metavar="PATH",
                     help="only this chapter (repeatable), e.g. chapters/00_getting_started.ipynb")
+    ex.add_argument("--build-dir", default=BUILD_DIR,
+                    help="write the executed copies to BUILD_DIR/executed (default _build)")
     sub.add_parser("list", help="print the notebook chapters of _toc.yml, one a line")
     bd = sub.add_parser("build", help="build _build/html from the executed copies")
     bd.add_argument("--no-strict", action="store_true", help="do not fail on Sphinx warnings")
+    bd.add_argument("--build-dir", default=BUILD_DIR,
+                    help="read BUILD_DIR/executed; the site goes to _build/html for the "
+                         "default _build, else to BUILD_DIR/_build/html")
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
             print("\n".join(c.as_posix() for c in chapters()))
         elif args.command == "execute":
-            written = execute(args.profile, only=args.chapter)
-            print(f"executed {len(written)} chapter(s) into {ROOT / EXECUTED_DIR}")
+            written = execute(args.profile, only=args.chapter, build_dir=args.build_dir)
+            print(f"executed {len(written)} chapter(s) into {ROOT / args.build_dir / 'executed'}")
         else:
-            print(f"site: {build(strict=not args.no_strict)}/intro.html")
+            html = build(strict=not args.no_strict, build_dir=args.build_dir)
+            print(f"site: {html}/intro.html")
     except (ChapterFailed, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -486,3 +486,22 @@ def test_reproduction_status_says_when_the_grid_is_complete(monkeypatch, tmp_pat
     assert text.startswith("Final runs of the `paper` grid committed so far — MNIST: 96 of 96; "
                            "CIFAR10: 66 of 96. Claims whose runs are missing are counted as "
                            "pending. `make grid` is computing the rest: about 10 hours")
+
+
+def test_execute_and_stage_into_another_build_dir(tmp_path):
+    """``make test`` executes the paper profile into ``_build/paper`` beside the quick
+    ``_build``: the executed copies, timings and staged sources go there, nothing to the
+    default folders."""
+    toc = {"root": "intro", "chapters": [{"file": "ch/a"}]}
+    root = _tiny_book(tmp_path, toc, {"intro.md": "# i",
+                                      "ch/a.ipynb": _notebook("profile = None", "x = 1")})
+    written = book.execute("paper", root=root, progress=False, build_dir="_build/paper")
+    assert written == [root / "_build/paper/executed/ch/a.ipynb"]
+    assert written[0] == book.executed_path("ch/a.ipynb", root, "_build/paper")
+    assert (root / "_build/paper/timings.json").exists()
+    assert not book.executed_path("ch/a.ipynb", root).exists()
+    assert book.check_executed(root, "_build/paper") == {"paper"}
+    with pytest.raises(ValueError, match="no executed copy"):
+        book.check_executed(root)
+    staged = book.stage(root, build_dir="_build/paper")
+    assert staged == root / "_build/paper/executed" and (staged / "intro.md").exists()
