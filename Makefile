@@ -3,7 +3,7 @@
 #   make book PROFILE=quick   the same with small subsets (what CI builds)
 #   make test                 unit tests + nbval over every chapter (quick) + every chapter in
 #                             the paper profile without training, built into a strict site
-#                             (_build/paper) + quick site + browser check
+#                             (_build/paper) + quick site + browser check of both sites
 #   make grid                 compute the paper grid and its activations extension
 #                             (background, resumable; see below)
 #   make results              compute the chapters' own paper experiments once (chapters 0-3,
@@ -24,7 +24,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # queue (messages are dropped). Refresh bars at most every 2 s in headless runs.
 export TQDM_MININTERVAL ?= 2
 
-.PHONY: book site test test-quick test-checks unit notebooks paper-view browser chromium \
+.PHONY: book site test test-quick test-checks unit notebooks paper-view browser paper-browser chromium \
 	cachedirs lint clean grid plan results
 
 # --- the paper grid (computes; the book only reads its committed results) ----------------
@@ -87,6 +87,7 @@ site: $(STAMP)  # rebuild the pages from the executed copies, without executing
 TEST_JOBS ?= 2
 test: $(STAMP) cachedirs
 	@$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=recurse test-quick test-checks
+	@$(MAKE) --no-print-directory paper-browser
 
 test-quick: $(STAMP) cachedirs
 	@$(MAKE) --no-print-directory notebooks && $(MAKE) --no-print-directory browser
@@ -115,6 +116,12 @@ paper-view: $(STAMP) cachedirs
 browser: $(STAMP) chromium
 	@$(MAKE) --no-print-directory book PROFILE=quick
 	ACTFN_REQUIRE_SITE=1 $(PY) -m pytest tests/test_site.py -p no:cacheprovider
+
+# The same browser check on the paper-profile site paper-view built (after both lanes: the
+# quick lane installed chromium by then).
+paper-browser: $(STAMP) chromium
+	ACTFN_SITE_BUILD_DIR=_build/paper ACTFN_REQUIRE_SITE=1 $(PY) -m pytest tests/test_site.py \
+		-p no:cacheprovider
 
 # Headless Chromium from Debian (never a downloaded browser); installed only when missing.
 chromium:

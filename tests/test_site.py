@@ -19,7 +19,9 @@ from a local HTTP server and blocks every request that leaves the machine. Per p
 * a screenshot goes to ``_build/screens/<page>.png``.
 
 Skipped, with the reason, when the site has not been built; set ``ACTFN_REQUIRE_SITE=1``
-(as ``make test`` does) to make a missing site a failure instead.
+(as ``make test`` does) to make a missing site a failure instead. With
+``ACTFN_SITE_BUILD_DIR=_build/paper`` it checks the paper-profile site ``make test`` builds
+there instead (screenshots to ``_build/paper/screens/``).
 """
 
 from __future__ import annotations
@@ -36,9 +38,17 @@ import pytest
 
 from helpers import book
 
-HTML = book.ROOT / book.HTML_DIR
-SCREENS = book.ROOT / book.BUILD_DIR / "screens"
+# ACTFN_SITE_BUILD_DIR=_build/paper checks the paper-profile site that `make test` builds
+# there (`helpers.book build --build-dir`); by default the site of `make book`
+BUILD = os.environ.get("ACTFN_SITE_BUILD_DIR") or book.BUILD_DIR
+HTML = book.ROOT / (book.HTML_DIR if BUILD == book.BUILD_DIR else f"{BUILD}/_build/html")
+SCREENS = book.ROOT / BUILD / "screens"
 PAGES = book.toc_files()
+
+
+def _page(source: Path) -> Path:
+    """The built page of a toc file, in the site under check."""
+    return HTML / Path(source).with_suffix(".html")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-quic",
                  "--disable-sync"]
@@ -46,8 +56,7 @@ COLAB_PREFIX = f"{book.COLAB_URL}/github/"
 
 
 def _missing_reason() -> str | None:
-    missing = [str(book.page_path(p).relative_to(book.ROOT)) for p in PAGES
-               if not book.page_path(p).exists()]
+    missing = [str(_page(p).relative_to(book.ROOT)) for p in PAGES if not _page(p).exists()]
     if missing:
         return (f"the built site is missing ({', '.join(missing)}): "
                 "run `make book PROFILE=quick` first (make test does)")
@@ -105,7 +114,7 @@ def open_page(browser, base_url):
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         pages.append(page)
         page.route("**/*", lambda route: _local_only(route, base_url))
-        rel = book.page_path(source).relative_to(HTML).as_posix()
+        rel = _page(source).relative_to(HTML).as_posix()
         response = page.goto(f"{base_url}/{rel}", wait_until="load")
         assert response is not None and response.ok, f"{rel}: HTTP {response and response.status}"
         page.wait_for_function(
@@ -220,7 +229,7 @@ def test_page(open_page, source: Path):
     _assert_reader_text(page, source)
     _assert_figures_described(page, source)
     if source.suffix == ".ipynb":
-        executed = nbformat.read(book.executed_path(source), as_version=4)
+        executed = nbformat.read(book.executed_path(source, book.ROOT, BUILD), as_version=4)
         expected = book.count_figures(executed)
         figures = page.eval_on_selector_all(
             "article .cell_output img", "els => els.map(e => [e.src, e.naturalWidth])")

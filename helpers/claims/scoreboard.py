@@ -198,7 +198,8 @@ def status_table_markdown(profile: str, root: str | os.PathLike | None = None,
                           doc_prefix: str = "chapters/") -> str:
     """The intro's reproduction-status table (MyST Markdown), generated from
     ``claims.csv``: one row per figure or table of the paper, with how many of its claims
-    got each verdict and the chapter that shows it. Without a ``claims.csv`` for
+    got each verdict (:func:`summary_line`, one column so that the table fits the page) and
+    the chapter that shows it. Without a ``claims.csv`` for
     ``profile`` every claim with a rule is counted as pending."""
     path = claims_csv_path(profile, root)
     spec = {s.id: s for s in SPECS}
@@ -217,21 +218,14 @@ def status_table_markdown(profile: str, root: str | os.PathLike | None = None,
                        for i in frame["id"]]
     frame["chapter"] = [spec[i].chapter if i in spec else None for i in frame["id"]]
     order = ["Fig 1", "Fig 2", "Fig 3", "Fig 4", "Fig 5", "Fig 6", "Fig 7", "Table 1", "text"]
-    lines = ["| Paper result | Chapter | Claims | agrees | partly agrees | mixed | partly "
-             "disagrees | disagrees | inconclusive | pending | not testable / context |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| Result | Chapter | Claims | Verdicts |", "|---|---|---|---|"]
     for fig in sorted(frame["figure"].unique(),
                       key=lambda f: order.index(f) if f in order else len(order)):
         rows = frame[frame["figure"] == fig]
-        c = rows["verdict"].value_counts()
         chapters = sorted({int(ch) for ch in rows["chapter"] if ch is not None and ch == ch})
         where = ", ".join(f"{{doc}}`{ch} <{doc_prefix}{CHAPTERS[ch]}>`" for ch in chapters)
         label = "text (no figure)" if fig == "text" else fig
-        counts = [c.get(v, 0) for v in (AGREES, PARTLY_AGREES, MIXED, PARTLY_DISAGREES,
-                                        DISAGREES, INCONCLUSIVE, PENDING)]
-        lines.append(f"| {label} | {where or '—'} | {len(rows)} | "
-                     + " | ".join(map(str, counts))
-                     + f" | {c.get(NOT_TESTABLE, 0) + c.get(CONTEXT, 0)} |")
+        lines.append(f"| {label} | {where or '—'} | {len(rows)} | {summary_line(rows)} |")
     lines += ["", f"{note} Every claim, its rule and our number: "
               f"{{doc}}`the claims scoreboard <{doc_prefix}{CHAPTERS[7]}>`."]
     return "\n".join(lines)
