@@ -69,10 +69,12 @@ def node_medians_table(nets: Mapping[tuple, object], datasets: Mapping[str, obje
     nets without BN of the first seed, for the datasets of :data:`NODE_MEDIAN_DATASETS`."""
     from ..class_medians import net_medians
 
+    first = {}  # dataset -> its first seed
+    for ds, _, _, seed in nets:
+        first[ds] = min(seed, first.get(ds, seed))
     frames = []
-    for (ds, act, bn, seed), net in sorted(nets.items(), key=lambda kv: kv[0][3]):
-        if ds not in NODE_MEDIAN_DATASETS or ds not in datasets or bn or seed != min(
-                k[3] for k in nets if k[0] == ds):
+    for (ds, act, bn, seed), net in nets.items():
+        if ds not in NODE_MEDIAN_DATASETS or ds not in datasets or bn or seed != first[ds]:
             continue
         med = net_medians(net, datasets[ds]).numpy()
         n_classes, n_nodes = med.shape
