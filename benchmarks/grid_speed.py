@@ -262,6 +262,8 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers")
     p.add_argument("--all-shapes", action="store_true",
                    help="measure all 32 grid configs for the estimate (default on CUDA)")
+    p.add_argument("--no-estimate", action="store_true",
+                   help="skip the full-grid estimate (a K sweep of the configs only)")
     p.add_argument("--estimate-steps", type=int, default=50,
                    help="timed steps per config for --all-shapes (eval: 200x as many samples)")
     p.add_argument("--out", default=None)
@@ -357,7 +359,7 @@ def main() -> None:
               f"{entry['engine_fraction_of_matmul_peak']:.0%} of bmm peak {peak:.3f}; step "
               f"roofline fraction {entry['roofline']['fraction']:.0%}", flush=True)
     final_t: dict = {}
-    if args.all_shapes or cuda:
+    if (args.all_shapes or cuda) and not args.no_estimate:
         final_k = 12  # 4 (activation, BN) combos x 3 seeds
         for dataset in SHAPES:
             try:
@@ -377,10 +379,11 @@ def main() -> None:
                         store[key] = engine_times(
                             real_data, depth, width, kk, device, args.estimate_steps,
                             200 * args.estimate_steps, args.cuda_graph)["s_per_model_epoch"]
-    result["grid_estimate"] = grid_estimate(per_flop, measured, final_t, k, 12)
+    if not args.no_estimate:
+        result["grid_estimate"] = grid_estimate(per_flop, measured, final_t, k, 12)
+        print(f"full paper grid + LR search (worst case): "
+              f"{result['grid_estimate']['total_min']:.1f} min on {result['device']}")
     result["benchmark_wall_s"] = time.perf_counter() - start
-    print(f"full paper grid + LR search (worst case): "
-          f"{result['grid_estimate']['total_min']:.1f} min on {result['device']}")
     out = Path(args.out) if args.out else \
         ROOT / "benchmarks" / "results" / f"grid_speed_{device.type}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -89,3 +89,29 @@ def test_stack_size_benchmark_refuses_bad_arguments(args):
     run = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
                          timeout=120)
     assert run.returncode != 0 and "accepted" in run.stderr
+
+
+def test_grid_speed_estimate_follows_the_grid_spec():
+    """grid_speed's full-grid estimate reads the paper spec's protocol (it once crashed on a
+    field the successive-halving search removed): per configuration and seed, every coarse
+    rate to the first rung, the best ``keep`` to the second, one edge extension; finals at
+    the worst case of ``max_epochs``; each shape's seconds = model-epochs x its rate."""
+    import importlib.util
+
+    from helpers.grid import get_spec
+
+    path = BENCHMARKS[0].parent / "grid_speed.py"
+    spec_ = importlib.util.spec_from_file_location("grid_speed", path)
+    gs = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(gs)
+    est = gs.grid_estimate([(1e9, 2e-9)], {"mnist 4x200": 0.5}, {"mnist 4x200": 0.25}, 48, 12)
+    paper = get_spec("paper")
+    (e1, e2), runs = paper.rungs, len(paper.combos()) * len(paper.seeds)
+    search = runs * (len(paper.coarse_lrs) * e1 + paper.keep * (e2 - e1) - e2
+                     + paper.max_extensions * e1)
+    row = next(r for r in est["configs"] if r["config"] == "mnist 4x200")
+    assert row["model_epochs_search"] == search
+    assert row["model_epochs_final"] == runs * paper.max_epochs
+    assert row["seconds"] == search * 0.5 + runs * paper.max_epochs * 0.25
+    assert len(est["configs"]) == 2 * len(paper.shapes())
+    assert est["total_s"] == sum(r["seconds"] for r in est["configs"])
