@@ -32,9 +32,8 @@ from torch import Tensor, nn
 from .activation_registry import COLORS, NAMES
 from .activations import saturation_eps
 from .metrics import (
-    backward_signal,
     dead_units,
-    gradient_norms,
+    gradient_norms_and_signal,
     hidden_activations,
     layer_sparsity,
     saturation_fraction,
@@ -70,8 +69,9 @@ def init_gradient_norms(x: Tensor, y: Tensor, configs: list[dict], depths: list[
     rows = []
     for cfg, depth, seed in itertools.product(configs, depths, seeds):
         model = make_variant(x.shape[1], depth, width, seed=seed, **cfg).to(x.device).train()
-        norms = torch.stack([gradient_norms(model, xb, yb) for xb, yb in batches]).mean(0)
-        back = torch.stack([backward_signal(model, xb, yb) for xb, yb in batches]).mean(0)
+        both = [gradient_norms_and_signal(model, xb, yb) for xb, yb in batches]
+        norms = torch.stack([n for n, _ in both]).mean(0)
+        back = torch.stack([b for _, b in both]).mean(0)
         for layer, (value, b) in enumerate(zip(norms.tolist(), back.tolist()), start=1):
             rows.append({"config": config_label(**cfg), **_network_columns(cfg),
                          "activation": cfg["activation"],

@@ -115,6 +115,14 @@ def backward_signal(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
     layer has the same width, so the layers compare directly; a weight gradient
     (:func:`gradient_norms`) is this signal times the layer's *input*, and so also carries
     the input's size (784 pixels in layer 1, the hidden width above it)."""
+    loss, captured = _loss_and_preactivations(model, x, y)
+    grads = torch.autograd.grad(loss, captured)
+    return torch.stack([g.pow(2).mean().sqrt() for g in grads]).detach()
+
+
+def _loss_and_preactivations(model: nn.Module, x: Tensor, y: Tensor
+                             ) -> tuple[Tensor, list[Tensor]]:
+    """The cross-entropy of one forward pass and each hidden layer's activation input."""
     captured: list[Tensor] = []
     hooks = [norm.register_forward_hook(lambda _m, _i, out: captured.append(out))
              for norm in model.norms]
@@ -123,8 +131,19 @@ def backward_signal(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
     finally:
         for h in hooks:
             h.remove()
-    grads = torch.autograd.grad(loss, captured)
-    return torch.stack([g.pow(2).mean().sqrt() for g in grads]).detach()
+    return loss, captured
+
+
+def gradient_norms_and_signal(model: nn.Module, x: Tensor, y: Tensor
+                              ) -> tuple[Tensor, Tensor]:
+    """:func:`gradient_norms` and :func:`backward_signal` from one forward and one backward
+    pass (the same numbers as the two functions; the ``.grad`` fields are untouched)."""
+    loss, captured = _loss_and_preactivations(model, x, y)
+    weights = [lin.weight for lin in model.linears]
+    grads = torch.autograd.grad(loss, weights + captured)
+    w, z = grads[:len(weights)], grads[len(weights):]
+    return (torch.stack([g.norm() for g in w]).detach(),
+            torch.stack([g.pow(2).mean().sqrt() for g in z]).detach())
 
 
 def check_labels(h: Tensor, y: Tensor, n_classes: int) -> None:

@@ -183,3 +183,18 @@ def test_layer_stats_match_the_single_metrics():
     dead_net = MLP(6, depth=2, width=5, activation="relu", n_classes=3, bias_init=-100.0)
     assert [(r["dead"], r["sparsity"]) for r in layer_stats(dead_net.eval(), x, y)] == \
         [(100.0, 100.0)] * 2
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_gradient_norms_and_signal_in_one_pass_equal_the_two_functions(batch_norm: bool):
+    """One forward and backward give the same weight-gradient norms and backward signal as
+    gradient_norms and backward_signal, and leave the .grad fields alone."""
+    from helpers.metrics import backward_signal, gradient_norms_and_signal
+
+    torch.manual_seed(1)
+    model = MLP(5, depth=3, width=4, activation="relu", batch_norm=batch_norm).train()
+    x, y = torch.randn(8, 5), torch.randint(0, 10, (8,))
+    norms, signal = gradient_norms_and_signal(model, x, y)
+    assert torch.allclose(norms, gradient_norms(model, x, y), rtol=1e-6, atol=0)
+    assert torch.allclose(signal, backward_signal(model, x, y), rtol=1e-6, atol=0)
+    assert all(p.grad is None for p in model.parameters())
