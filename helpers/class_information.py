@@ -294,10 +294,9 @@ def chapter_nets(profile: str, dataset: str, seeds: Sequence[int] = (0, 1, 2),
 
 
 # --- tables stored for a machine with another copy of the data ----------------------
-# CIFAR-10 exists here in two copies (genuine and the JPEG copy the grid trained on): where
-# the grid's copy is at hand, the paper profile stores what the chapter computes from its
-# CIFAR-10 nets, and a machine with the other copy reads it (helpers.stored_tables)
-STORED_DATASETS = ("cifar10",)
+# For a dataset that exists here in two copies (stored_tables.TWO_COPIES: genuine CIFAR-10
+# and the JPEG copy the grid trained on), where the grid's copy is at hand the paper profile
+# stores what the chapter computes from its nets, and a machine with the other copy reads it
 STORED_TABLES = ("accuracy", "selectivity", "probes")
 COMPRESSED = ("selectivity",)  # one row per node, net and state
 
@@ -322,13 +321,13 @@ DEFAULT_STORED = stored_settings((0, 1, 2), 0.5, SETTINGS["paper"])  # the chapt
 
 def keep_tables(tables: dict[str, pd.DataFrame | None], profile: str, key: dict,
                 root=None) -> list[Path]:
-    """Store the rows of :data:`STORED_DATASETS` of ``tables`` (``paper`` and the chapter's
-    default settings only: a reader's own settings are computed, never stored)."""
-    from .stored_tables import store_tables
+    """Store the rows of ``tables`` whose dataset exists in two copies (``paper`` and the
+    chapter's default settings only: a reader's own settings are computed, never stored)."""
+    from .stored_tables import TWO_COPIES, store_tables
 
     if profile != "paper" or key != DEFAULT_STORED:
         return []
-    keep = {name: t[t["dataset"].isin(STORED_DATASETS)] for name, t in tables.items()
+    keep = {name: t[t["dataset"].isin(TWO_COPIES)] for name, t in tables.items()
             if name in STORED_TABLES and t is not None and len(t) and "dataset" in t}
     keep = {name: t for name, t in keep.items() if len(t)}
     return store_tables(stored_dir(profile, root), keep, key, COMPRESSED) if keep else []
@@ -338,9 +337,9 @@ def stored_tables(profile: str, dataset: str, key: dict, root=None) -> dict[str,
     """The stored tables of ``dataset`` computed with ``key`` on the copy the committed grid
     trained on (``{}``: none, or another copy, or other settings)."""
     from .grid import load_results
-    from .stored_tables import load_tables
+    from .stored_tables import TWO_COPIES, load_tables
 
-    if dataset not in STORED_DATASETS:
+    if dataset not in TWO_COPIES:
         return {}
     sources = set(load_results(profile, dataset, missing_ok=True).runs.get("source", []))
     if len(sources) != 1:

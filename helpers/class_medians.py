@@ -33,7 +33,7 @@ import seaborn as sns
 import torch
 from torch import Tensor
 
-from .data import SOURCE_LABELS, Dataset, source_label
+from .data import Dataset, source_label
 from .inspected_nets import STATES, Section3Net
 from .metrics import (
     class_activation_stats,
@@ -226,8 +226,7 @@ def fig7_panels(nets: Mapping[tuple, Section3Net], data: Dataset,
         elif node_medians is not None and len(node_medians):
             med = node_medians_of(node_medians, data.name, act, seed)
             rows = node_medians[node_medians["dataset"] == data.name]
-            source = next((s for s, label in SOURCE_LABELS.items()
-                           if len(rows) and label == rows["data"].iloc[0]), None)
+            source = rows["source"].iloc[0] if len(rows) else None
         else:
             med, source = None, None
         if med is None or source is None:

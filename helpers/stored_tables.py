@@ -19,6 +19,10 @@ from pathlib import Path
 
 import pandas as pd
 
+# the datasets that exist here in two copies (genuine CIFAR-10 and its JPEG copy): their
+# tables are the ones stored for a machine with the other copy
+TWO_COPIES = ("cifar10",)
+
 
 def table_file(dataset: str, name: str, compressed: Sequence[str] = ()) -> str:
     """``<dataset>_<name>.csv``, ``.csv.gz`` for the tables named in ``compressed``."""

@@ -300,19 +300,19 @@ def test_prose_texts_by_hand():
     assert trajectory_text(0, 6)[0].startswith("None of the 6 ReLU networks")
 
 
-def test_fig7_node_medians_stored_and_drawn_from_either_source(mnist_small, monkeypatch,
-                                                                tmp_path):
+def test_fig7_node_medians_stored_and_drawn_from_either_source(mnist_small, tmp_path):
     """Fig 7's points: from the nets where they are read, else from the stored node table
     (4 decimals), which round-trips through the compressed store unchanged; a seed that was
     not stored, or no table at all, leaves the figure pending."""
     from helpers.claims import inputs as ci
     from helpers.class_medians import fig7_panels, net_medians
 
-    monkeypatch.setattr(ci, "NODE_MEDIAN_DATASETS", ("mnist",))
     nets = {(n.dataset, n.activation, n.batch_norm, n.seed): n for n in _nets(mnist_small)}
-    table = ci.node_medians_table(nets, {"mnist": mnist_small})
+    assert ci.node_medians_table(nets, {"mnist": mnist_small}).empty  # one copy: not kept
+    table = ci.node_medians_table(nets, {"mnist": mnist_small}, kept=("mnist",))
     assert len(table) == 2 * 10 * 4 * 6  # sigmoid and ReLU of seed 0, classes x nodes
     assert set(table["seed"]) == {0} and set(table["data"]) == {"MNIST"}
+    assert set(table["source"]) == {"mnist"}
     relu = net_medians(nets[("mnist", "relu", False, 0)], mnist_small)
     back = ci.node_medians_of(table, "mnist", "relu", 0)
     assert back.shape == relu.shape and torch.allclose(back, relu, atol=5e-5)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..stored_tables import load_tables, store_tables
+from ..stored_tables import TWO_COPIES, load_tables, store_tables
 from .views import DATASET_NAMES
 
 
@@ -57,16 +57,12 @@ def section3_inputs(nets: Mapping[tuple, object], datasets: Mapping[str, object]
     return out
 
 
-# the dataset that exists here in two copies (genuine CIFAR-10 and its JPEG copy): Fig 7's
-# node-by-node medians are stored for it, so that a machine with the other copy can draw it
-NODE_MEDIAN_DATASETS = ("cifar10",)
-
-
-def node_medians_table(nets: Mapping[tuple, object], datasets: Mapping[str, object]
-                       ) -> pd.DataFrame:
-    """Fig 7's y-values as a long table (dataset, data, activation, seed, class, node,
-    median to 4 decimals): the class medians at every node of the trained sigmoid and ReLU
-    nets without BN of the first seed, for the datasets of :data:`NODE_MEDIAN_DATASETS`."""
+def node_medians_table(nets: Mapping[tuple, object], datasets: Mapping[str, object],
+                       kept: Sequence[str] = TWO_COPIES) -> pd.DataFrame:
+    """Fig 7's y-values as a long table (dataset, data, source, activation, seed, class,
+    node, median to 4 decimals): the class medians at every node of the trained sigmoid and
+    ReLU nets without BN of the first seed, for the datasets in ``kept`` (those that exist
+    here in two copies, so that a machine with the other copy can draw Fig 7)."""
     from ..class_medians import net_medians
 
     first = {}  # dataset -> its first seed
@@ -74,17 +70,18 @@ def node_medians_table(nets: Mapping[tuple, object], datasets: Mapping[str, obje
         first[ds] = min(seed, first.get(ds, seed))
     frames = []
     for (ds, act, bn, seed), net in nets.items():
-        if ds not in NODE_MEDIAN_DATASETS or ds not in datasets or bn or seed != first[ds]:
+        if ds not in kept or ds not in datasets or bn or seed != first[ds]:
             continue
         med = net_medians(net, datasets[ds]).numpy()
         n_classes, n_nodes = med.shape
         frames.append(pd.DataFrame({
-            "dataset": ds, "data": datasets[ds].label, "activation": act, "seed": seed,
+            "dataset": ds, "data": datasets[ds].label, "source": datasets[ds].source,
+            "activation": act, "seed": seed,
             "class": [c for c in range(n_classes) for _ in range(n_nodes)],
             "node": list(range(1, n_nodes + 1)) * n_classes,
             "median": med.reshape(-1).round(4)}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["dataset", "data", "activation", "seed", "class", "node", "median"])
+        columns=["dataset", "data", "source", "activation", "seed", "class", "node", "median"])
 
 
 def node_medians_of(table: pd.DataFrame, dataset: str, activation: str, seed: int):
